@@ -1,0 +1,6 @@
+//! Command-line tools: each tool's logic, writing to `impl Write`, returning an exit code.
+
+/// Exit codes shared by Swift's tools.
+pub const EXIT_SUCCESS: u8 = 0;
+pub const EXIT_WARNING: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;

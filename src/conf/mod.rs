@@ -1,0 +1,1 @@
+//! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
