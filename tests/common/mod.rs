@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: fixture paths and the Swift oracle.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `tests/fixtures/reference`: rings, builders and outputs made by Swift 2.38.3.
+pub fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference")
+}
+
+/// One reference scenario directory, e.g. `reference("S1")` or `reference("S4/step1-r2-3pct")`.
+pub fn reference(scenario: &str) -> PathBuf {
+    reference_dir().join(scenario)
+}
+
+/// The Python interpreter of the virtualenv that holds Swift 2.38.3.
+///
+/// Tests that compare against Swift must really run it: when the virtualenv
+/// is missing this panics with instructions rather than skipping.
+pub fn swift_python() -> PathBuf {
+    let venv = std::env::var_os("FERROSWIFT_SWIFT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-swift"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "Swift oracle not found at {}: run `scripts/swift-venv` (or `scripts/test`), \
+         or set FERROSWIFT_SWIFT_VENV",
+        venv.display()
+    );
+    python
+}
+
+/// Runs a Python snippet with Swift importable; panics (with stderr) if it fails.
+pub fn run_swift_python(script: &str, args: &[&str]) -> Output {
+    let out = Command::new(swift_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("failed to start the Swift oracle's python");
+    assert!(
+        out.status.success(),
+        "Swift oracle script failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Path of one of this package's binaries, built by cargo for the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    dir.join(name)
+}
