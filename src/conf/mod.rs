@@ -1,1 +1,2 @@
 //! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
+pub mod ring_file;

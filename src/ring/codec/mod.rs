@@ -1,1 +1,126 @@
-//! Bytes ↔ `RingData`: the `*.ring.gz` formats v1 and v2, over `impl Read` / `impl Write`.
+//! Bytes ↔ `RingData`: the `*.ring.gz` formats v1 and v2, over `impl Read` /
+//! `impl Write`. No file system here; `conf::ring_file` does the file I/O.
+//!
+//! Reading auto-detects the format from the version after the `R1NG` magic.
+//! Writing reproduces Swift's layout exactly (gzip header, stored magic block,
+//! full flushes, JSON text, v2 index and trailer), so the decompressed bytes
+//! equal Swift's for the same ring and file name.
+
+mod error;
+mod gzip;
+mod header;
+mod pyjson;
+mod table;
+mod v1;
+mod v2;
+mod validate;
+
+use std::io::{Read, Write};
+
+pub use error::RingFileError;
+pub use gzip::RING_MTIME;
+pub use validate::validate;
+
+use crate::ring::RingData;
+
+/// The on-disk ring format version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RingFormat {
+    /// JSON header plus native-order u16 rows (Swift's default).
+    V1,
+    /// Checksummed sections with an index; 2- or 4-byte ids.
+    V2,
+}
+
+impl RingFormat {
+    /// The number stored after the magic (1 or 2).
+    pub fn number(self) -> u16 {
+        match self {
+            RingFormat::V1 => 1,
+            RingFormat::V2 => 2,
+        }
+    }
+}
+
+/// Reads a whole ring file from `reader`, auto-detecting v1 or v2.
+pub fn read_ring(reader: impl Read) -> Result<RingData, RingFileError> {
+    read_ring_with_format(reader).map(|(ring, _)| ring)
+}
+
+/// Like [`read_ring`], also telling which format the file was in.
+pub fn read_ring_with_format(
+    mut reader: impl Read,
+) -> Result<(RingData, RingFormat), RingFileError> {
+    let mut file = Vec::new();
+    reader.read_to_end(&mut file)?;
+    decode_ring(&file)
+}
+
+/// Decodes the bytes of a whole `*.ring.gz` file.
+pub fn decode_ring(file: &[u8]) -> Result<(RingData, RingFormat), RingFileError> {
+    let data = gzip::gunzip(file)?;
+    decode_decompressed(&data)
+}
+
+/// Decodes an already decompressed ring stream (starting with `R1NG`).
+pub fn decode_decompressed(data: &[u8]) -> Result<(RingData, RingFormat), RingFileError> {
+    let format = detect(data)?;
+    let ring = match format {
+        RingFormat::V1 => v1::decode(data)?,
+        RingFormat::V2 => v2::decode(data)?,
+    };
+    Ok((ring, format))
+}
+
+/// Checks the magic and returns the format version it announces.
+fn detect(data: &[u8]) -> Result<RingFormat, RingFileError> {
+    let magic = &data[..data.len().min(4)];
+    if magic != b"R1NG" {
+        return Err(RingFileError::BadMagic(
+            String::from_utf8_lossy(magic).into_owned(),
+        ));
+    }
+    let version = data.get(4..6).ok_or_else(|| {
+        RingFileError::incomplete("ring format version", 2, data.len() as u64 - 4)
+    })?;
+    match u16::from_be_bytes([version[0], version[1]]) {
+        1 => Ok(RingFormat::V1),
+        2 => Ok(RingFormat::V2),
+        other => Err(RingFileError::UnsupportedVersion(other)),
+    }
+}
+
+/// The gzip FNAME Python writes for a destination path: its base name without
+/// a trailing `.gz`, as latin-1 bytes.
+pub fn gzip_fname(dest: &str) -> Result<Vec<u8>, RingFileError> {
+    let base = dest.rsplit('/').next().unwrap_or(dest);
+    let base = base.strip_suffix(".gz").unwrap_or(base);
+    base.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| RingFileError::Unwritable(format!("file name {base:?} is not latin-1")))
+}
+
+/// Writes `ring` in format v1. `fname` is the destination file name (or
+/// path); the gzip header records its base name without `.gz`.
+pub fn write_ring_v1<W: Write>(ring: &RingData, fname: &str, out: W) -> Result<W, RingFileError> {
+    v1::write(ring, &gzip_fname(fname)?, out)
+}
+
+/// Writes `ring` in format v2 (see [`write_ring_v1`] for `fname`).
+pub fn write_ring_v2<W: Write>(ring: &RingData, fname: &str, out: W) -> Result<W, RingFileError> {
+    v2::write(ring, &gzip_fname(fname)?, out)
+}
+
+/// Writes `ring` in `format`.
+pub fn write_ring<W: Write>(
+    ring: &RingData,
+    format: RingFormat,
+    fname: &str,
+    out: W,
+) -> Result<W, RingFileError> {
+    match format {
+        RingFormat::V1 => write_ring_v1(ring, fname, out),
+        RingFormat::V2 => write_ring_v2(ring, fname, out),
+    }
+}

@@ -1,0 +1,159 @@
+//! JSON exactly as Python's `json.dumps(sort_keys=True, ensure_ascii=True)`
+//! writes it (separators, escapes, float `repr`), for the ring headers.
+
+use std::fmt::Write as _;
+
+use crate::ring::Device;
+
+/// Appends `s` as a JSON string with every non-ASCII character escaped.
+///
+/// Python's `ensure_ascii` escapes everything outside `' '..='~'` (so DEL too),
+/// uses the short escapes for `\b \f \n \r \t`, lowercase hex otherwise, and
+/// surrogate pairs above the BMP.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Appends `x` as Python's `float.__repr__` (and `json.dumps`) prints it:
+/// shortest round-trip digits, `100.0`, `0.0001`, `1e-05`, `1e+16`.
+pub fn push_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-1.5e-7".
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    out.push_str(sign);
+    if !(-4..16).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        return;
+    }
+    let point = exp + 1; // digits before the decimal point
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+        out.push_str(".0");
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+}
+
+/// Appends one device object with sorted keys.
+pub fn push_device(out: &mut String, dev: &Device) {
+    let _ = write!(out, "{{\"device\": ");
+    push_str(out, &dev.device);
+    let _ = write!(out, ", \"id\": {}, \"ip\": ", dev.id);
+    push_str(out, &dev.ip);
+    out.push_str(", \"meta\": ");
+    push_str(out, &dev.meta);
+    let _ = write!(
+        out,
+        ", \"port\": {}, \"region\": {}, \"replication_ip\": ",
+        dev.port, dev.region
+    );
+    push_str(out, &dev.replication_ip);
+    let _ = write!(
+        out,
+        ", \"replication_port\": {}, \"weight\": ",
+        dev.replication_port
+    );
+    push_float(out, dev.weight);
+    let _ = write!(out, ", \"zone\": {}}}", dev.zone);
+}
+
+/// Appends the device list, `null` for holes.
+pub fn push_devices(out: &mut String, devs: &[Option<Device>]) {
+    out.push('[');
+    for (i, dev) in devs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match dev {
+            Some(dev) => push_device(out, dev),
+            None => out.push_str("null"),
+        }
+    }
+    out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(x: f64) -> String {
+        let mut s = String::new();
+        push_float(&mut s, x);
+        s
+    }
+
+    #[test]
+    fn floats_match_python_repr() {
+        let cases = [
+            (100.0, "100.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (0.1, "0.1"),
+            (3.25, "3.25"),
+            (1.5e300, "1.5e+300"),
+            (-2.5e-7, "-2.5e-07"),
+            (123.456, "123.456"),
+            (5e-324, "5e-324"),
+            (f64::INFINITY, "Infinity"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(float(x), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn strings_are_ascii_escaped_like_python() {
+        let mut s = String::new();
+        push_str(&mut s, "a\"b\\c\n\u{7f}\u{1}é€😀");
+        assert_eq!(s, r#""a\"b\\c\n\u007f\u0001\u00e9\u20ac\ud83d\ude00""#);
+    }
+}
