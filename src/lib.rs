@@ -7,4 +7,6 @@
 
 pub mod cli;
 pub mod conf;
+pub mod ops;
+pub mod recon;
 pub mod ring;

@@ -1,5 +1,7 @@
 //! Command-line tools: each tool's logic, writing to `impl Write`, returning an exit code.
 
+pub mod drive_audit;
+
 /// Exit codes shared by Swift's tools.
 pub const EXIT_SUCCESS: u8 = 0;
 pub const EXIT_WARNING: u8 = 1;

@@ -1,0 +1,3 @@
+//! Operator tools' logic that is not tied to a server: drive auditing.
+
+pub mod drive_audit;
