@@ -7,11 +7,13 @@
 pub mod builder;
 pub mod codec;
 pub mod device;
+pub mod handoffs;
+pub mod handoffs_reference;
 pub mod hash;
 pub mod lookup;
 
 pub use device::Device;
-pub use lookup::Ring;
+pub use lookup::{Node, Ring, RingError};
 
 /// Sentinel for an unassigned slot in a 2-byte table.
 pub const NONE_DEV_2: u32 = 0xFFFF;
