@@ -1,2 +1,4 @@
 //! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
+
 pub mod ring_file;
+pub mod swift_conf;
