@@ -6,3 +6,4 @@ pub mod drive_audit;
 pub const EXIT_SUCCESS: u8 = 0;
 pub const EXIT_WARNING: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
+pub mod get_nodes;
