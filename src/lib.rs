@@ -10,3 +10,5 @@ pub mod conf;
 pub mod ops;
 pub mod recon;
 pub mod ring;
+pub mod servers;
+pub mod storage;

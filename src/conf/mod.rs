@@ -1,4 +1,5 @@
 //! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
 
 pub mod ring_file;
+pub mod server_conf;
 pub mod swift_conf;

@@ -1,0 +1,1 @@
+//! The SQLite broker shared by the account and container servers.

@@ -1,0 +1,411 @@
+//! Objects on disk in Swift's layout.
+//!
+//! `<devices>/<dev>/objects[-N]/<part>/<hash[-3:]>/<hash>/<timestamp>.data|.meta|.ts`,
+//! metadata in xattrs (`metadata`), bodies staged in `<dev>/tmp[-N]` and
+//! renamed into place after an fsync. A body that fails its ETag on a full
+//! read is moved to `<dev>/quarantined/objects[-N]/<hash>`.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+
+use super::atomic::{fsync_dir, mkdirs, rename_durable};
+use super::device::Devices;
+use super::hashpath::{hex, policy_dir, HashSalt};
+use super::metadata::{self, Metadata};
+use super::objstore::{
+    info_from, merge_meta, select, AsyncUpdate, FileKind, ObjectInfo, ObjectKey, ObjectReader,
+    ObjectState, ObjectStore, ObjectWriter, Selection,
+};
+use super::{replication, Result, StorageError, Timestamp};
+
+/// The disk backend of `ObjectStore`.
+#[derive(Debug, Clone)]
+pub struct DiskStore {
+    pub devices: Devices,
+    pub salt: HashSalt,
+}
+
+/// The files of one object directory.
+struct OnDisk {
+    dir: PathBuf,
+    sel: Selection,
+}
+
+impl DiskStore {
+    pub fn new(devices: Devices, salt: HashSalt) -> Self {
+        DiskStore { devices, salt }
+    }
+
+    /// `<dev>/objects[-N]/<part>/<sfx>/<hash>` for an object (device must be usable).
+    pub fn object_dir(&self, key: &ObjectKey) -> Result<PathBuf> {
+        let dev = self.devices.path(&key.device)?;
+        let hash = self
+            .salt
+            .hash_path(&key.account, Some(&key.container), Some(&key.object));
+        Ok(dev
+            .join(policy_dir("objects", key.policy))
+            .join(&key.partition)
+            .join(&hash[29..])
+            .join(&hash))
+    }
+
+    fn tmp_dir(&self, device: &str, policy: u32) -> Result<PathBuf> {
+        Ok(self.devices.path(device)?.join(policy_dir("tmp", policy)))
+    }
+
+    fn list(&self, key: &ObjectKey) -> Result<OnDisk> {
+        let dir = self.object_dir(key)?;
+        let sel = select(&list_files(&dir)?);
+        Ok(OnDisk { dir, sel })
+    }
+
+    /// Removes files that no longer count (older data, tombstones and metas).
+    fn cleanup(&self, key: &ObjectKey) -> Result<OnDisk> {
+        let on = self.list(key)?;
+        for (t, k) in &on.sel.obsolete {
+            let _ = fs::remove_file(on.dir.join(format!("{}{}", t.internal(), k.ext())));
+        }
+        Ok(on)
+    }
+
+    fn read_file_meta(path: &Path) -> Result<(File, Metadata)> {
+        let f = File::open(path).map_err(|e| StorageError::io(path, e))?;
+        let m = metadata::read(&f, path)?;
+        Ok((f, m))
+    }
+
+    /// Moves an object's directory to `quarantined/objects[-N]/<hash>`.
+    pub fn quarantine(&self, key: &ObjectKey) -> Result<PathBuf> {
+        let dir = self.object_dir(key)?;
+        quarantine_dir(&self.devices.path(&key.device)?, &dir, key.policy)
+    }
+
+    /// Writes a file of `kind` with metadata only (`.meta`, `.ts`).
+    fn write_marker(
+        &self,
+        key: &ObjectKey,
+        timestamp: Timestamp,
+        kind: FileKind,
+        meta: &Metadata,
+    ) -> Result<()> {
+        let tmp_dir = self.tmp_dir(&key.device, key.policy)?;
+        mkdirs(&tmp_dir)?;
+        let tmp = tmp_dir.join(format!("tmp{}", uuid::Uuid::new_v4().simple()));
+        let f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+        let res = metadata::write(&f, &tmp, meta)
+            .and_then(|_| f.sync_all().map_err(|e| StorageError::io(&tmp, e)))
+            .and_then(|_| {
+                let dir = self.object_dir(key)?;
+                rename_durable(
+                    &tmp,
+                    &dir.join(format!("{}{}", timestamp.internal(), kind.ext())),
+                )
+            });
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res?;
+        self.cleanup(key)?;
+        Ok(())
+    }
+
+    fn load(&self, key: &ObjectKey) -> Result<(ObjectState, Option<File>)> {
+        let on = self.list(key)?;
+        if let Some(t) = on.sel.tombstone {
+            return Ok((ObjectState::Deleted(t), None));
+        }
+        let Some(dt) = on.sel.data else {
+            return Ok((ObjectState::Missing, None));
+        };
+        let data_path = on.dir.join(format!("{}.data", dt.internal()));
+        let (file, data_meta) = match Self::read_file_meta(&data_path) {
+            Ok(x) => x,
+            Err(StorageError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok((ObjectState::Missing, None));
+            }
+            Err(e @ StorageError::BadMetadata { .. }) => {
+                tracing::warn!("quarantining {}: {e}", on.dir.display());
+                let q = self.quarantine(key)?;
+                return Err(StorageError::Quarantined(q));
+            }
+            Err(e) => return Err(e),
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| StorageError::io(&data_path, e))?
+            .len();
+        let declared = data_meta
+            .get("Content-Length")
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared != Some(size) {
+            tracing::warn!(
+                "quarantining {}: size {size} != Content-Length {declared:?}",
+                on.dir.display()
+            );
+            let q = self.quarantine(key)?;
+            return Err(StorageError::Quarantined(q));
+        }
+        let meta_meta = match on.sel.meta {
+            Some(mt) => {
+                Some(Self::read_file_meta(&on.dir.join(format!("{}.meta", mt.internal())))?.1)
+            }
+            None => None,
+        };
+        let merged = merge_meta(&data_meta, meta_meta.as_ref());
+        Ok((
+            ObjectState::Present(info_from(merged, dt, on.sel.meta, size)),
+            Some(file),
+        ))
+    }
+}
+
+/// Lists `<timestamp>.<ext>` files in an object directory (none if it doesn't exist).
+pub fn list_files(dir: &Path) -> Result<Vec<(Timestamp, FileKind)>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        if let Some(parsed) = entry.file_name().to_str().and_then(FileKind::parse_name) {
+            out.push(parsed);
+        }
+    }
+    Ok(out)
+}
+
+/// Moves `dir` under `<dev>/quarantined/objects[-N]/`, adding a suffix if taken.
+pub fn quarantine_dir(dev: &Path, dir: &Path, policy: u32) -> Result<PathBuf> {
+    let qdir = dev.join("quarantined").join(policy_dir("objects", policy));
+    mkdirs(&qdir)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    let mut target = qdir.join(&name);
+    if target.exists() {
+        let mut n = name.clone();
+        n.push(format!("-{}", uuid::Uuid::new_v4().simple()));
+        target = qdir.join(n);
+    }
+    fs::rename(dir, &target).map_err(|e| StorageError::io(dir, e))?;
+    Ok(target)
+}
+
+/// Reads a data file, checking its MD5 when read from start to end.
+pub struct DiskReader {
+    file: File,
+    md5: Option<Md5>,
+    pos: u64,
+    size: u64,
+    etag: String,
+    store: DiskStore,
+    key: ObjectKey,
+}
+
+impl Read for DiskReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.pos += n as u64;
+        if let Some(h) = self.md5.as_mut() {
+            h.update(&buf[..n]);
+            if n == 0 || self.pos == self.size {
+                let got = hex(&self.md5.take().map(|h| h.finalize()).unwrap_or_default());
+                if self.pos == self.size
+                    && !self.etag.is_empty()
+                    && got != self.etag.to_ascii_lowercase()
+                {
+                    let q = self.store.quarantine(&self.key);
+                    tracing::warn!(
+                        "quarantined {} (md5 {got} != etag {}): {q:?}",
+                        self.key.name(),
+                        self.etag
+                    );
+                    return Err(io::Error::other(
+                        "object body does not match its ETag; quarantined",
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Seek for DiskReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let p = self.file.seek(to)?;
+        if p != self.pos {
+            self.md5 = None;
+        }
+        self.pos = p;
+        Ok(p)
+    }
+}
+
+/// A body being written into `<dev>/tmp`.
+pub struct DiskWriter {
+    file: io::BufWriter<File>,
+    tmp: PathBuf,
+    md5: Md5,
+    written: u64,
+    store: DiskStore,
+    key: ObjectKey,
+    done: bool,
+}
+
+impl ObjectWriter for DiskWriter {
+    fn write_chunk(&mut self, data: &[u8]) -> Result<()> {
+        self.md5.update(data);
+        self.written += data.len() as u64;
+        self.file
+            .write_all(data)
+            .map_err(|e| StorageError::io(&self.tmp, e))
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn etag(&self) -> String {
+        hex(&self.md5.clone().finalize())
+    }
+
+    fn commit(mut self: Box<Self>, meta: Metadata, timestamp: Timestamp) -> Result<()> {
+        self.file
+            .flush()
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        let f = self.file.get_ref();
+        metadata::write(f, &self.tmp, &meta)?;
+        f.sync_all().map_err(|e| StorageError::io(&self.tmp, e))?;
+        let dir = self.store.object_dir(&self.key)?;
+        let new_dir = !dir.exists();
+        rename_durable(
+            &self.tmp,
+            &dir.join(format!("{}.data", timestamp.internal())),
+        )?;
+        self.done = true;
+        if new_dir {
+            // Make the new hash and suffix directories themselves durable.
+            if let Some(sfx) = dir.parent() {
+                let _ = fsync_dir(sfx);
+            }
+        }
+        self.store.cleanup(&self.key)?;
+        Ok(())
+    }
+}
+
+impl Drop for DiskWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl ObjectStore for DiskStore {
+    fn check_device(&self, device: &str, for_write: bool) -> Result<()> {
+        let p = self.devices.path(device)?;
+        if for_write {
+            self.devices.check_space(device, &p)?;
+        }
+        Ok(())
+    }
+
+    fn state(&self, key: &ObjectKey) -> Result<ObjectState> {
+        Ok(self.load(key)?.0)
+    }
+
+    fn open(&self, key: &ObjectKey) -> Result<Option<(ObjectInfo, Box<dyn ObjectReader>)>> {
+        let (state, file) = self.load(key)?;
+        match (state, file) {
+            (ObjectState::Present(info), Some(file)) => {
+                let reader = DiskReader {
+                    file,
+                    md5: Some(Md5::new()),
+                    pos: 0,
+                    size: info.content_length,
+                    etag: info.etag.clone(),
+                    store: self.clone(),
+                    key: key.clone(),
+                };
+                Ok(Some((info, Box::new(reader))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn create(&self, key: &ObjectKey, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
+        let tmp_dir = self.tmp_dir(&key.device, key.policy)?;
+        let tmp = tmp_dir.join(format!("tmp{}", uuid::Uuid::new_v4().simple()));
+        let file = match File::create(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                mkdirs(&tmp_dir)?;
+                File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?
+            }
+            Err(e) => return Err(StorageError::io(&tmp, e)),
+        };
+        if let Some(n) = size_hint.filter(|n| *n > 0) {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid open file descriptor; failure only loses the preallocation.
+            let rc = unsafe {
+                libc::fallocate(
+                    file.as_raw_fd(),
+                    libc::FALLOC_FL_KEEP_SIZE,
+                    0,
+                    n as libc::off_t,
+                )
+            };
+            if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSPC) {
+                let _ = fs::remove_file(&tmp);
+                return Err(StorageError::InsufficientSpace(key.device.clone()));
+            }
+        }
+        Ok(Box::new(DiskWriter {
+            file: io::BufWriter::with_capacity(256 * 1024, file),
+            tmp,
+            md5: Md5::new(),
+            written: 0,
+            store: self.clone(),
+            key: key.clone(),
+            done: false,
+        }))
+    }
+
+    fn post(&self, key: &ObjectKey, timestamp: Timestamp, meta: Metadata) -> Result<()> {
+        self.write_marker(key, timestamp, FileKind::Meta, &meta)
+    }
+
+    fn delete(&self, key: &ObjectKey, timestamp: Timestamp) -> Result<()> {
+        let mut meta = Metadata::new();
+        meta.insert("name".into(), key.name());
+        meta.insert("X-Timestamp".into(), timestamp.internal());
+        self.write_marker(key, timestamp, FileKind::Tombstone, &meta)
+    }
+
+    fn suffix_hashes(
+        &self,
+        device: &str,
+        partition: &str,
+        policy: u32,
+    ) -> Result<BTreeMap<String, String>> {
+        let dev = self.devices.path(device)?;
+        replication::partition_hashes(&dev, partition, policy)
+    }
+
+    fn save_async_update(&self, key: &ObjectKey, update: &AsyncUpdate) -> Result<()> {
+        let dev = self.devices.path(&key.device)?;
+        let hash = self
+            .salt
+            .hash_path(&update.account, Some(&update.container), Some(&update.obj));
+        replication::write_async_pending(&dev, key.policy, &hash, update)
+    }
+}

@@ -1,0 +1,194 @@
+//! The small subset of Python pickles Swift keeps on disk.
+//!
+//! Writing emits protocol 2 the way Python 3 does, with `bytes` as
+//! `_codecs.encode(<latin-1 str>, 'latin1')` so Swift recognises metadata as
+//! written by Python 3. Reading accepts anything `serde-pickle` understands.
+
+use std::collections::BTreeMap;
+
+use super::{Result, StorageError};
+
+/// A pickled value: the types Swift's metadata, async pendings and hashes use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pickle {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    /// Insertion-ordered key/value pairs.
+    Dict(Vec<(Pickle, Pickle)>),
+}
+
+impl Pickle {
+    /// Text of a `Str` or (UTF-8, lossily) `Bytes` value.
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Pickle::Str(s) => Some(s.clone()),
+            Pickle::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Pickle::Int(i) => Some(i.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Looks a key up in a dict whose keys are str or bytes.
+    pub fn get(&self, key: &str) -> Option<&Pickle> {
+        match self {
+            Pickle::Dict(items) => items
+                .iter()
+                .find(|(k, _)| k.as_text().as_deref() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Serialises with protocol 2.
+    pub fn dumps(&self) -> Vec<u8> {
+        let mut out = vec![0x80, 2];
+        self.write(&mut out);
+        out.push(b'.');
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Pickle::None => out.push(b'N'),
+            Pickle::Bool(true) => out.push(0x88),
+            Pickle::Bool(false) => out.push(0x89),
+            Pickle::Int(i) => {
+                if let Ok(small) = i32::try_from(*i) {
+                    out.push(b'J');
+                    out.extend_from_slice(&small.to_le_bytes());
+                } else {
+                    // LONG1: little-endian two's complement, 8 bytes is enough.
+                    out.push(0x8a);
+                    out.push(8);
+                    out.extend_from_slice(&i.to_le_bytes());
+                }
+            }
+            Pickle::Float(f) => {
+                out.push(b'G');
+                out.extend_from_slice(&f.to_be_bytes());
+            }
+            Pickle::Str(s) => write_unicode(out, s),
+            Pickle::Bytes(b) => {
+                out.extend_from_slice(b"c_codecs\nencode\n");
+                let latin1: String = b.iter().map(|&c| char::from(c)).collect();
+                write_unicode(out, &latin1);
+                write_unicode(out, "latin1");
+                out.push(0x86); // TUPLE2
+                out.push(b'R'); // REDUCE
+            }
+            Pickle::Dict(items) => {
+                out.push(b'}');
+                if !items.is_empty() {
+                    out.push(b'(');
+                    for (k, v) in items {
+                        k.write(out);
+                        v.write(out);
+                    }
+                    out.push(b'u');
+                }
+            }
+        }
+    }
+
+    /// Parses a pickle (any protocol) into the subset above.
+    pub fn loads(data: &[u8]) -> Result<Pickle> {
+        let opts = serde_pickle::DeOptions::new().replace_unresolved_globals();
+        let v = serde_pickle::value_from_slice(data, opts)
+            .map_err(|e| StorageError::Pickle(e.to_string()))?;
+        from_value(v)
+    }
+
+    /// A dict of str/bytes keys to text values; other entries are skipped.
+    pub fn to_string_map(&self) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        if let Pickle::Dict(items) = self {
+            for (k, v) in items {
+                if let (Some(k), Some(v)) = (k.as_text(), v.as_text()) {
+                    map.insert(k, v);
+                }
+            }
+        }
+        map
+    }
+}
+
+fn write_unicode(out: &mut Vec<u8>, s: &str) {
+    out.push(b'X');
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn from_value(v: serde_pickle::Value) -> Result<Pickle> {
+    use serde_pickle::{HashableValue as H, Value as V};
+    fn from_key(k: H) -> Pickle {
+        match k {
+            H::None => Pickle::None,
+            H::Bool(b) => Pickle::Bool(b),
+            H::I64(i) => Pickle::Int(i),
+            H::F64(f) => Pickle::Float(f),
+            H::String(s) => Pickle::Str(s),
+            H::Bytes(b) => Pickle::Bytes(b),
+            other => Pickle::Str(format!("{other:?}")),
+        }
+    }
+    Ok(match v {
+        V::None => Pickle::None,
+        V::Bool(b) => Pickle::Bool(b),
+        V::I64(i) => Pickle::Int(i),
+        V::Int(i) => Pickle::Str(i.to_string()),
+        V::F64(f) => Pickle::Float(f),
+        V::String(s) => Pickle::Str(s),
+        V::Bytes(b) => Pickle::Bytes(b),
+        V::Dict(d) => Pickle::Dict(
+            d.into_iter()
+                .map(|(k, v)| Ok((from_key(k), from_value(v)?)))
+                .collect::<Result<_>>()?,
+        ),
+        other => {
+            return Err(StorageError::Pickle(format!(
+                "unsupported pickle value {other:?}"
+            )))
+        }
+    })
+}
+
+/// A dict with str keys and str values, Python-3 style `bytes` for both.
+pub fn bytes_dict<'a>(items: impl IntoIterator<Item = (&'a String, &'a String)>) -> Pickle {
+    Pickle::Dict(
+        items
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    Pickle::Bytes(k.as_bytes().to_vec()),
+                    Pickle::Bytes(v.as_bytes().to_vec()),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let p = Pickle::Dict(vec![
+            (
+                Pickle::Bytes(b"name".to_vec()),
+                Pickle::Bytes("/a/c/\u{e9}".as_bytes().to_vec()),
+            ),
+            (Pickle::Str("big".into()), Pickle::Int(1 << 40)),
+            (Pickle::Str("f".into()), Pickle::Float(1.5)),
+            (Pickle::Str("n".into()), Pickle::Int(-5)),
+            (Pickle::Str("none".into()), Pickle::None),
+        ]);
+        let bytes = p.dumps();
+        assert!(bytes[..32].windows(14).any(|w| w == b"_codecs\nencode"));
+        assert_eq!(Pickle::loads(&bytes).unwrap(), p);
+    }
+}

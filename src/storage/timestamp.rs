@@ -1,0 +1,193 @@
+//! Swift timestamps: seconds with five decimals plus an optional offset.
+//!
+//! The "normal" form is `%016.5f` (`0001700000000.12345` style, zero padded to
+//! 16 characters); the "internal" form appends `_%016x` when the offset is
+//! non-zero. Ordering is by time, then offset.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A Swift timestamp with 10-microsecond resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    /// Time in units of 10 microseconds since the epoch.
+    ticks: u64,
+    offset: u64,
+}
+
+const TICKS_PER_SEC: u64 = 100_000;
+
+impl Timestamp {
+    /// The timestamp for now.
+    pub fn now() -> Self {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let ticks = d.as_secs() * TICKS_PER_SEC + u64::from(d.subsec_nanos()) / 10_000;
+        Timestamp { ticks, offset: 0 }
+    }
+
+    /// Builds a timestamp from whole seconds.
+    pub fn from_secs(secs: u64) -> Self {
+        Timestamp {
+            ticks: secs.saturating_mul(TICKS_PER_SEC),
+            offset: 0,
+        }
+    }
+
+    /// Parses `1700000000.12345`, `1700000000`, or the internal form with `_<hex offset>`.
+    /// More than five decimals are rounded half-up, as Swift does.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let (time, offset) = match s.split_once('_') {
+            Some((t, o)) => {
+                if o.is_empty() || o.len() > 16 {
+                    return None;
+                }
+                (t, u64::from_str_radix(o, 16).ok()?)
+            }
+            None => (s, 0),
+        };
+        let (int, frac) = time.split_once('.').unwrap_or((time, ""));
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let secs: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        let mut ticks_frac: u64 = 0;
+        for i in 0..5 {
+            let d = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+            ticks_frac = ticks_frac * 10 + d;
+        }
+        if frac.as_bytes().get(5).is_some_and(|b| *b >= b'5') {
+            ticks_frac += 1;
+        }
+        let ticks = secs.checked_mul(TICKS_PER_SEC)?.checked_add(ticks_frac)?;
+        // Swift refuses timestamps at or beyond 10**10 seconds.
+        if secs >= 10_000_000_000 {
+            return None;
+        }
+        Some(Timestamp { ticks, offset })
+    }
+
+    /// A copy with the given offset.
+    pub fn with_offset(self, offset: u64) -> Self {
+        Timestamp { offset, ..self }
+    }
+
+    /// The offset part.
+    pub fn offset(self) -> u64 {
+        self.offset
+    }
+
+    /// Whole seconds since the epoch.
+    pub fn secs(self) -> u64 {
+        self.ticks / TICKS_PER_SEC
+    }
+
+    /// Seconds rounded up, as Swift does for `Last-Modified`.
+    pub fn ceil_secs(self) -> u64 {
+        self.ticks.div_ceil(TICKS_PER_SEC)
+    }
+
+    /// The time as a float (for JSON listings and the like).
+    pub fn as_f64(self) -> f64 {
+        self.ticks as f64 / TICKS_PER_SEC as f64
+    }
+
+    /// `%016.5f` form, ignoring the offset.
+    pub fn normal(self) -> String {
+        format!(
+            "{:010}.{:05}",
+            self.ticks / TICKS_PER_SEC,
+            self.ticks % TICKS_PER_SEC
+        )
+    }
+
+    /// The normal form plus `_%016x` when there is an offset.
+    pub fn internal(self) -> String {
+        if self.offset == 0 {
+            self.normal()
+        } else {
+            format!("{}_{:016x}", self.normal(), self.offset)
+        }
+    }
+
+    /// ISO 8601 with microseconds (container/account JSON listings).
+    pub fn isoformat(self) -> String {
+        let secs = self.secs();
+        let micros = (self.ticks % TICKS_PER_SEC) * 10;
+        let (y, mo, d, h, mi, s) = crate::storage::timestamp::civil(secs);
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}")
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.internal())
+    }
+}
+
+/// Splits seconds since the epoch into UTC (year, month, day, hour, minute, second).
+pub fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-from-civil inverse.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// Days since the epoch for a UTC date.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let t = Timestamp::parse("1700000000.123456").unwrap();
+        assert_eq!(t.normal(), "1700000000.12346");
+        assert_eq!(Timestamp::parse("5").unwrap().normal(), "0000000005.00000");
+        let o = Timestamp::parse("1700000000.12345_000000000000000a").unwrap();
+        assert_eq!(o.internal(), "1700000000.12345_000000000000000a");
+        assert!(o > Timestamp::parse("1700000000.12345").unwrap());
+        assert!(Timestamp::parse("abc").is_none());
+        assert!(Timestamp::parse("-1").is_none());
+        assert!(Timestamp::parse("").is_none());
+        assert_eq!(
+            Timestamp::from_secs(0).isoformat(),
+            "1970-01-01T00:00:00.000000"
+        );
+        assert_eq!(
+            Timestamp::parse("1700000000.5").unwrap().isoformat(),
+            "2023-11-14T22:13:20.500000"
+        );
+        assert_eq!(days_from_civil(2023, 11, 14), 1_700_000_000 / 86_400);
+    }
+}
