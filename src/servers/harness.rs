@@ -1,0 +1,173 @@
+//! The harness every storage server runs on: config, pipeline filters,
+//! tracing, binding and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::conf::server_conf::{load_swift_conf, ServerConf, SwiftConf};
+
+/// Which server a binary runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Object,
+    Container,
+    Account,
+}
+
+impl ServerKind {
+    /// The app section / log name: `object-server`.
+    pub fn app_name(self) -> &'static str {
+        match self {
+            ServerKind::Object => "object-server",
+            ServerKind::Container => "container-server",
+            ServerKind::Account => "account-server",
+        }
+    }
+
+    /// Swift's default port for the server.
+    pub fn default_port(self) -> u16 {
+        match self {
+            ServerKind::Object => 6200,
+            ServerKind::Container => 6201,
+            ServerKind::Account => 6202,
+        }
+    }
+
+    /// Builds the app router (without pipeline filters).
+    pub fn app(self, conf: &ServerConf, swift: &SwiftConf) -> Result<Router, String> {
+        match self {
+            ServerKind::Object => super::object::app_from_conf(conf, swift),
+            ServerKind::Container => super::container::app_from_conf(conf, swift),
+            ServerKind::Account => super::account::app_from_conf(conf, swift),
+        }
+    }
+}
+
+/// Wraps an app in the filters named by `[pipeline:main]`.
+pub fn with_pipeline(app: Router, pipeline: &[String]) -> Router {
+    let health = pipeline.iter().any(|f| f == "healthcheck");
+    let recon = pipeline.iter().any(|f| f == "recon");
+    app.layer(middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            let path = req.uri().path();
+            if health && path == "/healthcheck" && req.method() == Method::GET {
+                return Response::new(Body::from("OK"));
+            }
+            if recon && (path == "/recon" || path.starts_with("/recon/")) {
+                let mut r = Response::new(Body::from(format!("Invalid path: {path}")));
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                return r;
+            }
+            next.run(req).await
+        },
+    ))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains connections.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn init_tracing(level: &str) {
+    let level = match level.to_ascii_uppercase().as_str() {
+        "DEBUG" => "debug",
+        "WARNING" | "WARN" => "warn",
+        "ERROR" | "CRITICAL" => "error",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+const USAGE: &str = "Usage: swift-{kind}-server CONFIG_FILE [-v|--verbose]";
+
+/// The whole of a server binary: `swift-object-server /etc/swift/object-server.conf`.
+pub fn main(kind: ServerKind) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = USAGE.replace("{kind}", kind.app_name().trim_end_matches("-server"));
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
+    }
+    let Some(conf_path) = args.iter().find(|a| !a.starts_with('-')) else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    match run(kind, PathBuf::from(conf_path)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("swift-{}: {e}", kind.app_name());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads config, builds the runtime and app, and serves until signalled.
+pub fn run(kind: ServerKind, conf_path: PathBuf) -> Result<(), String> {
+    let conf = ServerConf::load(&conf_path, kind.app_name(), kind.default_port())
+        .map_err(|e| e.to_string())?;
+    init_tracing(&conf.log_level);
+    let swift = load_swift_conf(&conf.swift_dir).map_err(|e| e.to_string())?;
+    let app = with_pipeline(kind.app(&conf, &swift)?, &conf.pipeline);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(conf.workers)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let addr: SocketAddr = format!("{}:{}", conf.bind_ip, conf.bind_port)
+            .parse()
+            .or_else(|_| format!("[{}]:{}", conf.bind_ip, conf.bind_port).parse())
+            .map_err(|_| format!("bad bind address {}:{}", conf.bind_ip, conf.bind_port))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+        tracing::info!(
+            "{} listening on {addr} (devices {})",
+            kind.app_name(),
+            conf.devices.display()
+        );
+        serve(listener, app, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,17 @@
+//! The storage servers: object, container and account, on one shared harness.
+//!
+//! `harness` owns config loading, binding, the `[pipeline:main]` filters
+//! (healthcheck, recon), logging and graceful shutdown; `http` owns Swift's
+//! header, path and status conventions. Each server module only turns
+//! requests into calls on `crate::storage` and exposes a testable `app()`.
+
+pub mod account;
+pub mod container;
+pub mod harness;
+pub mod http;
+pub mod listing;
+pub mod object;
+mod object_get;
+pub mod update;
+
+pub use harness::ServerKind;

@@ -1,0 +1,437 @@
+//! The object server: Swift's backend object protocol over an `ObjectStore`.
+//!
+//! `/<dev>/<part>/<a>/<c>/<o>` for PUT, GET, HEAD, POST and DELETE, and
+//! `/<dev>/<part>[/<suffixes>]` for REPLICATE. Writes are streamed to the
+//! store, committed durably, then announced to the container servers named in
+//! `X-Container-Host`/`-Device`/`-Partition` (kept as async pendings if they fail).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+
+use super::http::{
+    empty, header, header_text, policy_index, req_timestamp, set_header, split_path, title_case,
+    ApiError, ApiResult,
+};
+use super::update::{targets, UpdateClient};
+use crate::conf::server_conf::{ServerConf, SwiftConf};
+use crate::storage::device::{Devices, Reserve};
+use crate::storage::diskfile::DiskStore;
+use crate::storage::metadata::Metadata;
+use crate::storage::objstore::AsyncUpdate;
+use crate::storage::pickle::Pickle;
+use crate::storage::{ObjectKey, ObjectState, ObjectStore, ObjectWriter, Timestamp};
+
+/// Bytes buffered from a PUT body before they are handed to the store.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Object server state.
+pub struct ObjectServer {
+    pub store: Arc<dyn ObjectStore>,
+    pub policies: Vec<u32>,
+    pub updates: UpdateClient,
+    /// How long a PUT/DELETE waits for its container updates before answering.
+    pub container_update_timeout: Duration,
+}
+
+impl ObjectServer {
+    /// A server over `store` with default timeouts.
+    pub fn new(store: Arc<dyn ObjectStore>, policies: Vec<u32>) -> Self {
+        ObjectServer {
+            store,
+            policies,
+            updates: UpdateClient::new(0.5, 3.0),
+            container_update_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Builds the app from configuration (disk store).
+pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, String> {
+    let mut devices = Devices::new(&conf.devices);
+    devices.mount_check = conf.mount_check;
+    if let Some(r) = conf.get("fallocate_reserve") {
+        devices.reserve =
+            Reserve::parse(r).ok_or_else(|| format!("bad fallocate_reserve {r:?}"))?;
+    }
+    let store = DiskStore::new(devices, swift.salt.clone());
+    let mut server = ObjectServer::new(Arc::new(store), swift.policies.clone());
+    server.updates = UpdateClient::new(
+        conf.get_f64("conn_timeout", 0.5),
+        conf.get_f64("node_timeout", 3.0),
+    );
+    server.container_update_timeout =
+        Duration::from_secs_f64(conf.get_f64("container_update_timeout", 1.0).max(0.0));
+    Ok(app(Arc::new(server)))
+}
+
+/// The object server as a router (no pipeline filters).
+pub fn app(server: Arc<ObjectServer>) -> Router {
+    Router::new().fallback(handle).with_state(server)
+}
+
+async fn handle(State(s): State<Arc<ObjectServer>>, req: Request) -> Response<Body> {
+    let res = match req.method().as_str() {
+        "PUT" => put(s, req).await,
+        "GET" | "HEAD" => super::object_get::get(s, req).await,
+        "POST" => post(s, req).await,
+        "DELETE" => delete(s, req).await,
+        "REPLICATE" => replicate(s, req).await,
+        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
+    };
+    res.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Runs storage work on a blocking thread.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// Parses the object path and policy into a key.
+pub(super) fn object_key(s: &ObjectServer, req: &Request) -> Result<ObjectKey, ApiError> {
+    let p = split_path(req.uri().path(), 5, 5)?;
+    let policy = policy_index(req.headers(), &s.policies)?;
+    Ok(ObjectKey::new(&p[0], &p[1], &p[2], &p[3], &p[4], policy)?)
+}
+
+/// Headers stored with an object besides the user metadata.
+const STORED_HEADERS: [&str; 9] = [
+    "content-disposition",
+    "content-encoding",
+    "x-delete-at",
+    "x-object-manifest",
+    "x-static-large-object",
+    "cache-control",
+    "content-language",
+    "expires",
+    "x-robots-tag",
+];
+
+/// Whether a metadata key is returned to clients as a header.
+pub(super) fn is_public_meta(key: &str) -> bool {
+    let l = key.to_ascii_lowercase();
+    l.starts_with("x-object-meta-")
+        || l.starts_with("x-object-sysmeta-")
+        || l.starts_with("x-object-transient-sysmeta-")
+        || STORED_HEADERS.contains(&l.as_str())
+}
+
+fn user_metadata(h: &HeaderMap, meta: &mut Metadata, with_system: bool) {
+    for (k, v) in h {
+        let name = k.as_str();
+        let user =
+            name.starts_with("x-object-meta-") || name.starts_with("x-object-transient-sysmeta-");
+        let sys = with_system && name.starts_with("x-object-sysmeta-");
+        if user || sys || STORED_HEADERS.contains(&name) {
+            meta.insert(title_case(name), header_text(v));
+        }
+    }
+}
+
+fn delete_at(h: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(v) = header(h, "x-delete-at") {
+        let at: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad_request("Non-integer X-Delete-At"))?;
+        if at < Timestamp::now().secs() {
+            return Err(ApiError::bad_request("X-Delete-At in past"));
+        }
+    }
+    Ok(())
+}
+
+fn conflict(existing: Timestamp) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "").with_header("x-backend-timestamp", existing.internal())
+}
+
+async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
+    let key = object_key(&s, &req)?;
+    let ts = req_timestamp(req.headers())?;
+    let h = req.headers().clone();
+    let content_type = header(&h, "content-type")
+        .ok_or_else(|| ApiError::bad_request("No content type"))?
+        .to_string();
+    let chunked =
+        header(&h, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length: Option<u64> = match header(&h, "content-length") {
+        Some(v) => Some(
+            v.trim()
+                .parse()
+                .map_err(|_| ApiError::bad_request("Invalid Content-Length"))?,
+        ),
+        None if chunked => None,
+        None => return Err(ApiError::new(StatusCode::LENGTH_REQUIRED, "")),
+    };
+    delete_at(&h)?;
+    let if_none_match_any = header(&h, "if-none-match").is_some_and(|v| v.trim() == "*");
+    let (st, k2) = (s.store.clone(), key.clone());
+    let mut writer: Box<dyn ObjectWriter> = blocking(move || {
+        st.check_device(&k2.device, true)?;
+        let state = st.state(&k2)?;
+        if let Some(orig) = state.timestamp() {
+            if orig >= ts {
+                return Err(conflict(orig));
+            }
+        }
+        if if_none_match_any && matches!(state, ObjectState::Present(_)) {
+            return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
+        }
+        Ok(st.create(&k2, length)?)
+    })
+    .await?;
+
+    let mut body = req.into_body();
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                    if buf.len() >= WRITE_CHUNK {
+                        let chunk = buf.split().freeze();
+                        writer = blocking(move || {
+                            writer.write_chunk(&chunk)?;
+                            Ok(writer)
+                        })
+                        .await?;
+                    }
+                }
+            }
+            Some(Err(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                    "",
+                ))
+            }
+            None => break,
+        }
+        if let Some(len) = length {
+            if writer.bytes_written() + buf.len() as u64 > len {
+                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ""));
+            }
+        }
+    }
+    let expected_etag = header(&h, "etag").map(|e| e.trim_matches('"').to_ascii_lowercase());
+    let name = key.name();
+    let etag = blocking(move || {
+        writer.write_chunk(&buf)?;
+        let written = writer.bytes_written();
+        if length.is_some_and(|l| l != written) {
+            return Err(ApiError::new(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "",
+            ));
+        }
+        let etag = writer.etag();
+        if expected_etag.as_ref().is_some_and(|e| *e != etag) {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ""));
+        }
+        let mut meta = Metadata::new();
+        user_metadata(&h, &mut meta, true);
+        meta.insert("name".into(), name);
+        meta.insert("X-Timestamp".into(), ts.internal());
+        meta.insert("Content-Type".into(), content_type);
+        meta.insert("ETag".into(), etag.clone());
+        meta.insert("Content-Length".into(), written.to_string());
+        writer.commit(meta.clone(), ts)?;
+        Ok((etag, meta, h))
+    })
+    .await?;
+    let (etag, meta, h) = etag;
+    let update_headers = vec![
+        ("X-Size".to_string(), meta["Content-Length"].clone()),
+        ("X-Content-Type".to_string(), meta["Content-Type"].clone()),
+        ("X-Timestamp".to_string(), ts.internal()),
+        ("X-Etag".to_string(), etag.clone()),
+    ];
+    container_update(&s, "PUT", &key, &h, update_headers, ts).await;
+    let mut resp = empty(StatusCode::CREATED);
+    set_header(resp.headers_mut(), "etag", &etag);
+    Ok(resp)
+}
+
+async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
+    let key = object_key(&s, &req)?;
+    let ts = req_timestamp(req.headers())?;
+    let h = req.headers().clone();
+    delete_at(&h)?;
+    let st = s.store.clone();
+    blocking(move || {
+        st.check_device(&key.device, true)?;
+        match st.state(&key)? {
+            ObjectState::Present(info) => {
+                if info.timestamp >= ts {
+                    return Err(conflict(info.timestamp));
+                }
+                let mut meta = Metadata::new();
+                user_metadata(&h, &mut meta, false);
+                meta.insert("name".into(), key.name());
+                meta.insert("X-Timestamp".into(), ts.internal());
+                st.post(&key, ts, meta)?;
+                Ok(empty(StatusCode::ACCEPTED))
+            }
+            ObjectState::Deleted(t) => Err(ApiError::new(StatusCode::NOT_FOUND, "")
+                .with_header("x-backend-timestamp", t.internal())),
+            ObjectState::Missing => Err(ApiError::new(StatusCode::NOT_FOUND, "")),
+        }
+    })
+    .await
+}
+
+async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {
+    let key = object_key(&s, &req)?;
+    let ts = req_timestamp(req.headers())?;
+    let h = req.headers().clone();
+    let (st, k2) = (s.store.clone(), key.clone());
+    let if_delete_at = header(&h, "x-if-delete-at").map(str::to_string);
+    let (status, orig) = blocking(move || {
+        st.check_device(&k2.device, false)?;
+        let state = st.state(&k2)?;
+        if let Some(want) = if_delete_at {
+            let have = match &state {
+                ObjectState::Present(i) => i.metadata.get("X-Delete-At").cloned(),
+                _ => None,
+            };
+            if have.as_deref() != Some(want.trim()) {
+                return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
+            }
+        }
+        let orig = state.timestamp();
+        let status = match (&state, orig) {
+            (_, Some(o)) if o >= ts && matches!(state, ObjectState::Present(_)) => {
+                return Err(conflict(o))
+            }
+            (ObjectState::Present(_), _) => StatusCode::NO_CONTENT,
+            _ => StatusCode::NOT_FOUND,
+        };
+        if orig.is_none_or(|o| o < ts) {
+            st.delete(&k2, ts)?;
+        }
+        Ok((status, orig))
+    })
+    .await?;
+    if orig.is_none_or(|o| o < ts) {
+        container_update(
+            &s,
+            "DELETE",
+            &key,
+            &h,
+            vec![("X-Timestamp".into(), ts.internal())],
+            ts,
+        )
+        .await;
+    }
+    let mut resp = empty(status);
+    set_header(
+        resp.headers_mut(),
+        "x-backend-timestamp",
+        &orig.unwrap_or(ts).max(ts).internal(),
+    );
+    Ok(resp)
+}
+
+async fn replicate(s: Arc<ObjectServer>, req: Request) -> ApiResult {
+    let p = split_path(req.uri().path(), 2, 3)?;
+    let policy = policy_index(req.headers(), &s.policies)?;
+    let key = ObjectKey::new(&p[0], &p[1], "", "", "", policy)?;
+    let st = s.store.clone();
+    let hashes = blocking(move || {
+        st.check_device(&key.device, false)?;
+        Ok(st.suffix_hashes(&key.device, &key.partition, policy)?)
+    })
+    .await?;
+    let dict = Pickle::Dict(
+        hashes
+            .into_iter()
+            .map(|(k, v)| (Pickle::Str(k), Pickle::Str(v)))
+            .collect(),
+    );
+    Ok(Response::new(Body::from(Bytes::from(dict.dumps()))))
+}
+
+/// Sends the container update for a write and waits briefly; failures become async pendings.
+async fn container_update(
+    s: &Arc<ObjectServer>,
+    op: &str,
+    key: &ObjectKey,
+    h: &HeaderMap,
+    mut headers: Vec<(String, String)>,
+    ts: Timestamp,
+) {
+    let Some(partition) = header(h, "x-container-partition").map(str::to_string) else {
+        return;
+    };
+    let Some(targets) = targets(
+        header(h, "x-container-host"),
+        header(h, "x-container-device"),
+    ) else {
+        tracing::error!("container update failed: different numbers of hosts and devices");
+        return;
+    };
+    headers.push((
+        "X-Trans-Id".into(),
+        header(h, "x-trans-id").unwrap_or("-").to_string(),
+    ));
+    headers.push(("Referer".into(), format!("{op} {}", key.name())));
+    headers.push((
+        "X-Backend-Storage-Policy-Index".into(),
+        key.policy.to_string(),
+    ));
+    headers.push((
+        "User-Agent".into(),
+        format!("object-server {}", std::process::id()),
+    ));
+    let mut tasks = Vec::new();
+    for target in targets {
+        let (s, key, headers, partition, op) = (
+            s.clone(),
+            key.clone(),
+            headers.clone(),
+            partition.clone(),
+            op.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let path = format!("/{}/{}/{}", key.account, key.container, key.object);
+            let res = s
+                .updates
+                .send(&target, &partition, &op, &path, &headers)
+                .await;
+            if matches!(res, Ok(c) if (200..300).contains(&c)) {
+                return;
+            }
+            tracing::error!(
+                "container update to {}/{} failed ({res:?}); saving async pending",
+                target.host,
+                target.device
+            );
+            let update = AsyncUpdate {
+                op,
+                account: key.account.clone(),
+                container: key.container.clone(),
+                obj: key.object.clone(),
+                headers,
+                timestamp: ts,
+            };
+            let st = s.store.clone();
+            let saved =
+                tokio::task::spawn_blocking(move || st.save_async_update(&key, &update)).await;
+            if let Ok(Err(e)) = saved {
+                tracing::error!("could not save async pending: {e}");
+            }
+        }));
+    }
+    let _ =
+        tokio::time::timeout(s.container_update_timeout, futures::future::join_all(tasks)).await;
+}

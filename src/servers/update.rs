@@ -1,0 +1,80 @@
+//! Outgoing backend updates: object → container and container → account.
+//!
+//! Updates go to every `host:port` listed in the request's `X-*-Host`
+//! header with the matching device. Failures are reported to the caller,
+//! which decides whether to keep an async pending.
+
+use std::time::Duration;
+
+use super::http::quote;
+
+/// One update target from `X-Container-Host`/`-Device` (or the account equivalents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub device: String,
+}
+
+/// Pairs comma-separated hosts and devices; `None` if their counts differ.
+pub fn targets(hosts: Option<&str>, devices: Option<&str>) -> Option<Vec<Target>> {
+    let split = |s: Option<&str>| -> Vec<String> {
+        s.map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (h, d) = (split(hosts), split(devices));
+    (h.len() == d.len()).then(|| {
+        h.into_iter()
+            .zip(d)
+            .map(|(host, device)| Target { host, device })
+            .collect()
+    })
+}
+
+/// A small HTTP client for backend updates with Swift-like timeouts.
+#[derive(Debug, Clone)]
+pub struct UpdateClient {
+    client: reqwest::Client,
+}
+
+impl UpdateClient {
+    /// `conn_timeout` and `node_timeout` in seconds.
+    pub fn new(conn_timeout: f64, node_timeout: f64) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs_f64(conn_timeout.max(0.01)))
+            .timeout(Duration::from_secs_f64(node_timeout.max(0.01)))
+            .pool_max_idle_per_host(8)
+            .build()
+            .unwrap_or_default();
+        UpdateClient { client }
+    }
+
+    /// Sends `method /<device>/<partition><path>`; Ok(status) for any HTTP answer.
+    pub async fn send(
+        &self,
+        target: &Target,
+        partition: &str,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Result<u16, String> {
+        let url = format!(
+            "http://{}/{}/{}{}",
+            target.host,
+            quote(&target.device),
+            partition,
+            quote(path)
+        );
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = self.client.request(method, &url);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        Ok(resp.status().as_u16())
+    }
+}

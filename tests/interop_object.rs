@@ -1,0 +1,196 @@
+//! Interop: Swift's own `direct_client` and `swift-object-info` against our
+//! object server binary and the files it writes; hostile paths over raw TCP.
+
+mod common;
+mod server_util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use server_util::{spawn, Site, HASH_SUFFIX};
+
+const DIRECT: &str = r#"
+import sys, json
+from swift.common import direct_client as dc
+from swift.common.exceptions import ClientException
+port, = sys.argv[1:]
+node = {'ip': '127.0.0.1', 'port': int(port), 'device': 'sda1'}
+out = {}
+etag = dc.direct_put_object(node, 3, 'AUTH_test', 'cont', 'dir/obj \u2603', b'hello swift',
+                            content_type='text/plain', headers={'X-Object-Meta-Mood': 'happy'})
+out['etag'] = etag
+hdrs, body = dc.direct_get_object(node, 3, 'AUTH_test', 'cont', 'dir/obj \u2603')
+out['body'] = body.decode() if isinstance(body, bytes) else b''.join(body).decode()
+out['mood'] = hdrs.get('X-Object-Meta-Mood')
+h = dc.direct_head_object(node, 3, 'AUTH_test', 'cont', 'dir/obj \u2603')
+out['length'] = h.get('Content-Length')
+big = b'x' * (3 * 1024 * 1024 + 17)
+dc.direct_put_object(node, 3, 'AUTH_test', 'cont', 'big', big, content_type='a/b')
+hdrs, body = dc.direct_get_object(node, 3, 'AUTH_test', 'cont', 'big', resp_chunk_size=65536)
+out['big_ok'] = b''.join(body) == big
+dc.direct_delete_object(node, 3, 'AUTH_test', 'cont', 'dir/obj \u2603')
+try:
+    dc.direct_head_object(node, 3, 'AUTH_test', 'cont', 'dir/obj \u2603')
+    out['after_delete'] = 200
+except ClientException as e:
+    out['after_delete'] = e.http_status
+print(json.dumps(out))
+"#;
+
+#[test]
+fn swift_direct_client_talks_to_our_object_server() {
+    let site = Site::new();
+    let server = spawn(&site, "object", "");
+    let out = common::run_swift_python(DIRECT, &[&server.port.to_string()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["etag"], md5_hex(b"hello swift"));
+    assert_eq!(v["body"], "hello swift");
+    assert_eq!(v["mood"], "happy");
+    assert_eq!(v["length"], "11");
+    assert_eq!(v["big_ok"], true);
+    assert_eq!(v["after_delete"], 404);
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    use md5::Digest;
+    ferroswift::storage::hashpath::hex(&md5::Md5::digest(b))
+}
+
+#[test]
+fn swift_object_info_reads_our_files_and_updater_reads_our_async_pendings() {
+    let site = Site::new();
+    let server = spawn(&site, "object", "conn_timeout = 0.2\nnode_timeout = 0.5");
+    let dead = server_util::free_port();
+    let resp = raw(
+        server.port,
+        &format!(
+            "PUT /sda1/3/AUTH_test/cont/info HTTP/1.1\r\nHost: x\r\nX-Timestamp: 1700000000.00000\r\nContent-Type: text/plain\r\n\
+             X-Object-Meta-Big: {}\r\nX-Container-Host: 127.0.0.1:{dead}\r\nX-Container-Device: sdb1\r\nX-Container-Partition: 9\r\n\
+             Content-Length: 4\r\nConnection: close\r\n\r\nbody",
+            "m".repeat(2000)
+        )
+        .into_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let data = find(&site.devices(), ".data");
+    let info = Command::new(
+        common::swift_python()
+            .parent()
+            .unwrap()
+            .join("swift-object-info"),
+    )
+    .arg("--swift-dir")
+    .arg(site.etc())
+    .arg(&data)
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    assert!(text.contains("Path: /AUTH_test/cont/info"), "{text}");
+    assert!(
+        text.contains("ETag: 841a2d689ad86bd1611447453c22c6fc (valid)"),
+        "{text}"
+    );
+    assert!(text.contains("Content-Length: 4 (valid)"), "{text}");
+    assert!(text.contains(&"m".repeat(2000)), "{text}");
+
+    // The failed container update left an async pending the updater can read.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pending = find(
+        &site.devices().join("sda1/async_pending"),
+        "-1700000000.00000",
+    );
+    let script = r#"
+import sys, pickle
+import swift.common.utils as u
+u.HASH_PATH_SUFFIX = sys.argv[2].encode()
+u.HASH_PATH_PREFIX = b''
+d = pickle.load(open(sys.argv[1], 'rb'))
+assert d['op'] == 'PUT' and d['account'] == 'AUTH_test' and d['obj'] == 'info', d
+h = d['headers']
+assert h['X-Size'] == '4' and h['X-Etag'] == '841a2d689ad86bd1611447453c22c6fc', h
+assert h['X-Backend-Storage-Policy-Index'] == 0, h
+assert sys.argv[1].split('/')[-1].startswith(u.hash_path('AUTH_test', 'cont', 'info'))
+print('ok')
+"#;
+    let out = Command::new(common::swift_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&pending)
+        .arg(HASH_SUFFIX)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn hostile_names_get_400_and_nothing_escapes() {
+    let site = Site::new();
+    let server = spawn(&site, "object", "");
+    let long = "l".repeat(5000);
+    let hostile: Vec<Vec<u8>> = vec![
+        b"/sda1/0/a/c/..".to_vec(),
+        b"/sda1/0/a/c/%2e%2e".to_vec(),
+        b"/sda1/0/a/c/%2E%2E/%2e%2e/escape".to_vec(),
+        b"/../0/a/c/o".to_vec(),
+        b"/%2e%2e/0/a/c/o".to_vec(),
+        b"/sda1/..%2f..%2f/a/c/o".to_vec(),
+        b"/sda1/0/../../c/o".to_vec(),
+        b"/sda1/0/a/c/nul%00byte".to_vec(),
+        b"/sda1/0/a/c/bad%ff%feutf8".to_vec(),
+        b"/sda1/0/a/c/raw\xff\xfe".to_vec(),
+        format!("/sda1/0/a/c/{long}").into_bytes(),
+        format!("/sda1/0/{long}/c/o").into_bytes(),
+    ];
+    for path in hostile {
+        let mut req = b"PUT ".to_vec();
+        req.extend_from_slice(&path);
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\nX-Timestamp: 1700000000\r\nContent-Type: a/b\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+        let resp = raw(server.port, &req);
+        assert!(
+            resp.starts_with("HTTP/1.1 400"),
+            "{} -> {resp}",
+            String::from_utf8_lossy(&path)
+        );
+    }
+    // Nothing was written anywhere: no data files under the site at all.
+    assert!(walk(site.root())
+        .iter()
+        .all(|p| !p.to_string_lossy().ends_with(".data")));
+}
+
+fn raw(port: u16, req: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(req).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+fn find(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    walk(dir)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} under {}", dir.display()))
+}

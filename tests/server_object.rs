@@ -1,0 +1,518 @@
+//! The object server's protocol, in process (no sockets), over the disk
+//! store and the in-memory double.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use ferroswift::servers::object::{app, ObjectServer};
+use ferroswift::storage::device::Devices;
+use ferroswift::storage::diskfile::DiskStore;
+use ferroswift::storage::hashpath::HashSalt;
+use ferroswift::storage::mem::MemStore;
+use ferroswift::storage::ObjectStore;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Client {
+    app: axum::Router,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (Response<Body>, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if !body.is_empty() || method == "PUT" {
+            req = req.header("content-length", body.len().to_string());
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body.to_vec())).unwrap())
+            .await
+            .unwrap();
+        let (parts, b) = resp.into_parts();
+        let bytes = b
+            .collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .unwrap_or_default();
+        (Response::from_parts(parts, Body::empty()), bytes)
+    }
+}
+
+fn hdr<'a>(r: &'a Response<Body>, k: &str) -> &'a str {
+    r.headers()
+        .get(k)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+async fn suite(store: Arc<dyn ObjectStore>) {
+    let mut server = ObjectServer::new(store, vec![0, 1]);
+    server.container_update_timeout = std::time::Duration::from_millis(200);
+    let c = Client {
+        app: app(Arc::new(server)),
+    };
+    let o = "/sda1/1/AUTH_t/c/obj";
+    let put = |ts: &'static str| {
+        [
+            ("x-timestamp", ts),
+            ("content-type", "text/plain"),
+            ("x-object-meta-color", "red"),
+        ]
+    };
+
+    let (r, _) = c
+        .call("PUT", o, &put("1700000001.00000"), b"0123456789")
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(hdr(&r, "etag"), "781e5e245d69b566979b86e28d23f2c7");
+    let (r, body) = c.call("GET", o, &[], b"").await;
+    assert_eq!(
+        (r.status(), body.as_slice()),
+        (StatusCode::OK, &b"0123456789"[..])
+    );
+    assert_eq!(hdr(&r, "x-object-meta-color"), "red");
+    assert_eq!(hdr(&r, "x-timestamp"), "1700000001.00000");
+    assert_eq!(hdr(&r, "last-modified"), "Tue, 14 Nov 2023 22:13:21 GMT");
+    let (r, body) = c.call("HEAD", o, &[], b"").await;
+    assert_eq!(
+        (r.status(), hdr(&r, "content-length"), body.len()),
+        (StatusCode::OK, "10", 0)
+    );
+
+    // Older or equal timestamps conflict.
+    let (r, _) = c.call("PUT", o, &put("1700000000.00000"), b"old").await;
+    assert_eq!(
+        (r.status(), hdr(&r, "x-backend-timestamp")),
+        (StatusCode::CONFLICT, "1700000001.00000")
+    );
+
+    // Ranges.
+    let (r, body) = c.call("GET", o, &[("range", "bytes=2-4")], b"").await;
+    assert_eq!(
+        (r.status(), body.as_slice(), hdr(&r, "content-range")),
+        (StatusCode::PARTIAL_CONTENT, &b"234"[..], "bytes 2-4/10")
+    );
+    let (r, body) = c.call("GET", o, &[("range", "bytes=-2")], b"").await;
+    assert_eq!(body, b"89");
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let (r, body) = c.call("GET", o, &[("range", "bytes=0-0,8-")], b"").await;
+    assert!(hdr(&r, "content-type").starts_with("multipart/byteranges;boundary="));
+    let text = String::from_utf8(body.clone()).unwrap();
+    assert!(
+        text.contains("Content-Range: bytes 0-0/10\r\n\r\n0\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Content-Range: bytes 8-9/10\r\n\r\n89\r\n--"),
+        "{text}"
+    );
+    assert_eq!(hdr(&r, "content-length"), body.len().to_string());
+    let (r, _) = c.call("GET", o, &[("range", "bytes=50-")], b"").await;
+    assert_eq!(
+        (r.status(), hdr(&r, "content-range")),
+        (StatusCode::RANGE_NOT_SATISFIABLE, "bytes */10")
+    );
+
+    // Conditionals.
+    let etag = "781e5e245d69b566979b86e28d23f2c7";
+    assert_eq!(
+        c.call("GET", o, &[("if-match", etag)], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.call("GET", o, &[("if-match", "\"nope\"")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        c.call("GET", o, &[("if-none-match", etag)], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::NOT_MODIFIED
+    );
+    assert_eq!(
+        c.call(
+            "GET",
+            o,
+            &[("if-modified-since", "Tue, 14 Nov 2023 22:13:21 GMT")],
+            b""
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::NOT_MODIFIED
+    );
+    assert_eq!(
+        c.call(
+            "GET",
+            o,
+            &[("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")],
+            b""
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.call(
+            "GET",
+            o,
+            &[("if-unmodified-since", "Tue, 14 Nov 2023 22:13:20 GMT")],
+            b""
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        c.call(
+            "PUT",
+            o,
+            &[put("1700000009")[0], put("1")[1], ("if-none-match", "*")],
+            b"x"
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+
+    // ETag and length checks on PUT.
+    let (r, _) = c
+        .call(
+            "PUT",
+            "/sda1/1/AUTH_t/c/bad",
+            &[put("1700000002")[0], put("1")[1], ("etag", "0000")],
+            b"abc",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (r, _) = c
+        .call(
+            "PUT",
+            "/sda1/1/AUTH_t/c/bad",
+            &[("content-type", "a/b")],
+            b"abc",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // POST replaces user metadata; an older POST conflicts.
+    let (r, _) = c
+        .call(
+            "POST",
+            o,
+            &[
+                ("x-timestamp", "1700000002.00000"),
+                ("x-object-meta-shape", "square"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (r, _) = c.call("HEAD", o, &[], b"").await;
+    assert_eq!(
+        (
+            hdr(&r, "x-object-meta-shape"),
+            hdr(&r, "x-object-meta-color")
+        ),
+        ("square", "")
+    );
+    assert_eq!(hdr(&r, "x-backend-data-timestamp"), "1700000001.00000");
+    assert_eq!(
+        c.call("POST", o, &[("x-timestamp", "1700000001.50000")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        c.call(
+            "POST",
+            "/sda1/1/AUTH_t/c/nope",
+            &[("x-timestamp", "1700000003")],
+            b""
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Policies are separate.
+    assert_eq!(
+        c.call("GET", o, &[("x-backend-storage-policy-index", "1")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.call("GET", o, &[("x-backend-storage-policy-index", "7")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    // X-Delete-At.
+    assert_eq!(
+        c.call(
+            "PUT",
+            "/sda1/1/AUTH_t/c/d",
+            &[put("1700000002")[0], put("1")[1], ("x-delete-at", "100")],
+            b"x"
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
+    assert_eq!(
+        c.call(
+            "PUT",
+            "/sda1/1/AUTH_t/c/d",
+            &[put("1700000002")[0], put("1")[1], ("x-delete-at", &later)],
+            b"x"
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        hdr(
+            &c.call("HEAD", "/sda1/1/AUTH_t/c/d", &[], b"").await.0,
+            "x-delete-at"
+        ),
+        later
+    );
+
+    // DELETE: 204, then 404 with the tombstone's timestamp; older DELETE conflicts.
+    assert_eq!(
+        c.call("DELETE", o, &[("x-timestamp", "1700000000.50000")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::CONFLICT
+    );
+    let (r, _) = c
+        .call("DELETE", o, &[("x-timestamp", "1700000003.00000")], b"")
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (r, _) = c.call("GET", o, &[], b"").await;
+    assert_eq!(
+        (r.status(), hdr(&r, "x-backend-timestamp")),
+        (StatusCode::NOT_FOUND, "1700000003.00000")
+    );
+    assert_eq!(
+        c.call("DELETE", o, &[("x-timestamp", "1700000004")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.call("PUT", o, &put("1700000002.00000"), b"x")
+            .await
+            .0
+            .status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        c.call("PUT", o, &put("1700000005.00000"), b"back")
+            .await
+            .0
+            .status(),
+        StatusCode::CREATED
+    );
+
+    // REPLICATE returns a pickled dict of suffix hashes.
+    let (r, body) = c.call("REPLICATE", "/sda1/1", &[], b"").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(&body[..2], b"\x80\x02");
+
+    // Bad requests.
+    for bad in [
+        "/sda1/1/AUTH_t/c",
+        "/sda1/x/AUTH_t/c/o",
+        "/../1/a/c/o",
+        "/sda1/1/a/c/..",
+        "/sda1/1/a/c/%2e%2e",
+        "/sda1/1/a/c/a%00b",
+        "/sda1/1/a/c/%ff%fe",
+    ] {
+        let (r, _) = c.call("GET", bad, &[], b"").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let long = format!("/sda1/1/a/c/{}", "n".repeat(2000));
+    assert_eq!(
+        c.call("PUT", &long, &put("1700000001"), b"x")
+            .await
+            .0
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        c.call("PUT", o, &[("content-type", "a/b")], b"x")
+            .await
+            .0
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        c.call("GET", "/sdz9/1/a/c/o", &[], b"").await.0.status(),
+        StatusCode::INSUFFICIENT_STORAGE
+    );
+
+    // A container update to a dead server becomes an async pending.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let (r, _) = c
+        .call(
+            "PUT",
+            "/sda1/1/AUTH_t/c/upd",
+            &[
+                put("1700000001")[0],
+                put("1")[1],
+                ("x-container-host", &dead),
+                ("x-container-device", "sdb1"),
+                ("x-container-partition", "5"),
+            ],
+            b"u",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn object_protocol_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sda1")).unwrap();
+    ferroswift::storage::metadata::check_xattr_support(dir.path()).expect("need user xattrs");
+    let store = DiskStore::new(
+        Devices::new(dir.path()),
+        HashSalt {
+            prefix: String::new(),
+            suffix: "s".into(),
+        },
+    );
+    suite(Arc::new(store)).await;
+    let pending: Vec<_> = walk(&dir.path().join("sda1/async_pending"));
+    assert_eq!(pending.len(), 1, "one async pending expected");
+}
+
+#[tokio::test]
+async fn object_protocol_in_memory() {
+    let mem = MemStore::with_devices(&["sda1"]);
+    suite(Arc::new(mem.clone())).await;
+    let asyncs = mem.async_updates();
+    assert_eq!(asyncs.len(), 1);
+    assert_eq!(asyncs[0].1.op, "PUT");
+    assert!(asyncs[0]
+        .1
+        .headers
+        .iter()
+        .any(|(k, v)| k == "X-Size" && v == "1"));
+}
+
+#[tokio::test]
+async fn full_device_refuses_writes_but_serves_reads_and_deletes() {
+    let mem = MemStore::new();
+    let c = Client {
+        app: app(Arc::new(ObjectServer::new(Arc::new(mem.clone()), vec![0]))),
+    };
+    let o = "/sda1/1/a/c/o";
+    assert_eq!(
+        c.call(
+            "PUT",
+            o,
+            &[("x-timestamp", "1700000001"), ("content-type", "a/b")],
+            b"x"
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::CREATED
+    );
+    mem.set_full("sda1", true);
+    assert_eq!(
+        c.call(
+            "PUT",
+            o,
+            &[("x-timestamp", "1700000002"), ("content-type", "a/b")],
+            b"x"
+        )
+        .await
+        .0
+        .status(),
+        StatusCode::INSUFFICIENT_STORAGE
+    );
+    assert_eq!(
+        c.call("POST", o, &[("x-timestamp", "1700000002")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::INSUFFICIENT_STORAGE
+    );
+    assert_eq!(c.call("GET", o, &[], b"").await.0.status(), StatusCode::OK);
+    assert_eq!(c.call("HEAD", o, &[], b"").await.0.status(), StatusCode::OK);
+    assert_eq!(
+        c.call("DELETE", o, &[("x-timestamp", "1700000003")], b"")
+            .await
+            .0
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    mem.set_unavailable("sda1", true);
+    assert_eq!(
+        c.call("GET", o, &[], b"").await.0.status(),
+        StatusCode::INSUFFICIENT_STORAGE
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

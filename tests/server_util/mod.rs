@@ -1,0 +1,109 @@
+//! Helpers for server tests: temp devices, configs, spawned server binaries.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const HASH_SUFFIX: &str = "ferrotest";
+
+/// A temp tree: `<root>/node/sda1` devices and `<root>/etc/swift.conf`.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("node/sda1")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/swift.conf"),
+            format!("[swift-hash]\nswift_hash_path_suffix = {HASH_SUFFIX}\nswift_hash_path_prefix =\n\n[storage-policy:0]\nname = gold\ndefault = yes\n\n[storage-policy:1]\nname = silver\n"),
+        )
+        .unwrap();
+        ferroswift::storage::metadata::check_xattr_support(dir.path())
+            .expect("server tests need a filesystem with user xattrs");
+        Site { dir }
+    }
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn devices(&self) -> PathBuf {
+        self.root().join("node")
+    }
+    pub fn etc(&self) -> PathBuf {
+        self.root().join("etc")
+    }
+}
+
+/// A free loopback port (racy but fine for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running server binary, killed on drop.
+pub struct Running {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Writes `<kind>-server.conf` and starts the binary; waits for `/healthcheck`.
+pub fn spawn(site: &Site, kind: &str, extra: &str) -> Running {
+    let port = free_port();
+    let conf = site.etc().join(format!("{kind}-server-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\ndevices = {}\nmount_check = false\nworkers = 1\nswift_dir = {}\nlog_level = WARNING\n\n\
+             [pipeline:main]\npipeline = healthcheck recon {kind}-server\n\n[app:{kind}-server]\nuse = egg:swift#{kind}\n{extra}\n\n\
+             [filter:healthcheck]\nuse = egg:swift#healthcheck\n\n[filter:recon]\nuse = egg:swift#recon\n",
+            site.devices().display(),
+            site.etc().display()
+        ),
+    )
+    .unwrap();
+    let bin = match kind {
+        "object" => env!("CARGO_BIN_EXE_swift-object-server"),
+        "container" => env!("CARGO_BIN_EXE_swift-container-server"),
+        _ => env!("CARGO_BIN_EXE_swift-account-server"),
+    };
+    let child = Command::new(bin)
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running { child, port };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthcheck HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.contains("200") {
+                return running;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{kind} server did not come up on port {port}");
+}
