@@ -20,25 +20,18 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
     let json = data.get(10..10 + json_len).ok_or_else(|| {
         RingFileError::incomplete("v1 JSON header", json_len as u64, (data.len() - 10) as u64)
     })?;
-    let head = header::parse_object(json, "v1 JSON header")?;
-    let endian = match head.get("byteorder") {
-        None => Endian::Little,
-        Some(v) => match v.as_str() {
-            Some("little") => Endian::Little,
-            Some("big") => Endian::Big,
-            _ => {
-                return Err(RingFileError::Header(format!(
-                    "\"byteorder\" is not \"little\" or \"big\": {v}"
-                )))
-            }
-        },
+    let head: header::V1Header = header::parse(json, "v1 JSON header")?;
+    let endian = match head.byteorder.as_deref() {
+        None | Some("little") => Endian::Little,
+        Some("big") => Endian::Big,
+        Some(other) => {
+            return Err(RingFileError::Header(format!(
+                "\"byteorder\" is not \"little\" or \"big\": {other:?}"
+            )))
+        }
     };
-    let devs = header::devices(
-        head.get("devs")
-            .ok_or_else(|| RingFileError::Header("missing key \"devs\"".into()))?,
-    )?;
-    let part_shift = header::part_shift(&head)?;
-    let replica_count = header::req_uint(&head, "replica_count")?;
+    let part_shift = header::part_shift(head.part_shift)?;
+    let replica_count = head.replica_count;
     let row_bytes = table::partitions(part_shift) * 2;
 
     let mut rest = &data[10 + json_len..];
@@ -62,11 +55,11 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
         rest = &rest[take..];
     }
     Ok(RingData {
-        devs,
+        devs: head.devs.into_devices(),
         replica2part2dev: rows,
         part_shift,
-        next_part_power: header::next_part_power(&head)?,
-        version: header::opt_uint(&head, "version")?,
+        next_part_power: header::next_part_power(head.next_part_power)?,
+        version: head.version,
         dev_id_bytes: 2,
     })
 }

@@ -76,7 +76,7 @@ fn parse_index(data: &[u8]) -> Result<Vec<(String, IndexEntry)>, RingFileError> 
             "offset {at} is past the end of the data"
         )));
     }
-    let index = header::parse_object(blob(data, at, "ring index")?, "ring index")?;
+    let index: serde_json::Map<String, Value> = header::parse(blob(data, at, "ring index")?, "ring index")?;
     index
         .into_iter()
         .map(|(section, value)| {
@@ -153,16 +153,12 @@ fn section<'a>(
 /// Decodes a whole decompressed v2 stream (starting with the magic).
 pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
     let index = parse_index(data)?;
-    let meta = header::parse_object(section(data, &index, METADATA)?, "v2 metadata")?;
-    let devs = header::devices_blob(section(data, &index, DEVICES)?)?;
-    let part_shift = header::part_shift(&meta)?;
-    let width = match header::req_uint(&meta, "dev_id_bytes")? {
+    let meta: header::V2Metadata = header::parse(section(data, &index, METADATA)?, "v2 metadata")?;
+    let devs: header::Devices = header::parse(section(data, &index, DEVICES)?, "v2 device list")?;
+    let part_shift = header::part_shift(meta.part_shift)?;
+    let width = match meta.dev_id_bytes {
         w @ (2 | 4) => w as usize,
-        w => {
-            return Err(RingFileError::Header(format!(
-                "unsupported dev_id_bytes {w}"
-            )))
-        }
+        w => return Err(RingFileError::Header(format!("unsupported dev_id_bytes {w}"))),
     };
     let assignments = section(data, &index, ASSIGNMENTS)?;
     if assignments.len() % width != 0 {
@@ -178,11 +174,11 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
         .map(|row| table::decode_row(row, width, Endian::Big))
         .collect();
     Ok(RingData {
-        devs,
+        devs: devs.into_devices(),
         replica2part2dev: rows,
         part_shift,
-        next_part_power: header::next_part_power(&meta)?,
-        version: header::opt_uint(&meta, "version")?,
+        next_part_power: header::next_part_power(meta.next_part_power)?,
+        version: meta.version,
         dev_id_bytes: width as u8,
     })
 }
