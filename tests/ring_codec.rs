@@ -216,3 +216,106 @@ fn gunzip_bytes(bytes: &[u8]) -> Vec<u8> {
     GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
     out
 }
+
+mod roundtrip {
+    use ferroswift::ring::codec::{self, RingFormat};
+    use ferroswift::ring::{Device, RingData};
+    use proptest::prelude::*;
+
+    fn device() -> impl Strategy<Value = Device> {
+        (
+            (
+                any::<u32>(),
+                any::<u32>(),
+                ".{0,12}",
+                any::<u16>(),
+                ".{0,12}",
+                any::<u16>(),
+            ),
+            (
+                ".{0,12}",
+                ".{0,20}",
+                any::<f64>().prop_filter("finite", |w| w.is_finite()),
+            ),
+        )
+            .prop_map(
+                |((region, zone, ip, port, rip, rport), (device, meta, weight))| Device {
+                    id: 0,
+                    region,
+                    zone,
+                    ip,
+                    port,
+                    replication_ip: rip,
+                    replication_port: rport,
+                    device,
+                    meta,
+                    weight,
+                },
+            )
+    }
+
+    fn ring() -> impl Strategy<Value = RingData> {
+        (
+            proptest::collection::vec(proptest::option::weighted(0.8, device()), 1..12),
+            0u32..=6,
+            1usize..=4,
+            0usize..=64,
+            any::<bool>(),
+            proptest::option::of(0u32..=32),
+            proptest::option::of(any::<u64>()),
+            any::<u64>(),
+        )
+            .prop_map(|(mut devs, power, rows, last, wide, npp, version, seed)| {
+                for (i, d) in devs.iter_mut().enumerate() {
+                    if let Some(d) = d {
+                        d.id = i as u32;
+                    }
+                }
+                let parts = 1usize << power;
+                let id_max = if wide { u32::MAX } else { 0xFFFF };
+                let mut state = seed | 1;
+                let mut next = || {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % (u64::from(id_max) + 1)) as u32
+                };
+                let mut table: Vec<Vec<u32>> = (0..rows)
+                    .map(|_| (0..parts).map(|_| next()).collect())
+                    .collect();
+                let last = last % parts;
+                if last > 0 {
+                    table.push((0..last).map(|_| next()).collect());
+                }
+                RingData {
+                    devs,
+                    replica2part2dev: table,
+                    part_shift: 32 - power,
+                    next_part_power: npp,
+                    version,
+                    dev_id_bytes: if wide { 4 } else { 2 },
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn written_rings_read_back_equal(ring in ring()) {
+            let formats: &[RingFormat] = if ring.dev_id_bytes == 2 {
+                &[RingFormat::V1, RingFormat::V2]
+            } else {
+                &[RingFormat::V2]
+            };
+            for &format in formats {
+                let bytes = codec::write_ring(&ring, format, "object.ring.gz", Vec::new()).unwrap();
+                let (back, found) = codec::decode_ring(&bytes).unwrap();
+                prop_assert_eq!(found, format);
+                prop_assert_eq!(&back, &ring);
+                let again = codec::write_ring(&back, format, "object.ring.gz", Vec::new()).unwrap();
+                prop_assert!(again == bytes, "re-encoding changed the bytes");
+            }
+        }
+    }
+}

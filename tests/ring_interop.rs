@@ -60,6 +60,41 @@ fn devices(n: u32, holes: &[u32]) -> Vec<Option<Device>> {
         .collect()
 }
 
+/// Devices whose weights are arbitrary finite doubles and whose text fields
+/// hold arbitrary code points, to check JSON floats and escapes exactly.
+fn odd_devices(n: u32) -> Vec<Option<Device>> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n)
+        .map(|id| {
+            let mut d = dev(id, "10.9.9.9", 6200, 1.0);
+            d.weight = loop {
+                let bits = next();
+                let w = match bits % 4 {
+                    0 => f64::from_bits(bits),
+                    1 => (bits % 100_000) as f64 / 1000.0,
+                    2 => f64::from_bits(bits) % 1e-3,
+                    _ => (bits >> 11) as f64 * 1e10,
+                };
+                if w.is_finite() {
+                    break w.abs();
+                }
+            };
+            let mut meta: String = (0..8)
+                .filter_map(|_| char::from_u32((next() % 0x11_0000) as u32))
+                .collect();
+            meta.extend(char::from_u32((next() % 0x80) as u32));
+            d.meta = meta;
+            Some(d)
+        })
+        .collect()
+}
+
 /// A deterministic table over the present devices: `rows` full rows plus a
 /// last row of `last` entries (if `last > 0`).
 fn table(devs: &[Option<Device>], part_power: u32, rows: usize, last: usize) -> Vec<Vec<u32>> {
@@ -123,6 +158,16 @@ fn cases() -> Vec<(String, RingData, RingFormat)> {
             format,
         ));
     }
+    out.push((
+        "odd-floats-and-text-v1".into(),
+        ring(odd_devices(3000), 4, 3, 0),
+        RingFormat::V1,
+    ));
+    out.push((
+        "odd-floats-and-text-v2".into(),
+        ring(odd_devices(300), 4, 3, 0),
+        RingFormat::V2,
+    ));
     let mut forced4 = ring(devices(12, &[5]), 6, 3, 0);
     forced4.dev_id_bytes = 4;
     out.push(("forced-4-byte-v2".into(), forced4, RingFormat::V2));
@@ -278,7 +323,20 @@ fn swift_loads_our_rings_as_we_meant_them() {
         let ours = gunzip(&work.join(name).join("object.ring.gz"));
         let theirs = gunzip(&resave.join(name).join("object.ring.gz"));
         match format {
-            RingFormat::V1 => assert!(ours == theirs, "{name}: Swift re-saves different bytes"),
+            RingFormat::V1 => {
+                if let Some(i) = ours.iter().zip(&theirs).position(|(a, b)| a != b) {
+                    let ctx = |d: &[u8]| {
+                        String::from_utf8_lossy(&d[i.saturating_sub(60)..(i + 40).min(d.len())])
+                            .into_owned()
+                    };
+                    panic!(
+                        "{name}: Swift re-saves different bytes at {i}: ours {:?} theirs {:?}",
+                        ctx(&ours),
+                        ctx(&theirs)
+                    );
+                }
+                assert!(ours == theirs, "{name}: Swift re-saves different bytes")
+            }
             RingFormat::V2 => assert!(
                 mask_v2(ours) == mask_v2(theirs),
                 "{name}: Swift re-saves different bytes"

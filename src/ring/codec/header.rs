@@ -80,7 +80,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T,
 /// `part_shift`, which must leave a partition power between 0 and 32.
 pub fn part_shift(shift: u64) -> Result<u32, RingFileError> {
     if shift > 32 {
-        return Err(RingFileError::Header(format!("part_shift {shift} is above 32")));
+        return Err(RingFileError::Header(format!(
+            "part_shift {shift} is above 32"
+        )));
     }
     Ok(shift as u32)
 }

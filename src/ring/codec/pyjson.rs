@@ -44,8 +44,15 @@ pub fn push_float(out: &mut String, x: f64) {
         out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
         return;
     }
-    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-1.5e-7".
-    let sci = format!("{x:e}");
+    // Rust's `{:e}` gives a shortest round-trip digit string, but when several
+    // exist it may not pick the one closest to `x`, as Python does. So take
+    // only the digit count from it, then round `x` exactly to that many digits.
+    let shortest = format!("{x:e}");
+    let count = shortest
+        .split('e')
+        .next()
+        .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    let sci = format!("{x:.*e}", count.saturating_sub(1));
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
@@ -143,6 +150,7 @@ mod tests {
             (-2.5e-7, "-2.5e-07"),
             (123.456, "123.456"),
             (5e-324, "5e-324"),
+            (165793407361858.12, "165793407361858.12"),
             (f64::INFINITY, "Infinity"),
         ];
         for (x, want) in cases {

@@ -76,7 +76,8 @@ fn parse_index(data: &[u8]) -> Result<Vec<(String, IndexEntry)>, RingFileError> 
             "offset {at} is past the end of the data"
         )));
     }
-    let index: serde_json::Map<String, Value> = header::parse(blob(data, at, "ring index")?, "ring index")?;
+    let index: serde_json::Map<String, Value> =
+        header::parse(blob(data, at, "ring index")?, "ring index")?;
     index
         .into_iter()
         .map(|(section, value)| {
@@ -158,7 +159,11 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
     let part_shift = header::part_shift(meta.part_shift)?;
     let width = match meta.dev_id_bytes {
         w @ (2 | 4) => w as usize,
-        w => return Err(RingFileError::Header(format!("unsupported dev_id_bytes {w}"))),
+        w => {
+            return Err(RingFileError::Header(format!(
+                "unsupported dev_id_bytes {w}"
+            )))
+        }
     };
     let assignments = section(data, &index, ASSIGNMENTS)?;
     if assignments.len() % width != 0 {
