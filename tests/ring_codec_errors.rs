@@ -4,9 +4,9 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::fs;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferroswift::conf::ring_file::{load_ring, save_ring};
 use ferroswift::ring::codec::{self, RingFileError, RingFormat};
@@ -15,26 +15,38 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
 
-/// Records the largest single allocation, to catch buffers sized by a lying
-/// length field.
+/// Records the largest single allocation of each thread, to catch buffers
+/// sized by a lying length field (per thread: tests run in parallel).
 struct Tracking;
 
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+}
+
+fn largest_since(f: impl FnOnce()) -> usize {
+    LARGEST.with(|l| l.set(0));
+    f();
+    LARGEST.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        note(layout.size());
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        note(layout.size());
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        note(new_size);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -304,9 +316,8 @@ fn save_ring_replaces_atomically_and_leaves_no_temporary_files() {
 
 /// Decodes `file` and checks that no allocation exceeded what its size allows.
 fn decode_bounded(file: &[u8]) {
-    LARGEST.store(0, Ordering::Relaxed);
-    let result = codec::decode_ring(file);
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let mut result = Ok(());
+    let largest = largest_since(|| result = codec::decode_ring(file).map(drop));
     let limit = 2 * 1032 * file.len() + (1 << 20);
     assert!(
         largest <= limit,
@@ -319,9 +330,8 @@ fn decode_bounded(file: &[u8]) {
 }
 
 fn decode_stream_bounded(data: &[u8]) {
-    LARGEST.store(0, Ordering::Relaxed);
-    let result = codec::decode_decompressed(data);
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let mut result = Ok(());
+    let largest = largest_since(|| result = codec::decode_decompressed(data).map(drop));
     assert!(
         largest <= 4 * data.len() + (1 << 20),
         "allocated {largest} bytes for {} bytes",
@@ -397,4 +407,11 @@ proptest! {
         data[1447..1455].copy_from_slice(&section_len.to_be_bytes());
         decode_stream_bounded(&data);
     }
+}
+
+#[test]
+fn allocation_tracking_sees_the_decompressed_buffer() {
+    let file = reference_bytes("S1/object.ring.gz");
+    let largest = largest_since(|| drop(codec::decode_ring(&file).unwrap()));
+    assert!(largest >= 7591, "tracked only {largest} bytes");
 }
