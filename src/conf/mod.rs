@@ -1,5 +1,6 @@
 //! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
 
+pub mod builder_file;
 pub mod ring_file;
 pub mod server_conf;
 pub mod swift_conf;

@@ -4,9 +4,37 @@
 //! with Swift's tool. Nothing here reads the clock or a global RNG: callers
 //! pass `now` (Unix seconds) and a seeded RNG.
 
+pub mod pickle;
+
 use std::collections::BTreeMap;
 
 use crate::ring::Device;
+
+pub use pickle::{read_builder, write_builder, BuilderFileError};
+
+/// Errors from builder operations. Messages are Swift's, so the CLI can print
+/// them as they are.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuilderError {
+    /// A bad argument (Swift's `ValueError`), e.g. `part_power must be at most 32 (was 33)`.
+    #[error("{0}")]
+    InvalidValue(String),
+    /// `Duplicate device id: N`.
+    #[error("Duplicate device id: {0}")]
+    DuplicateDeviceId(u32),
+    /// The device id names no device.
+    #[error("No device with id {0}")]
+    NoSuchDevice(u32),
+    /// No weighted devices at all.
+    #[error("There are no devices in this ring, or all devices have been deleted")]
+    EmptyRing,
+    /// Swift's `RingValidationError`: the ring cannot be (or was not) built correctly.
+    #[error("{0}")]
+    Validation(String),
+    /// The operation is refused while a partition-power increase is under way.
+    #[error("Partition power increase in progress")]
+    PartPowerIncreaseInProgress,
+}
 
 /// A device as the builder tracks it.
 #[derive(Debug, Clone, PartialEq)]
