@@ -1,6 +1,7 @@
 //! Command-line tools: each tool's logic, writing to `impl Write`, returning an exit code.
 
 pub mod drive_audit;
+pub mod recon;
 
 /// Exit codes shared by Swift's tools.
 pub const EXIT_SUCCESS: u8 = 0;

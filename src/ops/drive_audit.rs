@@ -11,7 +11,9 @@ mod glob;
 mod logscan;
 mod system;
 
-pub use conf::{true_value, ConfError, DriveAuditConf, DEFAULT_PATTERNS, SWIFT_PATTERNS};
+pub use conf::{
+    parse_section, true_value, ConfError, DriveAuditConf, DEFAULT_PATTERNS, SWIFT_PATTERNS,
+};
 pub use glob::{fnmatch, glob};
 pub use logscan::{parse_iso_prefix, parse_syslog, Civil, ErrorCounts, NaiveTime, Scanner};
 pub use system::{comment_fstab_text, find_devices, HostSystem, MountedDevice, System};

@@ -5,4 +5,6 @@
 //! endpoints (readers); `report` is pure aggregation; `client` fetches.
 
 pub mod cache;
+pub mod client;
 pub mod pyfmt;
+pub mod report;
