@@ -4,13 +4,21 @@
 //! with Swift's tool. Nothing here reads the clock or a global RNG: callers
 //! pass `now` (Unix seconds) and a seeded RNG.
 
+pub mod dispersion;
+mod gather;
 pub mod pickle;
+pub mod plan;
+pub mod rebalance;
+pub mod stats;
+pub mod tiers;
 
 use std::collections::BTreeMap;
 
 use crate::ring::Device;
 
+pub use dispersion::{worst_tier, DispersionRow};
 pub use pickle::{read_builder, write_builder, BuilderFileError};
+pub use rebalance::{RebalanceOutcome, TierMoves};
 
 /// Errors from builder operations. Messages are Swift's, so the CLI can print
 /// them as they are.
