@@ -2,5 +2,6 @@
 
 pub mod builder_file;
 pub mod ring_file;
+pub mod ring_handle;
 pub mod server_conf;
 pub mod swift_conf;
