@@ -14,10 +14,15 @@
 //! tier value is the minimum over those values of a binary search, so long
 //! runs of slots holding only seen tiers cost nothing.
 
+use std::sync::atomic::Ordering;
+
 use super::lookup::{Node, Ring, LEVELS};
 
-/// Slots scanned linearly before switching to the occurrence lists.
+/// Slots scanned linearly before the occurrence lists are considered.
 pub(crate) const LINEAR_BUDGET: usize = 96;
+
+/// Past the budget, slots scanned between two charges to the ring.
+const CHARGE_EVERY: usize = 4096;
 
 /// For one residue class and one tier level: the walk positions
 /// (`k * rows + r`, `k` = index of the partition within the class) where
@@ -139,16 +144,36 @@ impl<'a> Handoffs<'a> {
 
     /// First walk position at or after the cursor whose tier at `level` is
     /// unseen.
+    ///
+    /// Scans linearly; past the budget it uses the occurrence lists if they
+    /// exist. Otherwise it keeps scanning but charges the slots scanned to
+    /// the ring, and builds the lists once the charges reach the cost of
+    /// building them (so a one-off lookup never pays for an index, and a
+    /// ring that keeps getting slow lookups gets one soon).
     fn next_unseen(&self, level: usize) -> Option<usize> {
+        if self.budget == 0 {
+            return self.find_indexed(level, self.cursor);
+        }
         let ring = self.ring;
         let rows = ring.rows.len();
-        let end = self.class_len * rows;
         let mut j = self.cursor / rows;
         let mut r = self.cursor % rows;
         let mut scanned = 0;
+        let mut charged = 0;
+        let mut next_check = self.budget;
         while j < self.class_len {
-            if scanned >= self.budget {
-                return self.find_indexed(level, j * rows);
+            if scanned >= next_check {
+                if ring.index[self.class][level].get().is_some() {
+                    return self.find_indexed(level, j * rows);
+                }
+                let credit = &ring.scan_credit[self.class][level];
+                let paid = credit.fetch_add((scanned - charged) as u64, Ordering::Relaxed)
+                    + (scanned - charged) as u64;
+                charged = scanned;
+                if paid >= (self.class_len * rows) as u64 {
+                    return self.find_indexed(level, j * rows);
+                }
+                next_check = scanned + CHARGE_EVERY;
             }
             let mut k = self.k0 + j;
             if k >= self.class_len {
@@ -168,7 +193,6 @@ impl<'a> Handoffs<'a> {
             r = 0;
             j += 1;
         }
-        debug_assert!(j * rows >= end);
         None
     }
 

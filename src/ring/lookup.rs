@@ -7,6 +7,7 @@
 //! search lives in `ring::handoffs`.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 
 use thiserror::Error;
@@ -71,6 +72,9 @@ pub struct Ring {
     pub(crate) tier_counts: [usize; LEVELS],
     /// Occurrence lists per residue class and level, built on first need.
     pub(crate) index: Vec<[OnceLock<TierIndex>; LEVELS]>,
+    /// Slots scanned linearly past the budget, per residue class and level:
+    /// the index is built once this reaches the cost of building it.
+    pub(crate) scan_credit: Vec<[AtomicU64; LEVELS]>,
     next_part_power: Option<u32>,
     version: Option<u64>,
     dev_id_bytes: u8,
@@ -115,6 +119,7 @@ impl Ring {
                 }
             }
         }
+        let live: Vec<bool> = devs.iter().map(Option::is_some).collect();
         let mut assigned = vec![false; devs.len()];
         for (row_no, row) in rows.iter().enumerate() {
             if row.len() > parts {
@@ -124,22 +129,31 @@ impl Ring {
                     parts,
                 });
             }
-            for (part, &dev) in row.iter().enumerate() {
-                match devs.get(dev as usize) {
-                    Some(Some(_)) => assigned[dev as usize] = true,
-                    _ => {
-                        return Err(RingError::MissingDevice {
-                            row: row_no,
-                            part,
-                            dev,
-                        })
-                    }
+            let mut ok = true;
+            for &dev in row {
+                let dev = dev as usize;
+                ok &= live.get(dev).copied().unwrap_or(false);
+                if let Some(slot) = assigned.get_mut(dev) {
+                    *slot = true;
                 }
+            }
+            if !ok {
+                let (part, &dev) = row
+                    .iter()
+                    .enumerate()
+                    .find(|(_, &d)| !live.get(d as usize).copied().unwrap_or(false))
+                    .unwrap_or((0, &0));
+                return Err(RingError::MissingDevice {
+                    row: row_no,
+                    part,
+                    dev,
+                });
             }
         }
         let (dev_tiers, tier_counts) = tier_tables(&devs, &assigned);
         let inc = (parts / 65536).max(1);
         let index = (0..inc).map(|_| Default::default()).collect();
+        let scan_credit = (0..inc).map(|_| Default::default()).collect();
         Ok(Ring {
             devs,
             rows,
@@ -149,6 +163,7 @@ impl Ring {
             dev_tiers,
             tier_counts,
             index,
+            scan_credit,
             next_part_power,
             version,
             dev_id_bytes,
