@@ -199,6 +199,8 @@ pub struct SwiftConf {
     pub salt: HashSalt,
     /// Storage policy indexes (always includes 0).
     pub policies: Vec<u32>,
+    /// Policy index → name (`Policy-0` when unnamed).
+    pub policy_names: BTreeMap<u32, String>,
 }
 
 /// Reads `<swift_dir>/swift.conf`; at least one of the hash prefix/suffix must be set.
@@ -235,7 +237,21 @@ pub fn load_swift_conf(swift_dir: &Path) -> Result<SwiftConf, ConfError> {
         policies.push(0);
     }
     policies.sort_unstable();
-    Ok(SwiftConf { salt, policies })
+    let policy_names = policies
+        .iter()
+        .map(|i| {
+            let name = ini
+                .get(&format!("storage-policy:{i}"))
+                .and_then(|s| s.get("name"))
+                .cloned();
+            (*i, name.unwrap_or_else(|| format!("Policy-{i}")))
+        })
+        .collect();
+    Ok(SwiftConf {
+        salt,
+        policies,
+        policy_names,
+    })
 }
 
 #[cfg(test)]

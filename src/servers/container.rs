@@ -1,6 +1,317 @@
-//! placeholder
+//! The container server: container databases and their object rows.
+//!
+//! `/<dev>/<part>/<a>/<c>` PUT/HEAD/GET/POST/DELETE the container;
+//! `/<dev>/<part>/<a>/<c>/<o>` PUT/DELETE object rows (sent by object
+//! servers). Container PUT/DELETE are reported to the account servers named
+//! in `X-Account-Host`/`-Device`/`-Partition`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+
+use super::http::{
+    empty, header, policy_index, req_timestamp, set_header, split_path, ApiError, ApiResult,
+};
+use super::listing::{list_params, metadata_updates, query_params, render, DbServer, Format};
+use super::object::blocking;
+use super::update::{targets, UpdateClient};
 use crate::conf::server_conf::{ServerConf, SwiftConf};
-/// Builds the app.
-pub fn app_from_conf(_c: &ServerConf, _s: &SwiftConf) -> Result<axum::Router, String> {
-    Err("container server not built yet".into())
+use crate::storage::broker::{Broker, DbInfo, DbKind};
+use crate::storage::device::{Devices, Reserve};
+use crate::storage::Timestamp;
+
+const EXTRA_META: [&str; 7] = [
+    "x-container-read",
+    "x-container-write",
+    "x-container-sync-key",
+    "x-container-sync-to",
+    "x-versions-location",
+    "x-history-location",
+    "x-storage-policy",
+];
+
+/// Builds a `DbServer` from configuration.
+pub fn db_server(conf: &ServerConf, swift: &SwiftConf) -> Result<DbServer, String> {
+    let mut devices = Devices::new(&conf.devices);
+    devices.mount_check = conf.mount_check;
+    if let Some(r) = conf.get("fallocate_reserve") {
+        devices.reserve =
+            Reserve::parse(r).ok_or_else(|| format!("bad fallocate_reserve {r:?}"))?;
+    }
+    Ok(DbServer {
+        devices,
+        salt: swift.salt.clone(),
+        policies: swift.policies.clone(),
+        policy_names: swift.policy_names.clone(),
+        updates: UpdateClient::new(
+            conf.get_f64("conn_timeout", 0.5),
+            conf.get_f64("node_timeout", 3.0),
+        ),
+        auto_create_account_prefix: conf
+            .get("auto_create_account_prefix")
+            .unwrap_or(".")
+            .to_string(),
+    })
+}
+
+/// Builds the app from configuration.
+pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, String> {
+    Ok(app(Arc::new(db_server(conf, swift)?)))
+}
+
+/// The container server as a router.
+pub fn app(server: Arc<DbServer>) -> Router {
+    Router::new().fallback(handle).with_state(server)
+}
+
+async fn handle(State(s): State<Arc<DbServer>>, req: Request) -> Response<Body> {
+    dispatch(s, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
+    let p = split_path(req.uri().path(), 4, 5)?;
+    let method = req.method().as_str().to_string();
+    let h = req.headers().clone();
+    let q = query_params(req.uri().query())?;
+    let path = s.locate(DbKind::Container, &p[0], &p[1], &p[2], Some(&p[3]))?;
+    if p.len() == 5 {
+        let ts = req_timestamp(&h)?;
+        let policy = policy_index(&h, &s.policies)?;
+        let name = p[4].clone();
+        let deleted = match method.as_str() {
+            "PUT" => false,
+            "DELETE" => true,
+            _ => return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
+        };
+        if !deleted {
+            s.check_space(&p[0])?;
+        }
+        return blocking(move || {
+            let b = Broker::open(&path, DbKind::Container)?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
+            if b.is_deleted()? {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
+            }
+            let size: u64 = header(&h, "x-size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let ctype = header(&h, "x-content-type").unwrap_or("");
+            let etag = header(&h, "x-etag").unwrap_or("");
+            b.put_object(&name, ts, size, ctype, etag, deleted, policy)?;
+            Ok(empty(if deleted {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::CREATED
+            }))
+        })
+        .await;
+    }
+    match method.as_str() {
+        "PUT" => put_container(s, p, h, path).await,
+        "DELETE" => delete_container(s, p, h, path).await,
+        "POST" => {
+            let ts = req_timestamp(&h)?;
+            s.check_space(&p[0])?;
+            blocking(move || {
+                let b = Broker::open(&path, DbKind::Container)?
+                    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
+                if b.is_deleted()? {
+                    return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
+                }
+                b.update_metadata(&metadata_updates(&h, "container", &EXTRA_META, ts))?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            })
+            .await
+        }
+        "GET" | "HEAD" => {
+            let is_head = method == "HEAD";
+            let params = list_params(&q)?;
+            let format = Format::choose(&q, &h);
+            let name = p[3].clone();
+            blocking(move || {
+                let b = Broker::open(&path, DbKind::Container)?
+                    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
+                let info = b.info()?;
+                if b.is_deleted()? {
+                    return Err(ApiError::new(StatusCode::NOT_FOUND, "")
+                        .with_header("x-backend-delete-timestamp", info.delete_timestamp.clone()));
+                }
+                let mut resp = empty(StatusCode::NO_CONTENT);
+                info_headers(&info, resp.headers_mut());
+                set_header(resp.headers_mut(), "content-type", format.content_type());
+                if is_head {
+                    return Ok(resp);
+                }
+                let rows = b.list(&params)?;
+                if rows.is_empty() && format == Format::Plain {
+                    return Ok(resp);
+                }
+                let body = render(&rows, format, "container", &name);
+                *resp.status_mut() = StatusCode::OK;
+                set_header(
+                    resp.headers_mut(),
+                    "content-length",
+                    &body.len().to_string(),
+                );
+                let (parts, _) = resp.into_parts();
+                Ok(Response::from_parts(parts, Body::from(body)))
+            })
+            .await
+        }
+        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
+    }
+}
+
+fn info_headers(info: &DbInfo, h: &mut HeaderMap) {
+    set_header(
+        h,
+        "x-container-object-count",
+        &info.object_count.to_string(),
+    );
+    set_header(h, "x-container-bytes-used", &info.bytes_used.to_string());
+    let created = Timestamp::parse(&info.created_at).unwrap_or_default();
+    set_header(h, "x-timestamp", &created.normal());
+    let put = Timestamp::parse(&info.put_timestamp).unwrap_or_default();
+    set_header(h, "x-put-timestamp", &put.normal());
+    set_header(h, "x-backend-timestamp", &info.created_at);
+    set_header(h, "x-backend-put-timestamp", &info.put_timestamp);
+    set_header(h, "x-backend-delete-timestamp", &info.delete_timestamp);
+    set_header(h, "x-backend-status-changed-at", &info.status_changed_at);
+    set_header(
+        h,
+        "x-backend-storage-policy-index",
+        &info.storage_policy_index.to_string(),
+    );
+    set_header(h, "x-backend-sharding-state", "unsharded");
+    for (k, (v, _)) in &info.metadata {
+        if !v.is_empty() {
+            set_header(h, k, v);
+        }
+    }
+}
+
+async fn put_container(
+    s: Arc<DbServer>,
+    p: Vec<String>,
+    h: HeaderMap,
+    path: std::path::PathBuf,
+) -> ApiResult {
+    let ts = req_timestamp(&h)?;
+    let policy = policy_index(&h, &s.policies)?;
+    s.check_space(&p[0])?;
+    let (a, c, h2) = (p[2].clone(), p[3].clone(), h.clone());
+    let (status, info) = blocking(move || {
+        let (b, status) = match Broker::open(&path, DbKind::Container)? {
+            None => (
+                Broker::create(&path, DbKind::Container, &a, Some(&c), ts, policy)?,
+                StatusCode::CREATED,
+            ),
+            Some(b) => {
+                let was_deleted = b.is_deleted()?;
+                let info = b.info()?;
+                if !was_deleted
+                    && info.storage_policy_index != policy
+                    && header(&h2, "x-backend-storage-policy-index").is_some()
+                {
+                    return Err(ApiError::new(StatusCode::CONFLICT, "").with_header(
+                        "x-backend-storage-policy-index",
+                        info.storage_policy_index.to_string(),
+                    ));
+                }
+                b.update_put_timestamp(ts)?;
+                (
+                    b,
+                    if was_deleted {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::ACCEPTED
+                    },
+                )
+            }
+        };
+        b.update_metadata(&metadata_updates(&h2, "container", &EXTRA_META, ts))?;
+        Ok((status, b.info()?))
+    })
+    .await?;
+    if let Some(err) = account_update(&s, &p, &h, &info).await {
+        return Err(err);
+    }
+    Ok(empty(status))
+}
+
+async fn delete_container(
+    s: Arc<DbServer>,
+    p: Vec<String>,
+    h: HeaderMap,
+    path: std::path::PathBuf,
+) -> ApiResult {
+    let ts = req_timestamp(&h)?;
+    let info = blocking(move || {
+        let b = Broker::open(&path, DbKind::Container)?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
+        if b.is_deleted()? {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
+        }
+        if b.info()?.object_count > 0 {
+            return Err(ApiError::new(StatusCode::CONFLICT, ""));
+        }
+        b.mark_deleted(ts)?;
+        Ok(b.info()?)
+    })
+    .await?;
+    account_update(&s, &p, &h, &info).await;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Reports a container's state to its account servers. Returns an error
+/// response only when an account server says the account does not exist.
+async fn account_update(
+    s: &DbServer,
+    p: &[String],
+    h: &HeaderMap,
+    info: &DbInfo,
+) -> Option<ApiError> {
+    let partition = header(h, "x-account-partition")?;
+    let targets = targets(header(h, "x-account-host"), header(h, "x-account-device"))?;
+    let headers = vec![
+        ("X-Put-Timestamp".to_string(), info.put_timestamp.clone()),
+        (
+            "X-Delete-Timestamp".to_string(),
+            info.delete_timestamp.clone(),
+        ),
+        ("X-Object-Count".to_string(), info.object_count.to_string()),
+        ("X-Bytes-Used".to_string(), info.bytes_used.to_string()),
+        (
+            "X-Trans-Id".to_string(),
+            header(h, "x-trans-id").unwrap_or("-").to_string(),
+        ),
+        (
+            "X-Backend-Storage-Policy-Index".to_string(),
+            info.storage_policy_index.to_string(),
+        ),
+        (
+            "User-Agent".to_string(),
+            format!("container-server {}", std::process::id()),
+        ),
+    ];
+    let path = format!("/{}/{}", p[2], p[3]);
+    let mut missing = false;
+    for t in targets {
+        match s.updates.send(&t, partition, "PUT", &path, &headers).await {
+            Ok(404) => missing = true,
+            Ok(c) if (200..300).contains(&c) => {}
+            other => tracing::error!(
+                "account update to {}/{} failed: {other:?}",
+                t.host,
+                t.device
+            ),
+        }
+    }
+    missing.then(|| ApiError::new(StatusCode::NOT_FOUND, ""))
 }

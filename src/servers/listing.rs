@@ -1,1 +1,252 @@
-//! placeholder
+//! Shared pieces of the account and container servers: the database
+//! location, query parameters, listing formats (plain, JSON, XML) and
+//! metadata headers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use axum::http::{HeaderMap, StatusCode};
+use percent_encoding::percent_decode_str;
+
+use super::http::{header, header_text, title_case, ApiError};
+use super::update::UpdateClient;
+use crate::storage::broker::{db_path, DbKind, ListParams, ListRow};
+use crate::storage::device::{valid_component, Devices};
+use crate::storage::hashpath::HashSalt;
+use crate::storage::Timestamp;
+
+/// Largest `limit` a listing accepts.
+pub const MAX_LISTING: usize = 10_000;
+
+/// State shared by the account and container servers.
+pub struct DbServer {
+    pub devices: Devices,
+    pub salt: HashSalt,
+    pub policies: Vec<u32>,
+    pub policy_names: BTreeMap<u32, String>,
+    pub updates: UpdateClient,
+    /// Accounts starting with this are created on first container PUT.
+    pub auto_create_account_prefix: String,
+}
+
+impl DbServer {
+    /// Locates a database: validates device/partition and checks the device.
+    pub fn locate(
+        &self,
+        kind: DbKind,
+        dev: &str,
+        part: &str,
+        account: &str,
+        container: Option<&str>,
+    ) -> Result<PathBuf, ApiError> {
+        if !valid_component(dev)
+            || part.is_empty()
+            || part.len() > 10
+            || !part.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ApiError::bad_request("Invalid device or partition"));
+        }
+        let dev_path = self.devices.path(dev)?;
+        let hash = self.salt.hash_path(account, container, None);
+        Ok(db_path(&dev_path, kind, part, &hash))
+    }
+
+    /// Errors with 507 if the device is below its reserve.
+    pub fn check_space(&self, dev: &str) -> Result<(), ApiError> {
+        let p = self.devices.path(dev)?;
+        Ok(self.devices.check_space(dev, &p)?)
+    }
+}
+
+/// Decoded query parameters (`+` is a space, as in Python's `parse_qs`).
+pub fn query_params(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let dec = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|c| c.into_owned())
+        };
+        let (k, v) = (dec(k), dec(v));
+        match (k, v) {
+            (Ok(k), Ok(v)) if !v.contains('\0') => {
+                out.insert(k, v);
+            }
+            _ => return Err(ApiError::bad_request("Invalid UTF8 or contains NULL")),
+        }
+    }
+    Ok(out)
+}
+
+/// Listing parameters from the query string.
+pub fn list_params(q: &BTreeMap<String, String>) -> Result<ListParams, ApiError> {
+    let limit = match q.get("limit") {
+        Some(l) => {
+            let n: usize = l.parse().map_err(|_| {
+                ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    format!("Value of limit must be a positive integer: {l:?}"),
+                )
+            })?;
+            if n > MAX_LISTING {
+                return Err(ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    format!("Maximum limit is {MAX_LISTING}"),
+                ));
+            }
+            n
+        }
+        None => MAX_LISTING,
+    };
+    let delimiter = match q.get("delimiter").map(String::as_str) {
+        None | Some("") => None,
+        Some(d) => {
+            let mut cs = d.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) => Some(c),
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "Bad delimiter",
+                    ))
+                }
+            }
+        }
+    };
+    let reverse = q
+        .get("reverse")
+        .is_some_and(|v| crate::conf::server_conf::config_true(v));
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    Ok(ListParams {
+        prefix: get("prefix"),
+        delimiter,
+        marker: get("marker"),
+        end_marker: get("end_marker"),
+        limit,
+        reverse,
+    })
+}
+
+/// Output format of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Plain,
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// From `?format=` or the `Accept` header.
+    pub fn choose(q: &BTreeMap<String, String>, h: &HeaderMap) -> Format {
+        let f = q.get("format").map(|s| s.to_ascii_lowercase());
+        match f.as_deref() {
+            Some("json") => Format::Json,
+            Some("xml") => Format::Xml,
+            Some(_) => Format::Plain,
+            None => {
+                let accept = header(h, "accept").unwrap_or("").to_ascii_lowercase();
+                if accept.contains("application/json") {
+                    Format::Json
+                } else if accept.contains("application/xml") || accept.contains("text/xml") {
+                    Format::Xml
+                } else {
+                    Format::Plain
+                }
+            }
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Plain => "text/plain; charset=utf-8",
+            Format::Json => "application/json; charset=utf-8",
+            Format::Xml => "application/xml; charset=utf-8",
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+}
+
+fn iso(ts: &str) -> String {
+    Timestamp::parse(ts).unwrap_or_default().isoformat()
+}
+
+/// Renders a listing; `root` is `container`/`account` and `name` its name (XML only).
+pub fn render(rows: &[ListRow], format: Format, root: &str, name: &str) -> String {
+    match format {
+        Format::Plain => rows.iter().map(|r| format!("{}\n", r.name())).collect(),
+        Format::Json => {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| match r {
+                    ListRow::Object { name, created_at, size, content_type, etag } => serde_json::json!({
+                        "name": name, "hash": etag, "bytes": size, "content_type": content_type, "last_modified": iso(created_at)
+                    }),
+                    ListRow::Container { name, object_count, bytes_used, put_timestamp } => serde_json::json!({
+                        "name": name, "count": object_count, "bytes": bytes_used, "last_modified": iso(put_timestamp)
+                    }),
+                    ListRow::Subdir(s) => serde_json::json!({ "subdir": s }),
+                })
+                .collect();
+            serde_json::Value::Array(items).to_string()
+        }
+        Format::Xml => {
+            let mut s = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} name=\"{}\">",
+                xml_escape(name)
+            );
+            for r in rows {
+                match r {
+                    ListRow::Object { name, created_at, size, content_type, etag } => s.push_str(&format!(
+                        "<object><name>{}</name><hash>{}</hash><bytes>{size}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
+                        xml_escape(name),
+                        xml_escape(etag),
+                        xml_escape(content_type),
+                        iso(created_at)
+                    )),
+                    ListRow::Container { name, object_count, bytes_used, put_timestamp } => s.push_str(&format!(
+                        "<container><name>{}</name><count>{object_count}</count><bytes>{bytes_used}</bytes><last_modified>{}</last_modified></container>",
+                        xml_escape(name),
+                        iso(put_timestamp)
+                    )),
+                    ListRow::Subdir(d) => s.push_str(&format!("<subdir name=\"{0}\"><name>{0}</name></subdir>", xml_escape(d))),
+                }
+            }
+            s.push_str(&format!("</{root}>"));
+            s
+        }
+    }
+}
+
+/// Metadata headers to store from a request (`x-<kind>-meta-*`, sysmeta and
+/// the listed extra headers), each with the request timestamp.
+pub fn metadata_updates(
+    h: &HeaderMap,
+    kind: &str,
+    extra: &[&str],
+    ts: Timestamp,
+) -> BTreeMap<String, (String, String)> {
+    let meta = format!("x-{kind}-meta-");
+    let sys = format!("x-{kind}-sysmeta-");
+    let remove = format!("x-remove-{kind}-meta-");
+    let mut out = BTreeMap::new();
+    for (k, v) in h {
+        let n = k.as_str();
+        if n.starts_with(&meta) || n.starts_with(&sys) || extra.contains(&n) {
+            out.insert(title_case(n), (header_text(v), ts.internal()));
+        } else if let Some(rest) = n.strip_prefix(&remove) {
+            out.insert(
+                title_case(&format!("{meta}{rest}")),
+                (String::new(), ts.internal()),
+            );
+        }
+    }
+    out
+}

@@ -1,1 +1,424 @@
 //! The SQLite broker shared by the account and container servers.
+//!
+//! Databases live at `<dev>/{accounts,containers}/<part>/<sfx>/<hash>/<hash>.db`
+//! with Swift's schema (tables, views and triggers compatible with Swift's
+//! `swift-container-info` / `swift-account-info` and its replicators). A
+//! container DB holds object rows; an account DB holds container rows. Rows
+//! are never updated in place: the newer row replaces the older.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::atomic::{fsync_dir, mkdirs};
+use super::hashpath::hex;
+use super::{Result, StorageError, Timestamp};
+
+mod listing;
+mod schema;
+
+pub use listing::{ListParams, ListRow};
+
+/// Which kind of database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Account,
+    Container,
+}
+
+impl DbKind {
+    /// The data directory name under a device.
+    pub fn datadir(self) -> &'static str {
+        match self {
+            DbKind::Account => "accounts",
+            DbKind::Container => "containers",
+        }
+    }
+    fn stat_table(self) -> &'static str {
+        match self {
+            DbKind::Account => "account_stat",
+            DbKind::Container => "container_stat",
+        }
+    }
+}
+
+/// Path of a database file for a hash.
+pub fn db_path(dev: &Path, kind: DbKind, partition: &str, hash: &str) -> PathBuf {
+    dev.join(kind.datadir())
+        .join(partition)
+        .join(&hash[29..])
+        .join(hash)
+        .join(format!("{hash}.db"))
+}
+
+/// Summary of a database's stat row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DbInfo {
+    pub account: String,
+    pub container: Option<String>,
+    pub created_at: String,
+    pub put_timestamp: String,
+    pub delete_timestamp: String,
+    pub status_changed_at: String,
+    pub object_count: i64,
+    pub bytes_used: i64,
+    /// Account DBs only.
+    pub container_count: i64,
+    pub storage_policy_index: u32,
+    pub hash: String,
+    pub id: String,
+    /// Header → (value, timestamp); an empty value means deleted.
+    pub metadata: BTreeMap<String, (String, String)>,
+}
+
+/// Per-policy usage in an account DB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStat {
+    pub policy: u32,
+    pub container_count: i64,
+    pub object_count: i64,
+    pub bytes_used: i64,
+}
+
+/// One open account or container database.
+pub struct Broker {
+    conn: Connection,
+    pub path: PathBuf,
+    pub kind: DbKind,
+}
+
+fn chexor(old: &str, name: &str, ts: &str) -> String {
+    let new = Md5::digest(format!("{name}-{ts}").as_bytes());
+    let old = u128::from_str_radix(old, 16).unwrap_or(0);
+    format!("{:032x}", old ^ u128::from_be_bytes(new.into()))
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(25))?;
+    conn.create_scalar_function(
+        "chexor",
+        3,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let old: String = ctx.get(0)?;
+            let name: String = ctx.get(1)?;
+            let ts: String = ctx.get(2)?;
+            Ok(chexor(&old, &name, &ts))
+        },
+    )?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA journal_mode = DELETE;",
+    )?;
+    Ok(conn)
+}
+
+impl Broker {
+    /// Opens an existing database; `None` if there is none.
+    pub fn open(path: &Path, kind: DbKind) -> Result<Option<Broker>> {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        Ok(Some(Broker {
+            conn: connect(path)?,
+            path: path.into(),
+            kind,
+        }))
+    }
+
+    /// Creates a database atomically (built in a temp file, then renamed).
+    pub fn create(
+        path: &Path,
+        kind: DbKind,
+        account: &str,
+        container: Option<&str>,
+        put_timestamp: Timestamp,
+        policy: u32,
+    ) -> Result<Broker> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        mkdirs(dir)?;
+        let tmp = dir.join(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+        {
+            let conn = connect(&tmp)?;
+            let now = Timestamp::now().internal();
+            let id = uuid::Uuid::new_v4().to_string();
+            let put = put_timestamp.internal();
+            conn.execute_batch(schema::SYNC_TABLES)?;
+            match kind {
+                DbKind::Container => {
+                    conn.execute_batch(schema::CONTAINER)?;
+                    conn.execute(
+                        "INSERT INTO policy_stat (storage_policy_index) VALUES (?1)",
+                        params![policy],
+                    )?;
+                    conn.execute(
+                        "INSERT INTO container_info (account, container, created_at, id, put_timestamp, status_changed_at, storage_policy_index) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                        params![account, container.unwrap_or_default(), now, id, put, policy],
+                    )?;
+                }
+                DbKind::Account => {
+                    conn.execute_batch(schema::ACCOUNT)?;
+                    conn.execute(
+                        "UPDATE account_stat SET account = ?1, created_at = ?2, id = ?3, put_timestamp = ?4, status_changed_at = ?4",
+                        params![account, now, id, put],
+                    )?;
+                }
+            }
+            let f = std::fs::File::open(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+        }
+        if path.exists() {
+            // Lost a race with another creator: use theirs.
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+            fsync_dir(dir)?;
+        }
+        Ok(Broker {
+            conn: connect(path)?,
+            path: path.into(),
+            kind,
+        })
+    }
+
+    /// The stat row, counts and metadata.
+    pub fn info(&self) -> Result<DbInfo> {
+        let mut info = DbInfo::default();
+        let meta: String = match self.kind {
+            DbKind::Container => self.conn.query_row(
+                "SELECT account, container, created_at, put_timestamp, delete_timestamp, status_changed_at, \
+                 object_count, bytes_used, storage_policy_index, hash, id, metadata FROM container_stat",
+                [],
+                |r| {
+                    info.account = r.get(0)?;
+                    info.container = Some(r.get(1)?);
+                    info.created_at = r.get(2)?;
+                    info.put_timestamp = r.get(3)?;
+                    info.delete_timestamp = r.get(4)?;
+                    info.status_changed_at = r.get(5)?;
+                    info.object_count = r.get(6)?;
+                    info.bytes_used = r.get(7)?;
+                    info.storage_policy_index = r.get(8)?;
+                    info.hash = r.get(9)?;
+                    info.id = r.get(10)?;
+                    r.get::<_, Option<String>>(11).map(Option::unwrap_or_default)
+                },
+            )?,
+            DbKind::Account => self.conn.query_row(
+                "SELECT account, created_at, put_timestamp, delete_timestamp, status_changed_at, container_count, \
+                 object_count, bytes_used, hash, id, metadata FROM account_stat",
+                [],
+                |r| {
+                    info.account = r.get(0)?;
+                    info.created_at = r.get(1)?;
+                    info.put_timestamp = r.get(2)?;
+                    info.delete_timestamp = r.get(3)?;
+                    info.status_changed_at = r.get(4)?;
+                    info.container_count = r.get(5)?;
+                    info.object_count = r.get(6)?;
+                    info.bytes_used = r.get(7)?;
+                    info.hash = r.get(8)?;
+                    info.id = r.get(9)?;
+                    r.get::<_, Option<String>>(10).map(Option::unwrap_or_default)
+                },
+            )?,
+        };
+        info.metadata = parse_metadata(&meta);
+        Ok(info)
+    }
+
+    /// Swift's "deleted" test: deleted after the last PUT and empty.
+    pub fn is_deleted(&self) -> Result<bool> {
+        let i = self.info()?;
+        let (put, del) = (ts_of(&i.put_timestamp), ts_of(&i.delete_timestamp));
+        let count = if self.kind == DbKind::Account {
+            i.container_count
+        } else {
+            i.object_count
+        };
+        Ok(del > put && count == 0)
+    }
+
+    /// Records a newer PUT of the database itself (revives a deleted one).
+    pub fn update_put_timestamp(&self, ts: Timestamp) -> Result<()> {
+        let table = self.kind.stat_table();
+        self.conn.execute(
+            &format!("UPDATE {table} SET put_timestamp = ?1 WHERE put_timestamp < ?1"),
+            params![ts.internal()],
+        )?;
+        Ok(())
+    }
+
+    /// Marks the database deleted at `ts`.
+    pub fn mark_deleted(&self, ts: Timestamp) -> Result<()> {
+        let table = self.kind.stat_table();
+        let t = ts.internal();
+        self.conn.execute(
+            &format!("UPDATE {table} SET delete_timestamp = ?1 WHERE delete_timestamp < ?1"),
+            params![t],
+        )?;
+        self.conn.execute(&format!("UPDATE {table} SET status = 'DELETED', status_changed_at = ?1 WHERE status <> 'DELETED'"), params![t])?;
+        Ok(())
+    }
+
+    /// Merges metadata updates (newer timestamps win per key).
+    pub fn update_metadata(&self, updates: &BTreeMap<String, (String, String)>) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let table = self.kind.stat_table();
+        let tx = self.conn.unchecked_transaction()?;
+        let raw: String = tx.query_row(&format!("SELECT metadata FROM {table}"), [], |r| {
+            r.get::<_, Option<String>>(0).map(Option::unwrap_or_default)
+        })?;
+        let mut meta = parse_metadata(&raw);
+        for (k, (v, t)) in updates {
+            if meta.get(k).is_none_or(|(_, old)| ts_of(old) < ts_of(t)) {
+                meta.insert(k.clone(), (v.clone(), t.clone()));
+            }
+        }
+        let json: serde_json::Map<String, serde_json::Value> = meta
+            .into_iter()
+            .map(|(k, (v, t))| (k, serde_json::json!([v, t])))
+            .collect();
+        tx.execute(
+            &format!("UPDATE {table} SET metadata = ?1"),
+            params![serde_json::Value::Object(json).to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Container DB: records an object PUT (`deleted = false`) or DELETE if newer than what is there.
+    #[allow(clippy::too_many_arguments)] // mirrors the object row columns
+    pub fn put_object(
+        &self,
+        name: &str,
+        ts: Timestamp,
+        size: u64,
+        content_type: &str,
+        etag: &str,
+        deleted: bool,
+        policy: u32,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT created_at FROM object WHERE name = ?1 ORDER BY created_at DESC LIMIT 1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if existing.is_none_or(|e| ts_of(&e) < ts) {
+            tx.execute("DELETE FROM object WHERE name = ?1", params![name])?;
+            tx.execute(
+                "INSERT INTO object (name, created_at, size, content_type, etag, deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![name, ts.internal(), if deleted { 0 } else { size as i64 }, content_type, etag, i64::from(deleted), policy],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Account DB: records a container's latest stats (as sent by a container server).
+    pub fn put_container(
+        &self,
+        name: &str,
+        put_ts: &str,
+        delete_ts: &str,
+        objects: i64,
+        bytes: i64,
+        policy: u32,
+    ) -> Result<()> {
+        let deleted = ts_of(delete_ts) > ts_of(put_ts);
+        let tx = self.conn.unchecked_transaction()?;
+        let existing: Option<(String, String)> = tx
+            .query_row(
+                "SELECT put_timestamp, delete_timestamp FROM container WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (mut put, mut del) = (put_ts.to_string(), delete_ts.to_string());
+        if let Some((old_put, old_del)) = existing {
+            if ts_of(&old_put) > ts_of(&put) {
+                put = old_put;
+            }
+            if ts_of(&old_del) > ts_of(&del) {
+                del = old_del;
+            }
+            tx.execute("DELETE FROM container WHERE name = ?1", params![name])?;
+        }
+        let deleted = deleted && ts_of(&del) > ts_of(&put);
+        let (objects, bytes) = if deleted { (0, 0) } else { (objects, bytes) };
+        tx.execute(
+            "INSERT INTO container (name, put_timestamp, delete_timestamp, object_count, bytes_used, deleted, storage_policy_index) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![name, put, del, objects, bytes, i64::from(deleted), policy],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Account DB: usage per storage policy.
+    pub fn policy_stats(&self) -> Result<Vec<PolicyStat>> {
+        let mut stmt = self.conn.prepare("SELECT storage_policy_index, container_count, object_count, bytes_used FROM policy_stat ORDER BY storage_policy_index")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PolicyStat {
+                policy: r.get(0)?,
+                container_count: r.get(1)?,
+                object_count: r.get(2)?,
+                bytes_used: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Parses a stored timestamp, treating junk as zero.
+fn ts_of(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap_or_default()
+}
+
+fn parse_metadata(raw: &str) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(raw) {
+        for (k, v) in m {
+            if let Some([val, ts]) = v.as_array().map(Vec::as_slice) {
+                out.insert(
+                    k,
+                    (
+                        val.as_str().unwrap_or_default().to_string(),
+                        ts.as_str().unwrap_or_default().to_string(),
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `hex(md5(...))` re-exported for listing ETags and tests.
+pub fn md5_hex(data: &[u8]) -> String {
+    hex(&Md5::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chexor_is_an_xor() {
+        let a = chexor("00000000000000000000000000000000", "o", "1");
+        assert_eq!(chexor(&a, "o", "1"), "00000000000000000000000000000000");
+    }
+}
