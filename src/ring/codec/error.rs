@@ -86,6 +86,9 @@ pub enum RingFileError {
     /// The data cannot be written in the requested form.
     #[error("cannot write ring: {0}")]
     Unwritable(String),
+    /// A helper thread of the decoder failed (a bug, not bad input).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// The decoded ring is inconsistent (see `validate`).
     #[error("invalid ring: {0}")]
     Invalid(String),

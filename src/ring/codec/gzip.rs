@@ -1,9 +1,10 @@
-//! The gzip container of ring files: reading a whole member, and writing one
-//! with Swift's exact header, stored blocks, full flushes and level switches.
+//! The gzip container of ring files: parsing the member header, and writing
+//! a member with Swift's exact header, stored blocks, full flushes and level
+//! switches. Inflating is in `inflate`.
 
 use std::io::Write;
 
-use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use super::error::RingFileError;
 
@@ -15,8 +16,6 @@ const FEXTRA: u8 = 0x04;
 const FNAME: u8 = 0x08;
 const FCOMMENT: u8 = 0x10;
 const FRESERVED: u8 = 0xE0;
-/// Deflate cannot expand data by more than about 1032:1; used to cap buffers.
-const MAX_DEFLATE_RATIO: usize = 1032;
 /// The empty stored block a full flush emits: the sync marker.
 const SYNC_MARKER: [u8; 5] = [0x00, 0x00, 0x00, 0xFF, 0xFF];
 /// The final empty stored block a level-0 compressor emits when finished.
@@ -73,69 +72,6 @@ pub fn header_len(file: &[u8]) -> Result<usize, RingFileError> {
         return Err(RingFileError::Truncated("gzip header"));
     }
     Ok(pos)
-}
-
-/// Decompresses the first gzip member of `file` and checks its trailer.
-/// Bytes after the member are ignored, as Swift's reader ignores them.
-pub fn gunzip(file: &[u8]) -> Result<Vec<u8>, RingFileError> {
-    let start = header_len(file)?;
-    let body = &file[start..];
-    // ISIZE is only a hint (it could lie): never reserve more than the
-    // compressed data can possibly expand to.
-    let hint = match file.len().checked_sub(4) {
-        Some(at) if file.len() >= start + 8 => {
-            u32::from_le_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]) as usize
-        }
-        _ => 0,
-    };
-    let cap = body
-        .len()
-        .saturating_mul(MAX_DEFLATE_RATIO)
-        .saturating_add(1024);
-    let mut out = Vec::with_capacity(hint.min(cap) + 64);
-    let mut inflater = Decompress::new(false);
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(out.len().max(1 << 16));
-        }
-        let consumed = inflater.total_in() as usize;
-        let produced = out.len();
-        let status = inflater
-            .decompress_vec(&body[consumed..], &mut out, FlushDecompress::None)
-            .map_err(|e| RingFileError::Deflate(e.to_string()))?;
-        if status == Status::StreamEnd {
-            break;
-        }
-        let progressed = inflater.total_in() as usize != consumed || out.len() != produced;
-        if !progressed && out.len() < out.capacity() {
-            return Err(if consumed >= body.len() {
-                RingFileError::Truncated("deflate data ends before the gzip member does")
-            } else {
-                RingFileError::Deflate("inflater made no progress".into())
-            });
-        }
-    }
-    let end = inflater.total_in() as usize;
-    let trailer = body
-        .get(end..end + 8)
-        .ok_or(RingFileError::Truncated("missing gzip trailer"))?;
-    let want_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-    let want_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-    let mut crc = Crc::new();
-    crc.update(&out);
-    if crc.sum() != want_crc {
-        return Err(RingFileError::GzipTrailer(format!(
-            "CRC32 {:08x} of the data, {want_crc:08x} in the trailer",
-            crc.sum()
-        )));
-    }
-    if out.len() as u32 != want_len {
-        return Err(RingFileError::GzipTrailer(format!(
-            "length {} of the data, {want_len} (mod 2^32) in the trailer",
-            out.len()
-        )));
-    }
-    Ok(out)
 }
 
 /// Writes one gzip member the way Swift's `RingWriter` does: level-9 deflate

@@ -9,6 +9,7 @@
 mod error;
 mod gzip;
 mod header;
+mod inflate;
 mod pyjson;
 mod table;
 mod v1;
@@ -58,7 +59,7 @@ pub fn read_ring_with_format(
 
 /// Decodes the bytes of a whole `*.ring.gz` file.
 pub fn decode_ring(file: &[u8]) -> Result<(RingData, RingFormat), RingFileError> {
-    let data = gzip::gunzip(file)?;
+    let data = inflate::gunzip(file)?;
     decode_decompressed(&data)
 }
 

@@ -113,12 +113,41 @@ fn parse_index(data: &[u8]) -> Result<Vec<(String, IndexEntry)>, RingFileError> 
         .collect()
 }
 
-/// Returns a section's payload after checking its size and digest.
-fn section<'a>(
-    data: &'a [u8],
-    index: &[(String, IndexEntry)],
+/// A located section: its payload, and what it must hash to.
+struct Section<'a> {
     name: &'static str,
-) -> Result<&'a [u8], RingFileError> {
+    payload: &'a [u8],
+    hashed: &'a [u8],
+    method: &'a str,
+    digest: &'a str,
+}
+
+impl Section<'_> {
+    /// Checks the digest (of the length prefix and payload).
+    fn verify(&self) -> Result<(), RingFileError> {
+        let found = hex_digest(self.method, self.hashed).ok_or_else(|| {
+            RingFileError::UnsupportedChecksum {
+                section: self.name.to_string(),
+                method: self.method.to_string(),
+            }
+        })?;
+        if found != self.digest {
+            return Err(RingFileError::HashMismatch {
+                section: self.name.to_string(),
+                found,
+                expected: self.digest.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Finds a section and checks its size against the index (not its digest).
+fn locate<'a>(
+    data: &'a [u8],
+    index: &'a [(String, IndexEntry)],
+    name: &'static str,
+) -> Result<Section<'a>, RingFileError> {
     let entry = index
         .iter()
         .find(|(n, _)| n == name)
@@ -134,22 +163,29 @@ fn section<'a>(
         });
     }
     let start = entry.uncompressed_start as usize;
-    let found =
-        hex_digest(&entry.method, &data[start..start + 8 + payload.len()]).ok_or_else(|| {
-            RingFileError::UnsupportedChecksum {
-                section: name.to_string(),
-                method: entry.method.clone(),
-            }
-        })?;
-    if found != entry.digest {
-        return Err(RingFileError::HashMismatch {
-            section: name.to_string(),
-            found,
-            expected: entry.digest.clone(),
-        });
-    }
-    Ok(payload)
+    Ok(Section {
+        name,
+        payload,
+        hashed: &data[start..start + 8 + payload.len()],
+        method: &entry.method,
+        digest: &entry.digest,
+    })
 }
+
+/// Returns a section's payload after checking its size and digest.
+fn section<'a>(
+    data: &'a [u8],
+    index: &'a [(String, IndexEntry)],
+    name: &'static str,
+) -> Result<&'a [u8], RingFileError> {
+    let section = locate(data, index, name)?;
+    section.verify()?;
+    Ok(section.payload)
+}
+
+/// Sections at least this large are hashed on a helper thread while the
+/// table is converted.
+const PARALLEL_HASH_MIN: usize = 1 << 20;
 
 /// Decodes a whole decompressed v2 stream (starting with the magic).
 pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
@@ -165,19 +201,35 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
             )))
         }
     };
-    let assignments = section(data, &index, ASSIGNMENTS)?;
-    if assignments.len() % width != 0 {
+    let assignments = locate(data, &index, ASSIGNMENTS)?;
+    let table = assignments.payload;
+    if table.len() % width != 0 {
         return Err(RingFileError::Header(format!(
             "assignments length {} is not a multiple of dev_id_bytes {width}",
-            assignments.len()
+            table.len()
         )));
     }
     let row_bytes =
         usize::try_from(table::partitions(part_shift) * width as u64).unwrap_or(usize::MAX);
-    let rows = assignments
-        .chunks(row_bytes)
-        .map(|row| table::decode_row(row, width, Endian::Big))
-        .collect();
+    let convert = || -> Vec<Vec<u32>> {
+        table
+            .chunks(row_bytes)
+            .map(|row| table::decode_row(row, width, Endian::Big))
+            .collect()
+    };
+    let rows = if table.len() >= PARALLEL_HASH_MIN {
+        std::thread::scope(|scope| {
+            let check = scope.spawn(|| assignments.verify());
+            let rows = convert();
+            check
+                .join()
+                .unwrap_or(Err(RingFileError::Internal("hash thread failed")))
+                .map(|()| rows)
+        })?
+    } else {
+        assignments.verify()?;
+        convert()
+    };
     Ok(RingData {
         devs: devs.into_devices(),
         replica2part2dev: rows,

@@ -28,6 +28,8 @@ pub fn validate(ring: &RingData) -> Result<(), RingFileError> {
     }
     let parts = table::partitions(ring.part_shift);
     let rows = ring.replica2part2dev.len();
+    // One byte per possible id keeps the per-entry check in L1 cache.
+    let present: Vec<bool> = ring.devs.iter().map(Option::is_some).collect();
     for (r, row) in ring.replica2part2dev.iter().enumerate() {
         let len = row.len() as u64;
         if len > parts || (len < parts && r + 1 < rows) {
@@ -36,12 +38,12 @@ pub fn validate(ring: &RingData) -> Result<(), RingFileError> {
                 if r + 1 == rows { " or fewer" } else { "" }
             ));
         }
-        for (part, &id) in row.iter().enumerate() {
-            if ring.devs.get(id as usize).is_none_or(Option::is_none) {
-                return invalid(format!(
-                    "replica {r} of partition {part} is on device {id}, which is not in devs"
-                ));
-            }
+        let known = |id: &u32| present.get(*id as usize).copied().unwrap_or(false);
+        if let Some(part) = row.iter().position(|id| !known(id)) {
+            return invalid(format!(
+                "replica {r} of partition {part} is on device {}, which is not in devs",
+                row[part]
+            ));
         }
     }
     Ok(())

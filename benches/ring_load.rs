@@ -1,0 +1,47 @@
+//! Loading the part-power-20 reference ring (S3) in formats v1 and v2:
+//! the whole `load_ring`, decoding from memory, and bare inflate as a floor.
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ferroswift::conf::ring_file::load_ring;
+use ferroswift::ring::codec;
+use flate2::{Decompress, FlushDecompress};
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference")
+        .join(rel)
+}
+
+/// Inflating the deflate data alone, into a buffer of the right size.
+fn bare_inflate(file: &[u8]) -> Vec<u8> {
+    let start = 10 + file[10..].iter().position(|&b| b == 0).unwrap_or(0) + 1;
+    let mut out = Vec::with_capacity(8 << 20);
+    Decompress::new(false)
+        .decompress_vec(&file[start..], &mut out, FlushDecompress::Finish)
+        .unwrap();
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("S3 part power 20");
+    group.sample_size(30);
+    for (name, rel) in [("v1", "S3/object.ring.gz"), ("v2", "S3/v2/object.ring.gz")] {
+        let path = fixture(rel);
+        let bytes = std::fs::read(&path).unwrap();
+        group.bench_function(format!("load_ring {name}"), |b| {
+            b.iter(|| load_ring(&path).unwrap())
+        });
+        group.bench_function(format!("decode_ring {name}"), |b| {
+            b.iter(|| codec::decode_ring(&bytes).unwrap())
+        });
+        group.bench_function(format!("bare inflate {name}"), |b| {
+            b.iter(|| bare_inflate(&bytes))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
