@@ -32,11 +32,6 @@ fn check(commands: &str, steps: &[&str]) {
             o.dispersion
         );
         if i > 0 {
-            // Replaying the whole chain, our step 2 starts from our own
-            // step-1 layout, where more of d10's partitions have their other
-            // two replicas in region 2, and moves 783 (Swift, from its
-            // layout: 764). From Swift's own step-1 builder we move 743:
-            // see `s5_steps_from_swift_state`.
             if *name != "S5/step2-weight0-d10" {
                 assert!(
                     o.changed_parts as u64 <= s_moved,

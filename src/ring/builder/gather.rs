@@ -8,6 +8,9 @@
 //! dispersion: a tier never receives a replica beyond its plan maximum, and
 //! never beyond Swift's "max allowed" count unless it already held that many.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::plan::Plan;
 use super::tiers::{TierTree, LEVELS};
 
@@ -75,6 +78,8 @@ pub struct Mover<'a> {
     pub excess: i64,
     /// Random tie-breaker per node.
     pub tiebreak: Vec<u32>,
+    /// Randomness for choosing among destinations with room.
+    rng: ChaCha8Rng,
     pub last_part_moves: &'a mut [u8],
     pub min_part_hours: u32,
     /// Per partition: the replica index that changed, UNCHANGED or LOCKED.
@@ -103,6 +108,8 @@ pub struct MoverInput {
     /// Weight-proportional part-replicas per device id (0 if unweighted).
     pub ideal: Vec<f64>,
     pub tiebreak: Vec<u32>,
+    /// Seed of the destination choices.
+    pub seed: u64,
     pub min_part_hours: u32,
     /// Balance (a fraction) devices may reach to save moves, at least.
     pub slack: f64,
@@ -178,6 +185,7 @@ impl<'a> Mover<'a> {
             avail,
             excess,
             tiebreak: input.tiebreak,
+            rng: ChaCha8Rng::seed_from_u64(input.seed),
             last_part_moves,
             min_part_hours: input.min_part_hours,
             changed: vec![UNCHANGED; parts],
@@ -455,8 +463,9 @@ impl<'a> Mover<'a> {
         }
     }
 
-    fn descend(&self, node: u32, level: usize, mode: Mode) -> Option<u32> {
-        let kids = &self.tree.nodes[node as usize].children;
+    fn descend(&mut self, node: u32, level: usize, mode: Mode) -> Option<u32> {
+        let tree = self.tree;
+        let kids = &tree.nodes[node as usize].children;
         if level == 0 && self.only_constrained {
             let allowed = kids
                 .iter()
@@ -466,36 +475,82 @@ impl<'a> Mover<'a> {
                 return None;
             }
         }
+        let by_room = !matches!(mode, Mode::Relaxed | Mode::Any);
         let mut tried: Vec<u32> = Vec::new();
         loop {
-            let mut best: Option<u32> = None;
-            for &c in kids {
-                if tried.contains(&c) || !self.allowed(level, c, mode) {
-                    continue;
-                }
-                best = match best {
-                    None => Some(c),
-                    Some(b) => {
-                        // Room below the low bound is needed; room between
-                        // low bound and target is only wanted: fill the
-                        // needed room first.
-                        let av = &self.avail[mode.bound()];
-                        let low = &self.avail[LOW];
-                        let (b, c) = (b as usize, c as usize);
-                        let kb = (low[b], av[b], self.tiebreak[b]);
-                        let kc = (low[c], av[c], self.tiebreak[c]);
-                        Some(if kc > kb { c as u32 } else { b as u32 })
-                    }
-                };
-            }
+            let best = if by_room {
+                self.pick_by_room(kids, &tried, level, mode)
+            } else {
+                self.pick_fullest(kids, &tried, level, mode)
+            };
             let b = best?;
             if level == LEVELS - 1 {
-                return self.tree.nodes[b as usize].dev_id;
+                return tree.nodes[b as usize].dev_id;
             }
             if let Some(d) = self.descend(b, level + 1, mode) {
                 return Some(d);
             }
             tried.push(b);
         }
+    }
+
+    /// A random allowed child, chosen with probability proportional to its
+    /// room. Room below the low bound is needed, room between low bound and
+    /// target only wanted: while any child needs room, only those compete.
+    /// Random (rather than fullest-first) choice keeps which partitions
+    /// share a device uncorrelated, which later rebalances need.
+    fn pick_by_room(
+        &mut self,
+        kids: &[u32],
+        tried: &[u32],
+        level: usize,
+        mode: Mode,
+    ) -> Option<u32> {
+        let bound = mode.bound();
+        let mut need = 0i64;
+        let mut room = 0i64;
+        for &c in kids {
+            if tried.contains(&c) || !self.allowed(level, c, mode) {
+                continue;
+            }
+            need += self.avail[LOW][c as usize].max(0);
+            room += self.avail[bound][c as usize].max(0);
+        }
+        let (table, total) = if need > 0 { (LOW, need) } else { (bound, room) };
+        if total <= 0 {
+            return None;
+        }
+        let mut x = self.rng.gen_range(0..total);
+        for &c in kids {
+            if tried.contains(&c) || !self.allowed(level, c, mode) {
+                continue;
+            }
+            let w = self.avail[table][c as usize].max(0);
+            if x < w {
+                return Some(c);
+            }
+            x -= w;
+        }
+        None
+    }
+
+    /// The allowed child with the most room (ties by a random order).
+    fn pick_fullest(&self, kids: &[u32], tried: &[u32], level: usize, mode: Mode) -> Option<u32> {
+        let av = &self.avail[mode.bound()];
+        let mut best: Option<u32> = None;
+        for &c in kids {
+            if tried.contains(&c) || !self.allowed(level, c, mode) {
+                continue;
+            }
+            best = match best {
+                None => Some(c),
+                Some(b) => {
+                    let kb = (av[b as usize], self.tiebreak[b as usize]);
+                    let kc = (av[c as usize], self.tiebreak[c as usize]);
+                    Some(if kc > kb { c } else { b })
+                }
+            };
+        }
+        best
     }
 }

@@ -145,6 +145,7 @@ impl RingBuilder {
                 count,
                 ideal,
                 tiebreak,
+                seed: rng.gen(),
                 min_part_hours,
                 slack: swift_target_balance(&plan, &tree, &ideal_of(self, wop)),
             };
