@@ -5,6 +5,7 @@
 //! pass `now` (Unix seconds) and a seeded RNG.
 
 pub mod dispersion;
+pub mod edit;
 mod gather;
 pub mod pickle;
 pub mod plan;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::ring::Device;
 
 pub use dispersion::{worst_tier, DispersionRow};
+pub use edit::{DevFilter, DeviceInfo, NewDevice};
 pub use pickle::{read_builder, write_builder, BuilderFileError};
 pub use rebalance::{RebalanceOutcome, TierMoves};
 
