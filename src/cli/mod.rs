@@ -7,4 +7,5 @@ pub mod recon;
 pub const EXIT_SUCCESS: u8 = 0;
 pub const EXIT_WARNING: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
+pub mod devspec;
 pub mod get_nodes;
