@@ -9,3 +9,4 @@ pub const EXIT_WARNING: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 pub mod devspec;
 pub mod get_nodes;
+pub mod ring_builder;
