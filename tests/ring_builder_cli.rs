@@ -298,3 +298,29 @@ fn file_names_prompts_and_help() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("swift-ring-builder 1.3\n"));
 }
+
+#[test]
+fn man_page_covers_every_command() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("man/swift-ring-builder.1"),
+    )
+    .unwrap();
+    for (command, _) in ferroswift::cli::ring_builder::help::DOCS {
+        if *command != "default" {
+            assert!(
+                page.contains(&command.replace('_', "\\_")) || page.contains(command),
+                "{command}"
+            );
+        }
+    }
+    for flag in [
+        "\\-\\-json",
+        "\\-\\-dry\\-run",
+        "\\-\\-force",
+        "\\-\\-seed",
+        "\\-\\-recalculate",
+        "\\-\\-dev\\-id\\-bytes",
+    ] {
+        assert!(page.contains(flag), "{flag}");
+    }
+}
