@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod conf;
+pub mod daemons;
 pub mod ops;
 pub mod recon;
 pub mod ring;

@@ -6,5 +6,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod endpoint;
+pub mod host;
 pub mod pyfmt;
 pub mod report;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -53,20 +53,15 @@ impl ServerKind {
     }
 }
 
-/// Wraps an app in the filters named by `[pipeline:main]`.
+/// Wraps an app in the filters named by `[pipeline:main]` (recon is
+/// `crate::recon::endpoint::layer`).
 pub fn with_pipeline(app: Router, pipeline: &[String]) -> Router {
     let health = pipeline.iter().any(|f| f == "healthcheck");
-    let recon = pipeline.iter().any(|f| f == "recon");
     app.layer(middleware::from_fn(
         move |req: Request, next: Next| async move {
             let path = req.uri().path();
             if health && path == "/healthcheck" && req.method() == Method::GET {
                 return Response::new(Body::from("OK"));
-            }
-            if recon && (path == "/recon" || path.starts_with("/recon/")) {
-                let mut r = Response::new(Body::from(format!("Invalid path: {path}")));
-                *r.status_mut() = StatusCode::NOT_FOUND;
-                return r;
             }
             next.run(req).await
         },
@@ -146,7 +141,8 @@ pub fn run(kind: ServerKind, conf_path: PathBuf) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     init_tracing(&conf.log_level);
     let swift = load_swift_conf(&conf.swift_dir).map_err(|e| e.to_string())?;
-    let app = with_pipeline(kind.app(&conf, &swift)?, &conf.pipeline);
+    let app = crate::recon::endpoint::layer(kind.app(&conf, &swift)?, &conf, &swift);
+    let app = with_pipeline(app, &conf.pipeline);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(conf.workers)
         .max_blocking_threads(64)

@@ -1,0 +1,36 @@
+//! Background daemons: recon-cron, auditors and updaters.
+//!
+//! They share one configuration reader (`conf`: `[DEFAULT]` plus the
+//! daemon's own section, as Swift's `readconf`) and one runner (`runner`:
+//! `-o/--once`, the `interval` loop, logging). Each daemon module holds only
+//! its pass over the devices and the recon cache entries it writes.
+
+pub mod conf;
+pub mod recon_cron;
+
+/// Why a daemon could not start or finish its pass.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot read {path}: {source}")]
+    ReadConf {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Unable to find {section} config section in {path}")]
+    MissingSection {
+        section: String,
+        path: std::path::PathBuf,
+    },
+    #[error("{path}: bad value {value:?} for {key}")]
+    BadValue {
+        path: std::path::PathBuf,
+        key: String,
+        value: String,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("recon cache: {0}")]
+    Cache(#[from] crate::recon::cache::CacheError),
+    #[error("{0}")]
+    Other(String),
+}
