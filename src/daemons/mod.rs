@@ -6,7 +6,9 @@
 //! its pass over the devices and the recon cache entries it writes.
 
 pub mod conf;
+pub mod object_auditor;
 pub mod recon_cron;
+pub mod runner;
 
 /// Why a daemon could not start or finish its pass.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,8 @@ pub enum DaemonError {
         key: String,
         value: String,
     },
+    #[error("{0}")]
+    Conf(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("recon cache: {0}")]
