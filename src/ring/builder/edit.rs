@@ -532,3 +532,116 @@ fn is_valid_hostname(name: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(ip: &str) -> NewDevice {
+        NewDevice {
+            id: None,
+            region: 1,
+            zone: 1,
+            ip: ip.into(),
+            port: 6200,
+            replication_ip: ip.into(),
+            replication_port: 6200,
+            device: "sda".into(),
+            meta: String::new(),
+            weight: 1.0,
+        }
+    }
+
+    #[test]
+    fn ids_fill_holes_and_widen() {
+        let mut b = RingBuilder::new(4, 3.0, 1).unwrap();
+        assert_eq!(b.add_dev(dev("10.0.0.1")).unwrap(), 0);
+        assert_eq!(
+            b.add_dev(NewDevice {
+                id: Some(3),
+                ..dev("10.0.0.2")
+            })
+            .unwrap(),
+            3
+        );
+        assert_eq!(b.add_dev(dev("10.0.0.3")).unwrap(), 1);
+        assert_eq!(b.version, 3);
+        assert!(b.devs_changed);
+        assert_eq!(
+            b.add_dev(NewDevice {
+                id: Some(3),
+                ..dev("x")
+            }),
+            Err(BuilderError::DuplicateDeviceId(3))
+        );
+        b.replica2part2dev = Some(vec![vec![NONE_DEV_2; 16]; 3]);
+        b.add_dev(NewDevice {
+            id: Some(70_000),
+            ..dev("10.0.0.4")
+        })
+        .unwrap();
+        assert_eq!(b.dev_id_bytes, 4);
+        assert!(b.replica2part2dev.as_ref().unwrap()[0]
+            .iter()
+            .all(|&d| d == NONE_DEV_4));
+    }
+
+    #[test]
+    fn removal_blocks_edits() {
+        let mut b = RingBuilder::new(4, 1.0, 1).unwrap();
+        b.add_dev(dev("10.0.0.1")).unwrap();
+        b.remove_dev(0).unwrap();
+        assert_eq!(b.dev(0).unwrap().dev.weight, 0.0);
+        let err = b.set_dev_weight(0, 2.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Can not set weight of dev_id 0 because it is marked for removal"
+        );
+        assert!(b.set_dev_zone(0, 2).is_err());
+    }
+
+    #[test]
+    fn partition_power_steps() {
+        let mut b = RingBuilder::new(2, 1.0, 1).unwrap();
+        b.add_dev(dev("10.0.0.1")).unwrap();
+        b.add_dev(dev("10.0.0.2")).unwrap();
+        b.replica2part2dev = Some(vec![vec![0, 1, 1, 0]]);
+        b.devs[0].as_mut().unwrap().parts = 2;
+        b.devs[1].as_mut().unwrap().parts = 2;
+        assert_eq!(b.increase_partition_power(), Ok(false));
+        assert!(b.prepare_increase_partition_power());
+        assert!(!b.prepare_increase_partition_power());
+        assert_eq!(b.increase_partition_power(), Ok(true));
+        assert_eq!(b.part_power, 3);
+        assert_eq!(
+            b.replica2part2dev.as_ref().unwrap()[0],
+            vec![0, 0, 1, 1, 1, 1, 0, 0]
+        );
+        assert_eq!(b.dev(0).unwrap().parts, 4);
+        assert_eq!(b.last_part_moves.len(), 8);
+        assert!(!b.cancel_increase_partition_power());
+        assert!(b.finish_increase_partition_power());
+        assert_eq!(b.next_part_power, None);
+        let ring = b.get_ring();
+        assert_eq!(ring.part_shift, 29);
+        let back = RingBuilder::from_ring(&ring, 1.0, 24).unwrap();
+        assert_eq!(back.dev(1).unwrap().parts, 4);
+        assert_eq!(back.dispersion, None);
+    }
+
+    #[test]
+    fn replicas_change_marks_devs_changed_only_when_slots_change() {
+        let mut b = RingBuilder::new(2, 3.0, 1).unwrap();
+        b.set_replicas(3.1).unwrap();
+        assert!(!b.devs_changed, "4 * 3.1 still truncates to 12 slots");
+        b.set_replicas(3.25).unwrap();
+        assert!(b.devs_changed);
+        assert!(b.set_replicas(0.5).is_err());
+        assert_eq!(normalize_ip("FE80:0:0::1"), Ok("fe80::1".into()));
+        assert_eq!(
+            normalize_address("Host-1.Example"),
+            Ok("host-1.example".into())
+        );
+        assert!(normalize_address("bad_host").is_err());
+    }
+}

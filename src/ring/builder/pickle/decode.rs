@@ -78,6 +78,11 @@ pub(crate) fn builder_from_value(
         Some(v) => d.as_int(&v, "_last_part_moves_epoch")?,
     };
     let last_part_moves = match d.opt("_last_part_moves") {
+        // Swift always saves this array; only a tiny builder may omit it
+        // (a hostile file must not make us allocate 2^32 bytes).
+        None | Some(Value::None) if parts > 1 << 24 => {
+            return Err(bad("_last_part_moves is missing"));
+        }
         None | Some(Value::None) => vec![0; parts],
         Some(v) => {
             let moves = d.array(&v, "_last_part_moves")?;
