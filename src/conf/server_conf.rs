@@ -1,5 +1,6 @@
 //! Paste-style server configuration (`object-server.conf` and friends) and
-//! the few `swift.conf` keys the storage servers need.
+//! the few `swift.conf` settings the storage servers need (read with
+//! `conf::swift_conf`).
 //!
 //! A server reads `[DEFAULT]`, the `[pipeline:main]` pipeline, and its own
 //! `[app:<name>]` section (whose keys override `[DEFAULT]`; `set key = value`
@@ -8,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::swift_conf::{self, SwiftConfError};
 use crate::storage::hashpath::HashSalt;
 
 /// Errors reading a server's configuration.
@@ -20,6 +22,8 @@ pub enum ConfError {
     },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Swift(#[from] SwiftConfError),
 }
 
 /// Sections of an INI file, keys in order of appearance (last wins).
@@ -203,53 +207,32 @@ pub struct SwiftConf {
     pub policy_names: BTreeMap<u32, String>,
 }
 
-/// Reads `<swift_dir>/swift.conf`; at least one of the hash prefix/suffix must be set.
+/// Reads `<swift_dir>/swift.conf` with `conf::swift_conf`: the hash prefix
+/// and suffix (at least one must be set) and the validated storage policies.
 pub fn load_swift_conf(swift_dir: &Path) -> Result<SwiftConf, ConfError> {
     let path = swift_dir.join("swift.conf");
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfError::Read {
-        path: path.clone(),
-        source,
+    let conf = swift_conf::SwiftConf::load(&path).map_err(|e| match e {
+        SwiftConfError::Io { path, source } => ConfError::Read { path, source },
+        other => ConfError::Swift(other),
     })?;
-    let ini = parse_ini(&text);
-    let hash = ini.get("swift-hash").cloned().unwrap_or_default();
-    let salt = HashSalt {
-        prefix: hash
-            .get("swift_hash_path_prefix")
-            .cloned()
-            .unwrap_or_default(),
-        suffix: hash
-            .get("swift_hash_path_suffix")
-            .cloned()
-            .unwrap_or_default(),
-    };
-    if salt.prefix.is_empty() && salt.suffix.is_empty() {
-        return Err(ConfError::Invalid {
-            path,
-            msg: "swift_hash_path_suffix or swift_hash_path_prefix must be set in [swift-hash]"
-                .into(),
-        });
-    }
-    let mut policies: Vec<u32> = ini
-        .keys()
-        .filter_map(|s| s.strip_prefix("storage-policy:")?.parse().ok())
-        .collect();
-    if !policies.contains(&0) {
-        policies.push(0);
-    }
-    policies.sort_unstable();
-    let policy_names = policies
-        .iter()
-        .map(|i| {
-            let name = ini
-                .get(&format!("storage-policy:{i}"))
-                .and_then(|s| s.get("name"))
-                .cloned();
-            (*i, name.unwrap_or_else(|| format!("Policy-{i}")))
+    let hash = conf.hash_path_conf()?;
+    let utf8 = |bytes: Vec<u8>, key: &str| {
+        String::from_utf8(bytes).map_err(|_| ConfError::Invalid {
+            path: path.clone(),
+            msg: format!("{key} in [swift-hash] is not UTF-8"),
         })
-        .collect();
+    };
+    let salt = HashSalt {
+        prefix: utf8(hash.prefix, "swift_hash_path_prefix")?,
+        suffix: utf8(hash.suffix, "swift_hash_path_suffix")?,
+    };
+    let mut policy_names = BTreeMap::new();
+    for policy in conf.policies()?.iter() {
+        policy_names.insert(policy.index, policy.name().to_owned());
+    }
     Ok(SwiftConf {
         salt,
-        policies,
+        policies: policy_names.keys().copied().collect(),
         policy_names,
     })
 }
@@ -279,5 +262,28 @@ mod tests {
             1
         )
         .is_err());
+    }
+
+    #[test]
+    fn swift_conf_salt_and_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join("swift.conf"), text).unwrap();
+        write(
+            "[swift-hash]\nswift_hash_path_suffix = s\n[storage-policy:2]\nname = b\n\
+               [storage-policy:0]\nname = a\ndefault = yes\n",
+        );
+        let c = load_swift_conf(dir.path()).unwrap();
+        assert_eq!((c.salt.prefix.as_str(), c.salt.suffix.as_str()), ("", "s"));
+        assert_eq!(c.policies, [0, 2]);
+        assert_eq!(c.policy_names[&2], "b");
+        write("[swift-hash]\nswift_hash_path_suffix = s\n");
+        assert_eq!(
+            load_swift_conf(dir.path()).unwrap().policy_names[&0],
+            "Policy-0"
+        );
+        write("[swift-hash]\nswift_hash_path_suffix = s\n[storage-policy:1]\nname = b\n");
+        assert!(load_swift_conf(dir.path()).is_err());
+        write("[storage-policy:0]\nname = a\n");
+        assert!(load_swift_conf(dir.path()).is_err());
     }
 }

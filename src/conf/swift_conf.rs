@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use configparser::ini::Ini;
 use thiserror::Error;
 
+use super::server_conf::config_true;
 use crate::ring::hash::HashPathConf;
 
 /// Name Swift gives policy 0 when `swift.conf` declares no policy.
@@ -219,14 +220,6 @@ fn interpolate(
 /// Characters allowed in policy names.
 fn valid_name_char(c: char) -> bool {
     c == '-' || c.is_ascii_alphanumeric()
-}
-
-/// Swift's `config_true_value`.
-fn config_true(value: &str) -> bool {
-    matches!(
-        value.to_lowercase().as_str(),
-        "true" | "1" | "yes" | "on" | "t" | "y"
-    )
 }
 
 /// One `[storage-policy:N]`.

@@ -94,23 +94,10 @@ pub fn local_now() -> Civil {
 
 /// `YYYY-MM-DD HH:MM:SS` of `now - minutes`, for `journalctl --since`.
 fn since_string(now: Civil, minutes: i64) -> String {
+    /// Days from 0000-03-01 (the epoch of `Civil::to_naive`) to 1970-01-01.
+    const UNIX_EPOCH_DAYS: i64 = 719_468;
     let secs = now.to_naive().map_or(0, |t| t.0) - minutes * 60;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Inverse of the days-from-civil count used by `Civil::to_naive`.
-    let era = days.div_euclid(146097);
-    let doe = days - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::recon::report::utc_string((secs - UNIX_EPOCH_DAYS * 86_400) as f64)
 }
 
 /// Python's repr of the device list, as Swift logs it.

@@ -8,6 +8,8 @@
 use serde_json::Value;
 use std::fmt::Write;
 
+use crate::ring::codec::pyjson::push_str as push_json_str;
+
 /// Python's `repr(float)`: shortest round-trip digits, exponent form outside
 /// `1e-4 <= |x| < 1e16`, `inf`/`nan` spelled as Python does.
 pub fn float_repr(x: f64) -> String {
@@ -133,29 +135,6 @@ pub fn json_dumps(v: &Value, sort_keys: bool) -> String {
     out
 }
 
-fn write_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{:04x}", unit);
-                }
-            }
-        }
-    }
-    out.push('"');
-}
-
 fn write_json(out: &mut String, v: &Value, sort_keys: bool) {
     match v {
         Value::Null => out.push_str("null"),
@@ -170,7 +149,7 @@ fn write_json(out: &mut String, v: &Value, sort_keys: bool) {
                 _ => &text,
             });
         }
-        Value::String(s) => write_json_str(out, s),
+        Value::String(s) => push_json_str(out, s),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -191,7 +170,7 @@ fn write_json(out: &mut String, v: &Value, sort_keys: bool) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_json_str(out, k);
+                push_json_str(out, k);
                 out.push_str(": ");
                 write_json(out, item, sort_keys);
             }

@@ -77,13 +77,7 @@ pub fn hash_path(
 
 /// Lower-case hex of a digest, as Swift's `hexdigest()`.
 pub fn hex_digest(digest: &PathDigest) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for byte in digest {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xF)] as char);
-    }
-    out
+    crate::storage::hashpath::hex(digest)
 }
 
 /// Partition of a digest: its first 4 bytes, big-endian, shifted right by

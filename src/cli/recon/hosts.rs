@@ -3,7 +3,7 @@
 //! and zone, sorted so output order is stable.
 
 use crate::conf::ring_file::load_ring;
-use crate::ops::drive_audit::parse_section;
+use crate::conf::swift_conf::{StoragePolicies, StoragePolicy, SwiftConf, SwiftConfError};
 use crate::recon::client::Host;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,66 +17,24 @@ pub enum HostsError {
     SwiftConf(String),
 }
 
-/// One storage policy from swift.conf: index, name and aliases.
-#[derive(Debug, Clone, PartialEq)]
-struct Policy {
-    index: u32,
-    name: String,
-    aliases: Vec<String>,
-}
-
-/// Policies in `<swift_dir>/swift.conf`; policy 0 alone when none is defined.
-fn policies(swift_dir: &Path) -> Result<Vec<Policy>, HostsError> {
-    let path = swift_dir.join("swift.conf");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(idx) = line
-            .trim()
-            .strip_prefix("[storage-policy:")
-            .and_then(|s| s.strip_suffix(']'))
-        else {
-            continue;
-        };
-        let index: u32 = idx.parse().map_err(|_| {
-            HostsError::SwiftConf(format!("{}: bad policy index {idx:?}", path.display()))
-        })?;
-        let section = format!("storage-policy:{idx}");
-        let entries = parse_section(&text, &path, &section)
-            .map_err(|e| HostsError::SwiftConf(e.to_string()))?;
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        let name = get("name").unwrap_or_else(|| format!("Policy-{index}"));
-        let mut aliases = vec![name.clone()];
-        for a in get("aliases").unwrap_or_default().split(',') {
-            let a = a.trim();
-            if !a.is_empty() && !aliases.iter().any(|x| x == a) {
-                aliases.push(a.to_string());
-            }
-        }
-        out.push(Policy {
-            index,
-            name,
-            aliases,
-        });
-    }
-    if out.is_empty() {
-        out.push(Policy {
-            index: 0,
-            name: "Policy-0".into(),
-            aliases: vec!["Policy-0".into()],
-        });
-    }
+/// Policies in `<swift_dir>/swift.conf`, by index; policy 0 alone when the
+/// file cannot be read (Swift ignores a missing `swift.conf` here too).
+fn policies(swift_dir: &Path) -> Result<Vec<StoragePolicy>, HostsError> {
+    let policies = match SwiftConf::load(&swift_dir.join("swift.conf")) {
+        Err(SwiftConfError::Io { .. }) => StoragePolicies::default(),
+        Err(e) => return Err(HostsError::SwiftConf(e.to_string())),
+        Ok(conf) => conf
+            .policies()
+            .map_err(|e| HostsError::SwiftConf(e.to_string()))?,
+    };
+    let mut out: Vec<StoragePolicy> = policies.iter().cloned().collect();
     out.sort_by_key(|p| p.index);
     Ok(out)
 }
 
 /// Ring names (`object`, `object-1`, `container`, …) for a server type,
-/// restricted to one policy (by name, alias or index) for object servers.
+/// restricted to one policy for object servers: by index, or by name or
+/// alias (case-sensitive, as swift-recon compares them).
 /// Empty when the policy matches nothing.
 pub fn policy_ring_names(
     swift_dir: &Path,
@@ -92,18 +50,11 @@ pub fn policy_ring_names(
         .filter(|p| match wanted {
             None => true,
             Some(w) => {
-                p.name == w
-                    || (w.bytes().all(|b| b.is_ascii_digit()) && w.parse() == Ok(p.index))
-                    || p.aliases.iter().any(|a| a == w)
+                (w.bytes().all(|b| b.is_ascii_digit()) && w.parse() == Ok(p.index))
+                    || p.names.iter().any(|n| n == w)
             }
         })
-        .map(|p| {
-            if p.index == 0 {
-                "object".to_string()
-            } else {
-                format!("object-{}", p.index)
-            }
-        })
+        .map(|p| p.ring_name())
         .collect())
 }
 

@@ -10,7 +10,7 @@ mod error;
 mod gzip;
 mod header;
 mod inflate;
-mod pyjson;
+pub(crate) mod pyjson;
 mod table;
 mod v1;
 mod v2;
