@@ -98,6 +98,10 @@ pub struct Mover<'a> {
     all: Vec<(usize, [u32; LEVELS])>,
     /// Scratch: candidate (priority, replica) pairs.
     cands: Vec<(f64, usize)>,
+    /// Scratch: (child, needed room, room) while choosing a destination.
+    pick: Vec<(u32, i64, i64)>,
+    /// Some slot was placed ignoring the plan maximum.
+    pub loose: bool,
 }
 
 /// Inputs of [`Mover::new`] besides the tree, plan and tables.
@@ -195,6 +199,8 @@ impl<'a> Mover<'a> {
             source: None,
             all: Vec::with_capacity(8),
             cands: Vec::with_capacity(8),
+            pick: Vec::with_capacity(64),
+            loose: false,
         }
     }
 
@@ -341,18 +347,17 @@ impl<'a> Mover<'a> {
         }
         if !cands.is_empty() && mode == Mode::Improve {
             self.load_all(part);
-            let risky: Vec<usize> = self
-                .all
-                .iter()
-                .filter(|(_, path)| {
+            let all = &self.all;
+            let maxr = &self.plan.max_allowed;
+            let risky = |r: usize| {
+                all.iter().filter(|(q, _)| *q == r).any(|(_, path)| {
                     (0..LEVELS).any(|l| {
-                        let n = self.all.iter().filter(|(_, q)| q[l] == path[l]).count();
-                        n as f64 > self.plan.max_allowed[path[l] as usize]
+                        let n = all.iter().filter(|(_, q)| q[l] == path[l]).count();
+                        n > 1 && n as f64 > maxr[path[l] as usize]
                     })
                 })
-                .map(|(r, _)| *r)
-                .collect();
-            cands.retain(|(_, r)| risky.contains(r));
+            };
+            cands.retain(|(_, r)| risky(*r));
         }
         cands.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut done = false;
@@ -381,6 +386,7 @@ impl<'a> Mover<'a> {
     pub fn place_vacant(&mut self, part: usize, replica: usize, modes: &[Mode]) -> bool {
         for &mode in modes {
             if let Some(dev) = self.find_home(part, replica, mode) {
+                self.loose |= mode == Mode::Any;
                 self.rows[replica][part] = dev;
                 self.add(dev);
                 return true;
@@ -441,25 +447,26 @@ impl<'a> Mover<'a> {
         if self.tree.nodes[n].weighted_devices == 0 {
             return false;
         }
-        let now = self.held(level, node) + 1;
         let plan_max = self.plan.max[n];
-        let leaf = level == LEVELS - 1;
         match mode {
-            Mode::Plan => self.avail[TARGET][n] > 0 && now <= plan_max,
+            Mode::Plan => self.avail[TARGET][n] > 0 && self.held(level, node) < plan_max,
             Mode::Improve | Mode::Keep | Mode::Soft | Mode::Fill => {
-                if self.avail[mode.bound()][n] <= 0 || now > plan_max {
+                if self.avail[mode.bound()][n] <= 0 {
+                    return false;
+                }
+                let held = self.held(level, node);
+                if held >= plan_max {
                     return false;
                 }
                 let mut cap = self.plan.max_allowed[n];
                 if mode != Mode::Improve {
-                    let was = self.held(level, node)
-                        + u32::from(self.source.is_some_and(|s| s[level] == node));
+                    let was = held + u32::from(self.source.is_some_and(|s| s[level] == node));
                     cap = cap.max(f64::from(was));
                 }
-                f64::from(now) <= cap
+                f64::from(held + 1) <= cap
             }
-            Mode::Relaxed => now <= plan_max,
-            Mode::Any => !leaf || now == 1,
+            Mode::Relaxed => self.held(level, node) < plan_max,
+            Mode::Any => level != LEVELS - 1 || self.held(level, node) == 0,
         }
     }
 
@@ -479,7 +486,7 @@ impl<'a> Mover<'a> {
         let mut tried: Vec<u32> = Vec::new();
         loop {
             let best = if by_room {
-                self.pick_by_room(kids, &tried, level, mode)
+                self.pick_by_room(node, kids, &tried, level, mode)
             } else {
                 self.pick_fullest(kids, &tried, level, mode)
             };
@@ -501,37 +508,62 @@ impl<'a> Mover<'a> {
     /// share a device uncorrelated, which later rebalances need.
     fn pick_by_room(
         &mut self,
+        node: u32,
         kids: &[u32],
         tried: &[u32],
         level: usize,
         mode: Mode,
     ) -> Option<u32> {
         let bound = mode.bound();
+        // Fast path: a node's room is the sum of its children's, so draw
+        // among all children and accept the draw if it is allowed.
+        if tried.is_empty() {
+            let n = node as usize;
+            let table = if self.avail[LOW][n] > 0 { LOW } else { bound };
+            let total = self.avail[table][n];
+            if total > 0 {
+                let mut x = self.rng.gen_range(0..total);
+                for &c in kids {
+                    let w = self.avail[table][c as usize].max(0);
+                    if x < w {
+                        if self.allowed(level, c, mode) {
+                            return Some(c);
+                        }
+                        break;
+                    }
+                    x -= w;
+                }
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.pick);
+        scratch.clear();
         let mut need = 0i64;
         let mut room = 0i64;
         for &c in kids {
             if tried.contains(&c) || !self.allowed(level, c, mode) {
                 continue;
             }
-            need += self.avail[LOW][c as usize].max(0);
-            room += self.avail[bound][c as usize].max(0);
+            let low = self.avail[LOW][c as usize].max(0);
+            let r = self.avail[bound][c as usize].max(0);
+            need += low;
+            room += r;
+            scratch.push((c, low, r));
         }
-        let (table, total) = if need > 0 { (LOW, need) } else { (bound, room) };
-        if total <= 0 {
-            return None;
-        }
-        let mut x = self.rng.gen_range(0..total);
-        for &c in kids {
-            if tried.contains(&c) || !self.allowed(level, c, mode) {
-                continue;
+        let total = if need > 0 { need } else { room };
+        let mut chosen = None;
+        if total > 0 {
+            let mut x = self.rng.gen_range(0..total);
+            for &(c, low, r) in &scratch {
+                let w = if need > 0 { low } else { r };
+                if x < w {
+                    chosen = Some(c);
+                    break;
+                }
+                x -= w;
             }
-            let w = self.avail[table][c as usize].max(0);
-            if x < w {
-                return Some(c);
-            }
-            x -= w;
         }
-        None
+        self.pick = scratch;
+        chosen
     }
 
     /// The allowed child with the most room (ties by a random order).

@@ -185,8 +185,8 @@ impl RingBuilder {
         }
         let rows = self.replica2part2dev.as_ref().map_or(&[][..], |r| &r[..]);
         let min_len = rows.iter().map(Vec::len).min().unwrap_or(0);
-        let mut gained: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut lost: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut gained = vec![0u64; counts.len()];
+        let mut lost = vec![0u64; counts.len()];
         let mut changed = 0usize;
         let mut moved = 0usize;
         for &(p, r, old) in &log {
@@ -196,8 +196,12 @@ impl RingBuilder {
                 if (p as usize) < min_len {
                     changed += 1;
                 }
-                *gained.entry(new).or_default() += 1;
-                *lost.entry(old).or_default() += 1;
+                if let Some(g) = gained.get_mut(new as usize) {
+                    *g += 1;
+                }
+                if let Some(l) = lost.get_mut(old as usize) {
+                    *l += 1;
+                }
             }
         }
         for (r, row) in rows.iter().enumerate() {
@@ -205,7 +209,9 @@ impl RingBuilder {
             moved += row.len() - from;
             changed += min_len.saturating_sub(from);
             for &d in &row[from..] {
-                *gained.entry(d).or_default() += 1;
+                if let Some(g) = gained.get_mut(d as usize) {
+                    *g += 1;
+                }
             }
         }
         let moves = tier_moves(tree, &gained, &lost);
@@ -364,10 +370,20 @@ fn run_phases(
     // Phase 2: partitions over a tier's plan maximum (devices that lost
     // their weight included), then surplus to room, dispersion-improving
     // moves first. Region-constrained moves go before flexible ones.
+    // A fresh build placed everything within the plan unless it had to
+    // fall back to any free device.
+    let check_plan = !fresh || mv.loose;
+    let violating: Vec<usize> = if check_plan {
+        (0..parts)
+            .map(|i| (start + i) % parts)
+            .filter(|&p| mv.plan_violation(p).is_some())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let fix = |mv: &mut Mover<'_>, modes: &[Mode], constrained: bool| {
         mv.only_constrained = constrained;
-        for i in 0..parts {
-            let p = (start + i) % parts;
+        for &p in &violating {
             if let Some(r) = mv.plan_violation(p) {
                 if mv.can_move(p, r) {
                     mv.try_move(p, r, modes);
@@ -415,15 +431,16 @@ fn run_phases(
     Ok((std::mem::take(&mut mv.count), std::mem::take(&mut mv.log)))
 }
 
-fn tier_moves(
-    tree: &TierTree,
-    gained: &BTreeMap<u32, u64>,
-    lost: &BTreeMap<u32, u64>,
-) -> Vec<TierMoves> {
+fn tier_moves(tree: &TierTree, gained: &[u64], lost: &[u64]) -> Vec<TierMoves> {
     let mut per: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    for (map, gain) in [(gained, true), (lost, false)] {
-        for (&dev, &n) in map {
-            let Some(path) = tree.path(dev) else { continue };
+    for (counts, gain) in [(gained, true), (lost, false)] {
+        for (dev, &n) in counts.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let Some(path) = tree.path(dev as u32) else {
+                continue;
+            };
             for &t in path {
                 let e = per.entry(t).or_default();
                 if gain {
