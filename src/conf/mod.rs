@@ -1,6 +1,7 @@
 //! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
 
 pub mod builder_file;
+pub mod proxy_conf;
 pub mod ring_file;
 pub mod ring_handle;
 pub mod server_conf;

@@ -96,7 +96,7 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn init_tracing(level: &str) {
+pub fn init_tracing(level: &str) {
     let level = match level.to_ascii_uppercase().as_str() {
         "DEBUG" => "debug",
         "WARNING" | "WARN" => "warn",

@@ -12,6 +12,7 @@ pub mod http;
 pub mod listing;
 pub mod object;
 mod object_get;
+pub mod proxy;
 pub mod update;
 
 pub use harness::ServerKind;

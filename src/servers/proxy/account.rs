@@ -1,0 +1,156 @@
+//! The account controller: listings and metadata, `account_autocreate`,
+//! and account PUT/DELETE for reseller admins when management is allowed.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use super::headers;
+use super::listing::{self, Format};
+use super::pipeline::Ctx;
+use super::rings::RingKind;
+use super::server::Proxy;
+use crate::storage::Timestamp;
+
+/// Handles a request for `/v1/<account>`.
+pub async fn handle(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Response<Body> {
+    let method = req.method().clone();
+    match method {
+        Method::GET | Method::HEAD => get(proxy, ctx, req, a).await,
+        Method::POST => {
+            if let Err(m) = headers::check_metadata(req.headers(), "account") {
+                return headers::text(StatusCode::BAD_REQUEST, &m);
+            }
+            let hdrs = headers::to_backend(req.headers());
+            let mut w = write(proxy, ctx, a, Method::POST, &hdrs).await;
+            if w.status == StatusCode::NOT_FOUND && proxy.settings.account_autocreate {
+                autocreate(proxy, ctx, a).await;
+                w = write(proxy, ctx, a, Method::POST, &hdrs).await;
+            }
+            proxy.info.invalidate(&format!("/{a}"));
+            w.response()
+        }
+        Method::PUT | Method::DELETE => {
+            if !proxy.settings.allow_account_management {
+                let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
+                headers::set(r.headers_mut(), "allow", "GET, HEAD, POST");
+                return r;
+            }
+            let hdrs = headers::to_backend(req.headers());
+            let w = write(proxy, ctx, a, method, &hdrs).await;
+            proxy.info.invalidate(&format!("/{a}"));
+            w.response()
+        }
+        _ => {
+            let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
+            headers::set(r.headers_mut(), "allow", "GET, HEAD, POST");
+            r
+        }
+    }
+}
+
+async fn write(
+    proxy: &Proxy,
+    ctx: &Ctx,
+    a: &str,
+    method: Method,
+    hdrs: &HeaderMap,
+) -> super::writes::Written {
+    let ts = Timestamp::now().internal();
+    proxy
+        .write_replicas(RingKind::Account, a, None, None, method, |_, _| {
+            let mut h = hdrs.clone();
+            headers::set(&mut h, "x-timestamp", &ts);
+            headers::set(&mut h, "x-trans-id", &ctx.trans_id);
+            h
+        })
+        .await
+}
+
+/// Creates an account on its replicas (`account_autocreate`).
+pub async fn autocreate(proxy: &Proxy, ctx: &Ctx, a: &str) -> bool {
+    let w = write(proxy, ctx, a, Method::PUT, &HeaderMap::new()).await;
+    proxy.info.invalidate(&format!("/{a}"));
+    w.status.is_success()
+}
+
+/// Listing or HEAD; a missing account reads as empty under autocreate.
+async fn get(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Response<Body> {
+    let head = req.method() == Method::HEAD;
+    let mut pairs = listing::query_pairs(req.uri().query());
+    let format = match listing::wanted_format(&pairs, req.headers()) {
+        Ok(f) => f,
+        Err(s) => return headers::error(s, None),
+    };
+    if let Some(r) = check_limit(&pairs) {
+        return r;
+    }
+    pairs.retain(|(k, _)| k != "format");
+    pairs.push(("format".into(), "json".into()));
+    let query = listing::query_string(&pairs);
+    let mut hdrs = headers::to_backend(req.headers());
+    hdrs.remove("accept");
+    headers::set(&mut hdrs, "x-trans-id", &ctx.trans_id);
+    let method = req.method().clone();
+    match proxy
+        .read_first(
+            RingKind::Account,
+            a,
+            None,
+            None,
+            &method,
+            Some(&query),
+            &hdrs,
+        )
+        .await
+    {
+        Ok((resp, ..)) => {
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let out = headers::from_backend(&parts.headers);
+            listing::respond(parts.status, out, &body, format, a, false, head)
+        }
+        Err((StatusCode::NOT_FOUND, _)) if proxy.settings.account_autocreate => {
+            let mut h = HeaderMap::new();
+            for k in [
+                "x-account-container-count",
+                "x-account-object-count",
+                "x-account-bytes-used",
+            ] {
+                headers::set(&mut h, k, "0");
+            }
+            headers::set(&mut h, "x-timestamp", &Timestamp::now().normal());
+            headers::set(&mut h, "x-put-timestamp", &Timestamp::now().normal());
+            let body: &[u8] = if format == Format::Json { b"[]" } else { b"" };
+            listing::respond(StatusCode::OK, h, body, format, a, false, head)
+        }
+        Err((s, _)) => headers::error(s, None),
+    }
+}
+
+/// `limit` above the listing limit is a 412, as in Swift.
+pub fn check_limit(pairs: &[(String, String)]) -> Option<Response<Body>> {
+    let (_, l) = pairs.iter().find(|(k, _)| k == "limit")?;
+    match l.parse::<i64>() {
+        Ok(n) if n > headers::LISTING_LIMIT as i64 => Some(headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            &format!("Maximum limit is {}", headers::LISTING_LIMIT),
+        )),
+        Ok(n) if n < 0 => Some(headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            "Value of limit must be a positive integer",
+        )),
+        Ok(_) => None,
+        Err(_) => Some(headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            "Value of limit must be a positive integer",
+        )),
+    }
+}

@@ -1,0 +1,189 @@
+//! The container controller: create (with the account's autocreate and a
+//! storage policy), metadata, delete, and listings.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use super::account::{autocreate, check_limit};
+use super::headers;
+use super::listing;
+use super::pipeline::Ctx;
+use super::rings::RingKind;
+use super::server::Proxy;
+use crate::storage::Timestamp;
+
+/// Handles a request for `/v1/<account>/<container>`.
+pub async fn handle(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+) -> Response<Body> {
+    let method = req.method().clone();
+    match method {
+        Method::GET | Method::HEAD => get(proxy, ctx, req, a, c).await,
+        Method::PUT | Method::POST | Method::DELETE => write(proxy, ctx, req, a, c).await,
+        _ => {
+            let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
+            headers::set(r.headers_mut(), "allow", "DELETE, GET, HEAD, POST, PUT");
+            r
+        }
+    }
+}
+
+async fn write(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+) -> Response<Body> {
+    let method = req.method().clone();
+    if method == Method::PUT && c.len() > headers::MAX_CONTAINER_NAME_LENGTH {
+        return headers::text(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Container name length of {} longer than {}",
+                c.len(),
+                headers::MAX_CONTAINER_NAME_LENGTH
+            ),
+        );
+    }
+    if method != Method::DELETE {
+        if let Err(m) = headers::check_metadata(req.headers(), "container") {
+            return headers::text(StatusCode::BAD_REQUEST, &m);
+        }
+    }
+    let mut hdrs = headers::to_backend(req.headers());
+    headers::set(&mut hdrs, "x-trans-id", &ctx.trans_id);
+    if method == Method::PUT {
+        let policy = match headers::get(req.headers(), "x-storage-policy") {
+            Some(name) => match proxy.policies.get_by_name(name.trim()) {
+                Some(p) if !p.is_deprecated => Some(p.index),
+                _ => {
+                    return headers::text(
+                        StatusCode::BAD_REQUEST,
+                        &format!("Invalid X-Storage-Policy {name:?}"),
+                    )
+                }
+            },
+            None => None,
+        };
+        hdrs.remove("x-storage-policy");
+        let default = proxy.policies.default_policy().map_or(0, |p| p.index);
+        headers::set(
+            &mut hdrs,
+            "x-backend-storage-policy-default",
+            &default.to_string(),
+        );
+        if let Some(p) = policy {
+            headers::set(&mut hdrs, "x-backend-storage-policy-index", &p.to_string());
+        }
+        let account = proxy.account_info(a, &ctx.trans_id).await;
+        if account.status == StatusCode::NOT_FOUND {
+            if !proxy.settings.account_autocreate || !autocreate(proxy, ctx, a).await {
+                return headers::error(StatusCode::NOT_FOUND, None);
+            }
+        } else if !account.exists() {
+            return headers::error(account.status, None);
+        }
+    }
+    let account_nodes = proxy.rings.nodes(RingKind::Account, a, None, None, 0);
+    let ts = Timestamp::now().internal();
+    let w = proxy
+        .write_replicas(
+            RingKind::Container,
+            a,
+            Some(c),
+            None,
+            method.clone(),
+            |i, n| {
+                let mut h = hdrs.clone();
+                headers::set(&mut h, "x-timestamp", &ts);
+                if let Some(an) = &account_nodes {
+                    super::writes::update_headers(&mut h, "account", an.part, &an.primaries, i, n);
+                }
+                h
+            },
+        )
+        .await;
+    proxy.info.invalidate(&format!("/{a}/{c}"));
+    proxy.info.invalidate(&format!("/{a}"));
+    let mut r = w.response();
+    if r.status() == StatusCode::NOT_FOUND {
+        r = headers::error(StatusCode::NOT_FOUND, None);
+    } else if r.status() == StatusCode::CONFLICT && method == Method::DELETE {
+        r = headers::error(
+            StatusCode::CONFLICT,
+            Some("<html><h1>Conflict</h1><p>There was a conflict when trying to complete your request.</p></html>"),
+        );
+    }
+    r
+}
+
+async fn get(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+) -> Response<Body> {
+    let head = req.method() == Method::HEAD;
+    let mut pairs = listing::query_pairs(req.uri().query());
+    let format = match listing::wanted_format(&pairs, req.headers()) {
+        Ok(f) => f,
+        Err(s) => return headers::error(s, None),
+    };
+    if let Some(r) = check_limit(&pairs) {
+        return r;
+    }
+    pairs.retain(|(k, _)| k != "format");
+    pairs.push(("format".into(), "json".into()));
+    let query = listing::query_string(&pairs);
+    let mut hdrs = headers::to_backend(req.headers());
+    hdrs.remove("accept");
+    headers::set(&mut hdrs, "x-trans-id", &ctx.trans_id);
+    let method = req.method().clone();
+    match proxy
+        .read_first(
+            RingKind::Container,
+            a,
+            Some(c),
+            None,
+            &method,
+            Some(&query),
+            &hdrs,
+        )
+        .await
+    {
+        Ok((resp, ..)) => {
+            let (parts, body) = resp.into_parts();
+            if !parts.status.is_success() {
+                let mut r = Response::new(Body::new(body));
+                *r.status_mut() = parts.status;
+                *r.headers_mut() = headers::from_backend(&parts.headers);
+                return r;
+            }
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let mut out = headers::from_backend(&parts.headers);
+            if let Some(name) = headers::get(&parts.headers, "x-backend-storage-policy-index")
+                .and_then(|i| i.parse().ok())
+                .and_then(|i| proxy.policies.get_by_index(i))
+                .map(|p| p.name().to_string())
+            {
+                headers::set(&mut out, "x-storage-policy", &name);
+            }
+            listing::respond(parts.status, out, &body, format, c, true, head)
+        }
+        Err((s, _)) => headers::error(s, None),
+    }
+}

@@ -1,0 +1,186 @@
+//! Server-side copy: `COPY` with `Destination`, and `PUT` with
+//! `X-Copy-From`. The source is read through the object controller (so DLO
+//! manifests copy as their contents) and written as a new PUT.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+
+use super::headers;
+use super::pipeline::{check_access, ApiPath, Ctx};
+use super::server::Proxy;
+use crate::conf::proxy_conf::Filter;
+use crate::servers::http::quote;
+
+/// `container/object` from a header (URL-encoded, leading `/` optional).
+fn split_target(v: &str) -> Option<(String, String)> {
+    let v = percent_decode_str(v).decode_utf8().ok()?;
+    let v = v.strip_prefix('/').unwrap_or(&v);
+    let (c, o) = v.split_once('/')?;
+    (!c.is_empty() && !o.is_empty()).then(|| (c.to_string(), o.to_string()))
+}
+
+/// `COPY /v1/a/c/o` with `Destination: c2/o2` (and `Destination-Account`).
+pub async fn handle_copy(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let h = req.headers().clone();
+    let Some((dc, dobj)) = headers::get(&h, "destination").and_then(split_target) else {
+        return headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            "Destination header must be of the form <container name>/<object name>",
+        );
+    };
+    let da = headers::get(&h, "destination-account").map_or(a.to_string(), |s| {
+        percent_decode_str(s).decode_utf8_lossy().into_owned()
+    });
+    let dest = ApiPath {
+        account: da.clone(),
+        container: Some(dc.clone()),
+        object: Some(dobj.clone()),
+    };
+    if let Err(r) = check_access(proxy, ctx, &Method::PUT, &h, &dest).await {
+        return r;
+    }
+    let mut put_headers = h;
+    put_headers.remove("destination");
+    put_headers.remove("destination-account");
+    put_headers.remove("content-length");
+    let query = req.uri().query().map(str::to_string);
+    copy_into(proxy, ctx, put_headers, query, (a, c, o), (&da, &dc, &dobj)).await
+}
+
+/// `PUT` with `X-Copy-From: c/o` (and `X-Copy-From-Account`).
+pub async fn handle_put(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let h = req.headers().clone();
+    if headers::get(&h, "content-length").is_some_and(|l| l.trim() != "0") {
+        return headers::text(
+            StatusCode::BAD_REQUEST,
+            "Copy requests require a zero byte body",
+        );
+    }
+    let Some((sc, so)) = headers::get(&h, "x-copy-from").and_then(split_target) else {
+        return headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            "X-Copy-From header must be of the form <container name>/<object name>",
+        );
+    };
+    let sa = headers::get(&h, "x-copy-from-account").map_or(a.to_string(), |s| {
+        percent_decode_str(s).decode_utf8_lossy().into_owned()
+    });
+    let src = ApiPath {
+        account: sa.clone(),
+        container: Some(sc.clone()),
+        object: Some(so.clone()),
+    };
+    if let Err(r) = check_access(proxy, ctx, &Method::GET, &h, &src).await {
+        return r;
+    }
+    let mut put_headers = h;
+    put_headers.remove("x-copy-from");
+    put_headers.remove("x-copy-from-account");
+    put_headers.remove("content-length");
+    let query = req.uri().query().map(str::to_string);
+    copy_into(proxy, ctx, put_headers, query, (&sa, &sc, &so), (a, c, o)).await
+}
+
+async fn copy_into(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    client: HeaderMap,
+    query: Option<String>,
+    src: (&str, &str, &str),
+    dst: (&str, &str, &str),
+) -> Response<Body> {
+    let manifest_get = super::listing::query_pairs(query.as_deref())
+        .iter()
+        .any(|(k, v)| k == "multipart-manifest" && v == "get");
+    let mut get_headers = HeaderMap::new();
+    for k in [
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+    ] {
+        if let Some(v) = client.get(k) {
+            get_headers.insert(k, v.clone());
+        }
+    }
+    let mut source =
+        super::object::get(proxy, ctx, &Method::GET, &get_headers, src.0, src.1, src.2).await;
+    let is_manifest = source.headers().contains_key("x-object-manifest");
+    if is_manifest && !manifest_get && proxy.conf.has(Filter::Dlo) && source.status().is_success() {
+        source = super::dlo::serve(proxy, ctx, &Method::GET, &get_headers, src.0, source).await;
+    }
+    if !source.status().is_success() {
+        return source;
+    }
+    let (sparts, sbody) = source.into_parts();
+    let length =
+        headers::get(&sparts.headers, "content-length").and_then(|l| l.parse::<u64>().ok());
+    if length.is_some_and(|l| l > headers::MAX_FILE_SIZE) {
+        return headers::text(StatusCode::PAYLOAD_TOO_LARGE, "Your request is too large.");
+    }
+    let fresh = headers::get(&client, "x-fresh-metadata")
+        .is_some_and(crate::conf::server_conf::config_true);
+    let mut h = HeaderMap::new();
+    for (k, v) in &sparts.headers {
+        let n = k.as_str();
+        let keep = n == "content-type"
+            || (!fresh
+                && (n.starts_with("x-object-meta-")
+                    || matches!(
+                        n,
+                        "content-encoding"
+                            | "content-disposition"
+                            | "content-language"
+                            | "cache-control"
+                            | "expires"
+                            | "x-delete-at"
+                            | "x-robots-tag"
+                    )))
+            || (n == "x-object-manifest" && manifest_get);
+        if keep {
+            h.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in &client {
+        if k.as_str() == "x-fresh-metadata" {
+            continue;
+        }
+        h.insert(k.clone(), v.clone());
+    }
+    match length {
+        Some(l) => headers::set(&mut h, "content-length", &l.to_string()),
+        None => headers::set(&mut h, "transfer-encoding", "chunked"),
+    }
+    h.remove("etag");
+    if is_manifest && !manifest_get {
+        h.remove("x-object-manifest");
+    }
+    let mut r = super::object_put::put(proxy, ctx, h, sbody, dst.0, dst.1, dst.2).await;
+    if r.status().is_success() {
+        let rh = r.headers_mut();
+        headers::set(rh, "x-copied-from", &quote(&format!("{}/{}", src.1, src.2)));
+        headers::set(rh, "x-copied-from-account", &quote(src.0));
+        if let Some(lm) = headers::get(&sparts.headers, "last-modified") {
+            headers::set(rh, "x-copied-from-last-modified", lm);
+        }
+    }
+    r
+}

@@ -1,0 +1,212 @@
+//! Header plumbing shared by the controllers: what is copied to backends and
+//! back to clients, Swift's error bodies, metadata limits and transaction ids.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+
+/// Swift's published limits (`/info` and request checks).
+pub const MAX_FILE_SIZE: u64 = 5_368_709_122;
+pub const MAX_META_NAME_LENGTH: usize = 128;
+pub const MAX_META_VALUE_LENGTH: usize = 256;
+pub const MAX_META_COUNT: usize = 90;
+pub const MAX_META_OVERALL_SIZE: usize = 4096;
+pub const MAX_HEADER_SIZE: usize = 8192;
+pub const MAX_OBJECT_NAME_LENGTH: usize = 1024;
+pub const MAX_ACCOUNT_NAME_LENGTH: usize = 256;
+pub const MAX_CONTAINER_NAME_LENGTH: usize = 256;
+pub const LISTING_LIMIT: usize = 10_000;
+
+/// Headers never forwarded between hops.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "expect",
+];
+
+/// The client's headers as a backend should see them (no hop-by-hop, no length).
+pub fn to_backend(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(h.len() + 6);
+    for (k, v) in h {
+        let n = k.as_str();
+        if HOP_BY_HOP.contains(&n) || n == "content-length" || n == "x-auth-token" {
+            continue;
+        }
+        out.append(k.clone(), v.clone());
+    }
+    out
+}
+
+/// Whether a backend response header may reach the client.
+pub fn client_visible(name: &str) -> bool {
+    !(name.starts_with("x-backend-")
+        || name.starts_with("x-object-sysmeta-")
+        || name.starts_with("x-container-sysmeta-")
+        || name.starts_with("x-account-sysmeta-")
+        || name.starts_with("x-object-transient-sysmeta-")
+        || HOP_BY_HOP.contains(&name)
+        || name == "server"
+        || name == "date")
+}
+
+/// Copies the client-visible headers of a backend response.
+pub fn from_backend(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(h.len());
+    for (k, v) in h {
+        if client_visible(k.as_str()) {
+            out.append(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// A response with Swift's short HTML body for the status (empty for HEAD).
+pub fn error(status: StatusCode, detail: Option<&str>) -> Response<Body> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let text = match (status.as_u16(), detail) {
+        (_, Some(d)) => d.to_string(),
+        (401, None) => "<html><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the document you requested.</p></html>".into(),
+        (403, None) => "<html><h1>Forbidden</h1><p>Access was denied to this resource.</p></html>".into(),
+        (404, None) => "<html><h1>Not Found</h1><p>The resource could not be found.</p></html>".into(),
+        (503, None) => "<html><h1>Service Unavailable</h1><p>The server is currently unavailable. Please try again at a later time.</p></html>".into(),
+        (_, None) => format!("<html><h1>{reason}</h1></html>"),
+    };
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    r
+}
+
+/// A plain-text error, as Swift's constraint checks answer.
+pub fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    r
+}
+
+/// A header as UTF-8 text.
+pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Sets a header from text (values HTTP cannot carry are skipped).
+pub fn set(h: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_bytes(value.as_bytes()),
+    ) {
+        h.insert(n, v);
+    }
+}
+
+/// Checks `X-<kind>-Meta-*` headers against Swift's limits; the 400 message on violation.
+pub fn check_metadata(h: &HeaderMap, kind: &str) -> Result<(), String> {
+    let prefix = format!("x-{kind}-meta-");
+    let (mut count, mut size) = (0usize, 0usize);
+    for (k, v) in h {
+        let Some(name) = k.as_str().strip_prefix(&prefix) else {
+            continue;
+        };
+        let value = v.as_bytes();
+        if name.is_empty() {
+            return Err("Metadata name cannot be empty".into());
+        }
+        count += 1;
+        size += name.len() + value.len();
+        if name.len() > MAX_META_NAME_LENGTH {
+            return Err(format!("Metadata name too long: {prefix}{name}"));
+        }
+        if value.len() > MAX_META_VALUE_LENGTH {
+            return Err(format!(
+                "Metadata value longer than {MAX_META_VALUE_LENGTH}: {prefix}{name}"
+            ));
+        }
+        if count > MAX_META_COUNT {
+            return Err(format!("Too many metadata items; max {MAX_META_COUNT}"));
+        }
+        if size > MAX_META_OVERALL_SIZE {
+            return Err(format!(
+                "Total metadata too large; max {MAX_META_OVERALL_SIZE}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A new transaction id: `tx` + 21 hex digits + `-` + 10 hex digits of time.
+pub fn new_trans_id(suffix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("tx{}-{secs:010x}{suffix}", &id[..21])
+}
+
+/// Content type guessed from an object name's extension (Python's defaults
+/// for the common ones), `application/octet-stream` otherwise.
+pub fn guess_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("txt") => "text/plain",
+        Some("html" | "htm") => "text/html",
+        Some("css") => "text/css",
+        Some("js") => "text/javascript",
+        Some("json") => "application/json",
+        Some("xml") => "application/xml",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("pdf") => "application/pdf",
+        Some("gz") => "application/gzip",
+        Some("tar") => "application/x-tar",
+        Some("zip") => "application/zip",
+        Some("mp4") => "video/mp4",
+        Some("csv") => "text/csv",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_limits() {
+        let mut h = HeaderMap::new();
+        h.insert("x-object-meta-a", HeaderValue::from_static("b"));
+        assert!(check_metadata(&h, "object").is_ok());
+        h.insert("x-object-meta-", HeaderValue::from_static("b"));
+        assert!(check_metadata(&h, "object").is_err());
+        let mut h = HeaderMap::new();
+        set(
+            &mut h,
+            &format!("x-container-meta-{}", "n".repeat(129)),
+            "v",
+        );
+        assert!(check_metadata(&h, "container")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(new_trans_id("").starts_with("tx"));
+        assert_eq!(new_trans_id("").len(), 2 + 21 + 1 + 10);
+    }
+}
+
+/// An empty response with a status.
+pub fn empty_like(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}

@@ -1,0 +1,29 @@
+//! The proxy server: the client-facing Swift API in front of the storage
+//! nodes.
+//!
+//! A request passes through the middlewares named by `[pipeline:main]`
+//! (`pipeline`), then reaches a controller for its account, container or
+//! object (`account`, `container`, `object`, `object_put`). Controllers find
+//! nodes in the rings (`rings`, `nodes`) and talk to them through `backend`.
+
+mod account;
+mod backend;
+mod cache;
+mod container;
+mod copy;
+mod dlo;
+mod headers;
+mod info;
+mod listing;
+mod memcache;
+mod nodes;
+mod object;
+mod object_put;
+mod pipeline;
+mod rings;
+mod server;
+mod swift_info;
+mod tempauth;
+mod writes;
+
+pub use server::{app, main, run, Proxy};

@@ -1,0 +1,347 @@
+//! The object controller: GET/HEAD with failover between replicas (and the
+//! newest copy on `X-Newest`), POST and DELETE to every replica; PUT is in
+//! `object_put`, DLO manifests in `dlo`, server-side copies in `copy`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::headers;
+use super::info::path_of;
+use super::nodes::NodeAddr;
+use super::pipeline::Ctx;
+use super::rings::RingKind;
+use super::server::Proxy;
+use crate::conf::proxy_conf::Filter;
+use crate::storage::Timestamp;
+
+/// Handles a request for `/v1/<account>/<container>/<object>`.
+pub async fn handle(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let method = req.method().clone();
+    match method {
+        Method::GET | Method::HEAD => {
+            let manifest_get = super::listing::query_pairs(req.uri().query())
+                .iter()
+                .any(|(k, v)| k == "multipart-manifest" && v == "get");
+            let (parts, _) = req.into_parts();
+            let resp = get(proxy, ctx, &method, &parts.headers, a, c, o).await;
+            if proxy.conf.has(Filter::Dlo)
+                && !manifest_get
+                && resp.headers().contains_key("x-object-manifest")
+                && resp.status().is_success()
+            {
+                return super::dlo::serve(proxy, ctx, &method, &parts.headers, a, resp).await;
+            }
+            resp
+        }
+        Method::PUT => {
+            if proxy.conf.has(Filter::Copy) && req.headers().contains_key("x-copy-from") {
+                return super::copy::handle_put(proxy, ctx, req, a, c, o).await;
+            }
+            let (parts, body) = req.into_parts();
+            super::object_put::put(proxy, ctx, parts.headers, body, a, c, o).await
+        }
+        Method::POST | Method::DELETE => write(proxy, ctx, req, a, c, o).await,
+        _ => {
+            let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
+            headers::set(r.headers_mut(), "allow", "DELETE, GET, HEAD, POST, PUT");
+            r
+        }
+    }
+}
+
+/// The backend headers every object request carries.
+pub fn backend_headers(client: &HeaderMap, ctx: &Ctx, policy: u32) -> HeaderMap {
+    let mut h = headers::to_backend(client);
+    headers::set(&mut h, "x-trans-id", &ctx.trans_id);
+    headers::set(
+        &mut h,
+        "x-backend-storage-policy-index",
+        &policy.to_string(),
+    );
+    h
+}
+
+/// Normalizes `X-Delete-After` into `X-Delete-At` and checks it; `Err` is a 400 body.
+pub fn delete_at(h: &mut HeaderMap) -> Result<(), String> {
+    let now = Timestamp::now().as_f64();
+    if let Some(after) = headers::get(h, "x-delete-after").map(str::to_string) {
+        let secs: i64 = after
+            .trim()
+            .parse()
+            .map_err(|_| "Non-integer X-Delete-After".to_string())?;
+        if secs < 0 {
+            return Err("X-Delete-After in past".into());
+        }
+        h.remove("x-delete-after");
+        headers::set(h, "x-delete-at", &format!("{}", now as i64 + secs));
+    }
+    if let Some(at) = headers::get(h, "x-delete-at").map(str::to_string) {
+        let t: f64 = at
+            .trim()
+            .parse()
+            .map_err(|_| "Non-integer X-Delete-At".to_string())?;
+        if at.trim().contains('.') || t < 0.0 {
+            return Err("Non-integer X-Delete-At".into());
+        }
+        if t < now {
+            return Err("X-Delete-At in past".into());
+        }
+        headers::set(h, "x-delete-at", &format!("{}", t as i64));
+    }
+    Ok(())
+}
+
+/// GET or HEAD of one object (no manifest handling).
+pub async fn get(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    method: &Method,
+    client: &HeaderMap,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let info = proxy.container_info(a, c, &ctx.trans_id).await;
+    if !info.exists() {
+        return headers::error(info.status, None);
+    }
+    let policy = info.policy();
+    let hdrs = backend_headers(client, ctx, policy);
+    let kind = RingKind::Object(policy);
+    if headers::get(client, "x-newest").is_some_and(crate::conf::server_conf::config_true) {
+        return newest(proxy, kind, method, &hdrs, a, c, o).await;
+    }
+    match proxy
+        .read_first(kind, a, Some(c), Some(o), method, None, &hdrs)
+        .await
+    {
+        Ok((resp, _node, rest, part)) => {
+            let plain_get = *method == Method::GET
+                && resp.status() == StatusCode::OK
+                && !client.contains_key("range");
+            let (parts, body) = resp.into_parts();
+            let mut out_headers = headers::from_backend(&parts.headers);
+            headers::set(&mut out_headers, "accept-ranges", "bytes");
+            let body = if plain_get {
+                let etag = headers::get(&parts.headers, "etag").map(str::to_string);
+                failover_body(
+                    proxy.clone(),
+                    body,
+                    rest,
+                    part,
+                    path_of(a, Some(c), Some(o)),
+                    hdrs,
+                    etag,
+                )
+            } else {
+                Body::new(body)
+            };
+            let mut r = Response::new(body);
+            *r.status_mut() = parts.status;
+            *r.headers_mut() = out_headers;
+            r
+        }
+        Err((s, h)) => {
+            let mut r = headers::error(s, None);
+            if s == StatusCode::NOT_FOUND {
+                if let Some(ts) = headers::get(&h, "x-backend-timestamp") {
+                    let _ = ts;
+                }
+            }
+            r.headers_mut().remove("x-backend-timestamp");
+            r
+        }
+    }
+}
+
+/// `X-Newest`: asks every replica and answers with the newest copy.
+async fn newest(
+    proxy: &Arc<Proxy>,
+    kind: RingKind,
+    method: &Method,
+    hdrs: &HeaderMap,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let Some((part, nodes)) = proxy.read_nodes(kind, a, Some(c), Some(o)) else {
+        return headers::error(StatusCode::SERVICE_UNAVAILABLE, None);
+    };
+    let path = path_of(a, Some(c), Some(o));
+    let mut best: Option<(f64, Response<Incoming>)> = None;
+    let mut seen_404 = false;
+    for node in nodes.iter() {
+        let Ok(resp) = proxy
+            .backend
+            .request(node, part, method, &path, None, hdrs, Body::empty())
+            .await
+        else {
+            continue;
+        };
+        if resp.status() == StatusCode::NOT_FOUND {
+            seen_404 = true;
+            continue;
+        }
+        if !resp.status().is_success() {
+            continue;
+        }
+        let ts = headers::get(resp.headers(), "x-timestamp")
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if best.as_ref().is_none_or(|(b, _)| ts > *b) {
+            best = Some((ts, resp));
+        }
+    }
+    match best {
+        Some((_, r)) => super::info::relay(r),
+        None if seen_404 => headers::error(StatusCode::NOT_FOUND, None),
+        None => headers::error(StatusCode::SERVICE_UNAVAILABLE, None),
+    }
+}
+
+/// A GET body that, if its replica fails mid-stream, resumes from the next
+/// replica at the same offset (same ETag required).
+fn failover_body(
+    proxy: Arc<Proxy>,
+    first: Incoming,
+    rest: Vec<NodeAddr>,
+    part: u32,
+    path: String,
+    hdrs: HeaderMap,
+    etag: Option<String>,
+) -> Body {
+    struct St {
+        body: Option<Incoming>,
+        rest: std::vec::IntoIter<NodeAddr>,
+        sent: u64,
+    }
+    let st = St {
+        body: Some(first),
+        rest: rest.into_iter(),
+        sent: 0,
+    };
+    let stream = futures::stream::unfold(st, move |mut st| {
+        let proxy = proxy.clone();
+        let path = path.clone();
+        let hdrs = hdrs.clone();
+        let etag = etag.clone();
+        async move {
+            loop {
+                let body = st.body.as_mut()?;
+                match body.frame().await {
+                    None => return None,
+                    Some(Ok(f)) => {
+                        if let Ok(d) = f.into_data() {
+                            st.sent += d.len() as u64;
+                            return Some((Ok::<Bytes, std::io::Error>(d), st));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("GET {path}: replica failed after {} bytes: {e}", st.sent);
+                        st.body = None;
+                        let etag = etag.as_ref()?;
+                        let mut h = hdrs.clone();
+                        headers::set(&mut h, "range", &format!("bytes={}-", st.sent));
+                        headers::set(&mut h, "if-match", etag);
+                        for node in st.rest.by_ref() {
+                            if let Ok(r) = proxy
+                                .backend
+                                .request(&node, part, &Method::GET, &path, None, &h, Body::empty())
+                                .await
+                            {
+                                if r.status() == StatusCode::PARTIAL_CONTENT {
+                                    st.body = Some(r.into_body());
+                                    break;
+                                }
+                            }
+                        }
+                        if st.body.is_none() {
+                            return Some((Err(std::io::Error::other("all replicas failed")), st));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Body::from_stream(stream)
+}
+
+async fn write(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let method = req.method().clone();
+    let mut client = req.headers().clone();
+    if method == Method::POST {
+        if let Err(m) = headers::check_metadata(&client, "object") {
+            return headers::text(StatusCode::BAD_REQUEST, &m);
+        }
+        if let Err(m) = delete_at(&mut client) {
+            return headers::text(StatusCode::BAD_REQUEST, &m);
+        }
+    }
+    let info = proxy.container_info(a, c, &ctx.trans_id).await;
+    if !info.exists() {
+        return headers::error(info.status, None);
+    }
+    let policy = info.policy();
+    let hdrs = backend_headers(&client, ctx, policy);
+    let cont_nodes = proxy.rings.nodes(RingKind::Container, a, Some(c), None, 0);
+    let ts = Timestamp::now().internal();
+    let is_delete = method == Method::DELETE;
+    let w = proxy
+        .write_replicas(
+            RingKind::Object(policy),
+            a,
+            Some(c),
+            Some(o),
+            method,
+            |i, n| {
+                let mut h = hdrs.clone();
+                headers::set(&mut h, "x-timestamp", &ts);
+                if is_delete {
+                    if let Some(cn) = &cont_nodes {
+                        super::writes::update_headers(
+                            &mut h,
+                            "container",
+                            cn.part,
+                            &cn.primaries,
+                            i,
+                            n,
+                        );
+                    }
+                }
+                h
+            },
+        )
+        .await;
+    let r = w.response();
+    if r.status() == StatusCode::NOT_FOUND {
+        return headers::error(StatusCode::NOT_FOUND, None);
+    }
+    if r.status().is_success() {
+        let mut ok = headers::empty_like(r.status());
+        if !is_delete {
+            headers::set(ok.headers_mut(), "content-type", "text/html; charset=UTF-8");
+        }
+        return ok;
+    }
+    r
+}

@@ -1,0 +1,246 @@
+//! The middleware pipeline, in Swift's order: catch_errors (transaction
+//! ids, error answers), gatekeeper (no backend-only headers in or out),
+//! healthcheck, proxy-logging, `/info`, tempauth (tokens and
+//! authorization), copy, then the controllers (dlo and listing_formats act
+//! inside the object and listing controllers).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+
+use super::headers;
+use super::server::Proxy;
+use super::tempauth::Identity;
+use crate::conf::proxy_conf::Filter;
+
+/// Per-request state the controllers see.
+pub struct Ctx {
+    pub trans_id: String,
+    pub who: Option<Identity>,
+    /// Whether the user owns the account (sees ACLs, may change them).
+    pub owner: bool,
+}
+
+/// A decoded `/v1/a[/c[/o]]` path.
+pub struct ApiPath {
+    pub account: String,
+    pub container: Option<String>,
+    pub object: Option<String>,
+}
+
+/// Splits a request path; `None` for paths outside the v1 API.
+pub fn parse_path(raw: &str) -> Option<ApiPath> {
+    let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+    let rest = decoded.strip_prefix('/')?;
+    let mut it = rest.splitn(4, '/');
+    let version = it.next()?;
+    if version != "v1" && version != "v1.0" {
+        return None;
+    }
+    let account = it.next().filter(|a| !a.is_empty())?.to_string();
+    let container = it.next().map(str::to_string);
+    let object = it.next().map(str::to_string);
+    match (&container, &object) {
+        (Some(c), Some(_)) if c.is_empty() => return None,
+        _ => {}
+    }
+    let container = container.filter(|c| !c.is_empty());
+    let object = object.filter(|o| !o.is_empty());
+    if decoded.contains('\0') {
+        return None;
+    }
+    Some(ApiPath {
+        account,
+        container,
+        object,
+    })
+}
+
+/// Runs a request through the pipeline.
+pub async fn handle(proxy: Arc<Proxy>, mut req: Request<Body>) -> Response<Body> {
+    let start = Instant::now();
+    let suffix = headers::get(req.headers(), "x-trans-id-extra")
+        .map(|s| format!("-{}", &s[..s.len().min(32)]))
+        .unwrap_or_default();
+    let trans_id = headers::new_trans_id(&suffix);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if proxy.conf.has(Filter::Gatekeeper) {
+        strip_inbound(req.headers_mut());
+    }
+    let mut resp = route(&proxy, req, &trans_id).await;
+    let h = resp.headers_mut();
+    if proxy.conf.has(Filter::Gatekeeper) {
+        let drop: Vec<_> = h
+            .keys()
+            .filter(|k| !headers::client_visible(k.as_str()) && k.as_str() != "date")
+            .cloned()
+            .collect();
+        for k in drop {
+            h.remove(k);
+        }
+    }
+    headers::set(h, "x-trans-id", &trans_id);
+    headers::set(h, "x-openstack-request-id", &trans_id);
+    if method == Method::HEAD {
+        *resp.body_mut() = Body::empty();
+    }
+    if proxy.conf.has(Filter::ProxyLogging) {
+        tracing::info!(
+            "{} {} {} {} {:.4}",
+            method,
+            path,
+            resp.status().as_u16(),
+            trans_id,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    resp
+}
+
+fn strip_inbound(h: &mut HeaderMap) {
+    let drop: Vec<_> = h
+        .keys()
+        .filter(|k| {
+            let n = k.as_str();
+            n.starts_with("x-backend-")
+                || n.contains("-sysmeta-")
+                || n.starts_with("x-object-transient-sysmeta-")
+        })
+        .cloned()
+        .collect();
+    for k in drop {
+        h.remove(k);
+    }
+}
+
+async fn route(proxy: &Arc<Proxy>, req: Request<Body>, trans_id: &str) -> Response<Body> {
+    let path = req.uri().path();
+    let method = req.method().clone();
+    if proxy.conf.has(Filter::Healthcheck) && path == "/healthcheck" {
+        let mut r = Response::new(Body::from("OK"));
+        headers::set(r.headers_mut(), "content-type", "text/plain");
+        return r;
+    }
+    if path == "/info" && (method == Method::GET || method == Method::HEAD) {
+        return super::swift_info::info_response(proxy);
+    }
+    let mut who = None;
+    if let Some(auth) = &proxy.auth {
+        if (path == "/auth/v1.0" || path.starts_with("/auth/") || path == "/v1.0")
+            && method == Method::GET
+        {
+            let host = headers::get(req.headers(), "host").unwrap_or("127.0.0.1");
+            return auth.get_token(&proxy.cache, req.headers(), host).await;
+        }
+        who = auth.identify(&proxy.cache, req.headers()).await;
+    }
+    let Some(p) = parse_path(path) else {
+        return headers::error(StatusCode::NOT_FOUND, Some("Bad URL"));
+    };
+    if p.account.len() > headers::MAX_ACCOUNT_NAME_LENGTH {
+        return headers::text(StatusCode::BAD_REQUEST, "Account name length too long");
+    }
+    let owner = proxy
+        .auth
+        .as_ref()
+        .is_none_or(|a| a.is_owner(who.as_ref(), &p.account));
+    let ctx = Ctx {
+        trans_id: trans_id.to_string(),
+        who,
+        owner,
+    };
+    if let Err(r) = check_access(proxy, &ctx, &method, req.headers(), &p).await {
+        return r;
+    }
+    let mut resp = match (&p.container, &p.object) {
+        (None, _) => super::account::handle(proxy, &ctx, req, &p.account).await,
+        (Some(c), None) => super::container::handle(proxy, &ctx, req, &p.account, c).await,
+        (Some(c), Some(o)) => {
+            if method.as_str() == "COPY" && proxy.conf.has(Filter::Copy) {
+                super::copy::handle_copy(proxy, &ctx, req, &p.account, c, o).await
+            } else {
+                super::object::handle(proxy, &ctx, req, &p.account, c, o).await
+            }
+        }
+    };
+    if !ctx.owner {
+        for name in [
+            "x-container-read",
+            "x-container-write",
+            "x-container-sync-key",
+            "x-container-sync-to",
+            "x-account-access-control",
+        ] {
+            resp.headers_mut().remove(name);
+        }
+    }
+    resp
+}
+
+/// tempauth's check, with the container's ACL fetched when it matters.
+/// (COPY is checked as a read of its source; `copy` checks the destination.)
+pub async fn check_access(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    method: &Method,
+    hdrs: &HeaderMap,
+    p: &ApiPath,
+) -> Result<(), Response<Body>> {
+    let Some(auth) = &proxy.auth else {
+        return Ok(());
+    };
+    if ctx.owner {
+        return Ok(());
+    }
+    let acl = match (&p.container, &p.object) {
+        (Some(c), o) => {
+            let reading =
+                matches!(*method, Method::GET | Method::HEAD) || method.as_str() == "COPY";
+            if o.is_none() && !reading {
+                None
+            } else {
+                let info = proxy.container_info(&p.account, c, &ctx.trans_id).await;
+                let name = if reading {
+                    "x-container-read"
+                } else {
+                    "x-container-write"
+                };
+                info.header(name).map(str::to_string)
+            }
+        }
+        _ => None,
+    };
+    let referer = headers::get(hdrs, "referer");
+    let method = if method.as_str() == "COPY" {
+        &Method::GET
+    } else {
+        method
+    };
+    match auth.authorize(
+        ctx.who.as_ref(),
+        method,
+        &p.account,
+        p.container.as_deref(),
+        p.object.as_deref(),
+        acl.as_deref(),
+        referer,
+    ) {
+        Ok(()) => Ok(()),
+        Err(status) => {
+            let mut r = headers::error(status, None);
+            if status == StatusCode::UNAUTHORIZED {
+                headers::set(
+                    r.headers_mut(),
+                    "www-authenticate",
+                    &format!("Swift realm=\"{}\"", p.account),
+                );
+            }
+            Err(r)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Building the proxy from its config and serving it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use super::backend::Backend;
+use super::cache::Cache;
+use super::info::InfoCache;
+use super::nodes::{Affinity, ErrorLimiter};
+use super::rings::Rings;
+use super::tempauth::TempAuth;
+use crate::conf::proxy_conf::{Filter, ProxyConf};
+use crate::conf::swift_conf::{StoragePolicies, SwiftConf};
+use crate::servers::harness;
+
+/// The proxy app's settings (`[app:proxy-server]`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub account_autocreate: bool,
+    pub allow_account_management: bool,
+    pub affinity: Affinity,
+    /// Handoffs looked at beyond the primaries (`request_node_count` − replicas).
+    pub extra_nodes: usize,
+    pub client_timeout: Duration,
+}
+
+/// Everything a request needs: settings, rings, the backend client, caches
+/// and the enabled middlewares.
+pub struct Proxy {
+    pub conf: ProxyConf,
+    pub settings: Settings,
+    pub rings: Rings,
+    pub policies: StoragePolicies,
+    pub backend: Arc<Backend>,
+    pub cache: Cache,
+    pub info: InfoCache,
+    pub auth: Option<TempAuth>,
+}
+
+impl Proxy {
+    /// Builds the proxy: reads `swift.conf` and the rings from `swift_dir`.
+    pub fn new(conf: ProxyConf) -> Result<Proxy, String> {
+        let swift =
+            SwiftConf::load(&conf.swift_dir.join("swift.conf")).map_err(|e| e.to_string())?;
+        let hash = swift.hash_path_conf().map_err(|e| e.to_string())?;
+        let policies = swift.policies().map_err(|e| e.to_string())?;
+        let indexes: Vec<u32> = policies.iter().map(|p| p.index).collect();
+        let rings = Rings::load(&conf.swift_dir, hash, &indexes)?;
+        let affinity = Affinity::from_conf(
+            conf.get("sorting_method"),
+            conf.get("read_affinity"),
+            conf.get("write_affinity"),
+            conf.get("write_affinity_node_count"),
+        )?;
+        let settings = Settings {
+            account_autocreate: conf.get_bool("account_autocreate", false),
+            allow_account_management: conf.get_bool("allow_account_management", false),
+            affinity,
+            extra_nodes: conf.get_f64("request_node_count_extra", 3.0) as usize,
+            client_timeout: Duration::from_secs_f64(conf.get_f64("client_timeout", 60.0)),
+        };
+        let limiter = ErrorLimiter::new(
+            conf.get_f64("error_suppression_limit", 10.0) as u32,
+            Duration::from_secs_f64(conf.get_f64("error_suppression_interval", 60.0)),
+        );
+        let backend = Arc::new(Backend::new(
+            Duration::from_secs_f64(conf.get_f64("conn_timeout", 0.5)),
+            Duration::from_secs_f64(conf.get_f64("node_timeout", 10.0)),
+            limiter,
+        ));
+        let cache = if conf.has(Filter::Cache) {
+            Cache::from_conf(&conf.filter(Filter::Cache), &conf.swift_dir)
+        } else {
+            Cache::in_process()
+        };
+        let auth = if conf.has(Filter::TempAuth) {
+            Some(TempAuth::new(&conf)?)
+        } else {
+            None
+        };
+        Ok(Proxy {
+            settings,
+            rings,
+            policies,
+            backend,
+            cache,
+            info: InfoCache::new(),
+            auth,
+            conf,
+        })
+    }
+}
+
+/// The proxy as an axum app: every request goes through the pipeline.
+pub fn app(proxy: Arc<Proxy>) -> Router {
+    Router::new().fallback(handle).with_state(proxy)
+}
+
+async fn handle(State(proxy): State<Arc<Proxy>>, req: Request<Body>) -> Response {
+    super::pipeline::handle(proxy, req).await
+}
+
+const USAGE: &str = "Usage: swift-proxy-server CONFIG_FILE [-v|--verbose]";
+
+/// The whole `swift-proxy-server` binary.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let Some(conf_path) = args.iter().find(|a| !a.starts_with('-')) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match run(PathBuf::from(conf_path)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("swift-proxy-server: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads the config, then serves until SIGTERM or Ctrl-C.
+pub fn run(conf_path: PathBuf) -> Result<(), String> {
+    let conf = ProxyConf::load(&conf_path).map_err(|e| e.to_string())?;
+    harness::init_tracing(&conf.log_level);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(conf.workers)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let addr: SocketAddr = format!("{}:{}", conf.bind_ip, conf.bind_port)
+            .parse()
+            .or_else(|_| format!("[{}]:{}", conf.bind_ip, conf.bind_port).parse())
+            .map_err(|_| format!("bad bind address {}:{}", conf.bind_ip, conf.bind_port))?;
+        let proxy = Arc::new(Proxy::new(conf)?);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+        tracing::info!("proxy-server listening on {addr}");
+        harness::serve(listener, app(proxy), harness::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,296 @@
+//! tempauth: users from the config, `GET /auth/v1.0` token issue, token
+//! checks, and authorization by account ownership and container ACLs.
+//!
+//! Tokens live in the `cache` store under Swift's keys
+//! (`<prefix>/token/<token>` → `[expires, "groups"]`, `<prefix>/user/<a:u>`
+//! → token), so proxies sharing a memcached share tokens.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
+
+use super::cache::Cache;
+use super::headers;
+use crate::conf::proxy_conf::{Filter, ProxyConf, TempAuthUser};
+
+/// Who made a request, as far as tempauth knows.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Groups of a valid token: `account`, `account:user`, then extra
+    /// groups; the storage account id (`AUTH_account`) when `.admin`.
+    pub groups: Vec<String>,
+}
+
+/// The configured users and token settings.
+pub struct TempAuth {
+    /// `AUTH_`, always ending in `_`.
+    pub prefix: String,
+    users: HashMap<String, TempAuthUser>,
+    token_life: u64,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A container ACL split into referrer rules and groups.
+pub fn parse_acl(acl: &str) -> (Vec<String>, Vec<String>) {
+    let (mut referrers, mut groups) = (Vec::new(), Vec::new());
+    for item in acl.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(r) = item.strip_prefix(".r:").or_else(|| {
+            item.strip_prefix(".ref:")
+                .or_else(|| item.strip_prefix(".referer:"))
+                .or_else(|| item.strip_prefix(".referrer:"))
+        }) {
+            referrers.push(r.to_string());
+        } else {
+            groups.push(item.to_string());
+        }
+    }
+    (referrers, groups)
+}
+
+/// Whether a `Referer` is allowed by the referrer rules (last match wins).
+pub fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
+    let host = referer.map(|r| {
+        let r = r.split_once("//").map_or(r, |(_, rest)| rest);
+        let r = r.split(['/', '?']).next().unwrap_or("");
+        r.rsplit_once('@')
+            .map_or(r, |(_, h)| h)
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
+    let mut allowed = false;
+    for rule in rules {
+        let (neg, pat) = match rule.strip_prefix('-') {
+            Some(p) => (true, p),
+            None => (false, rule.as_str()),
+        };
+        let hit = pat == "*"
+            || host.as_deref().is_some_and(|h| {
+                if let Some(suffix) = pat.strip_prefix('.') {
+                    h.ends_with(&format!(".{suffix}")) || h == suffix
+                } else {
+                    h == pat
+                }
+            });
+        if hit {
+            allowed = !neg;
+        }
+    }
+    allowed
+}
+
+impl TempAuth {
+    pub fn new(conf: &ProxyConf) -> Result<TempAuth, String> {
+        let opts = conf.filter(Filter::TempAuth);
+        let mut prefix = opts
+            .get("reseller_prefix")
+            .map(|p| p.split(',').next().unwrap_or("").trim().to_string())
+            .unwrap_or_else(|| "AUTH".into());
+        if !prefix.is_empty() && !prefix.ends_with('_') {
+            prefix.push('_');
+        }
+        let token_life = opts
+            .get("token_life")
+            .map(|v| v.parse().map_err(|_| format!("bad token_life {v:?}")))
+            .transpose()?
+            .unwrap_or(86_400);
+        let users = conf
+            .tempauth_users()
+            .into_iter()
+            .map(|u| (format!("{}:{}", u.account, u.user), u))
+            .collect();
+        Ok(TempAuth {
+            prefix,
+            users,
+            token_life,
+        })
+    }
+
+    fn groups_of(&self, u: &TempAuthUser) -> String {
+        let account_id = format!("{}{}", self.prefix, u.account);
+        let mut groups = vec![u.account.clone(), format!("{}:{}", u.account, u.user)];
+        groups.extend(u.groups.iter().cloned());
+        if let Some(i) = groups.iter().position(|g| g == ".admin") {
+            groups.remove(i);
+            groups.push(account_id);
+        }
+        groups.join(",")
+    }
+
+    /// Handles `GET /auth/v1.0` (and `/auth/v1/...`, `/v1.0`).
+    pub async fn get_token(&self, cache: &Cache, h: &HeaderMap, host: &str) -> Response<Body> {
+        let user = headers::get(h, "x-auth-user").or_else(|| headers::get(h, "x-storage-user"));
+        let key = headers::get(h, "x-auth-key").or_else(|| headers::get(h, "x-storage-pass"));
+        let (Some(user), Some(key)) = (user, key) else {
+            return headers::error(StatusCode::UNAUTHORIZED, None);
+        };
+        let Some(u) = self.users.get(user).filter(|u| u.key == key) else {
+            return headers::error(StatusCode::UNAUTHORIZED, None);
+        };
+        let groups = self.groups_of(u);
+        let user_key = format!("{}/user/{user}", self.prefix);
+        let mut token_and_expiry = None;
+        if let Some(tok) = cache.get(&user_key).await {
+            if let Ok(tok) = serde_json::from_str::<String>(&tok) {
+                if let Some((exp, g)) = self.lookup(cache, &tok).await {
+                    if g == groups && exp > now() {
+                        token_and_expiry = Some((tok, exp));
+                    }
+                }
+            }
+        }
+        let (token, expires) = match token_and_expiry {
+            Some(t) => t,
+            None => {
+                let token = format!("{}tk{}", self.prefix, uuid::Uuid::new_v4().simple());
+                let expires = now() + self.token_life as f64;
+                let value = serde_json::json!([expires, groups]).to_string();
+                cache
+                    .set(
+                        &format!("{}/token/{token}", self.prefix),
+                        &value,
+                        self.token_life,
+                    )
+                    .await;
+                cache
+                    .set(
+                        &user_key,
+                        &serde_json::json!(token).to_string(),
+                        self.token_life,
+                    )
+                    .await;
+                (token, expires)
+            }
+        };
+        let url = u
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("http://{host}/v1/{}{}", self.prefix, u.account));
+        let body = serde_json::json!({"storage": {"default": "local", "local": url}}).to_string();
+        let mut r = Response::new(Body::from(body));
+        let hd = r.headers_mut();
+        headers::set(hd, "content-type", "application/json; charset=UTF-8");
+        headers::set(hd, "x-storage-url", &url);
+        headers::set(hd, "x-auth-token", &token);
+        headers::set(hd, "x-storage-token", &token);
+        headers::set(
+            hd,
+            "x-auth-token-expires",
+            &format!("{}", (expires - now()).max(0.0) as u64),
+        );
+        r
+    }
+
+    async fn lookup(&self, cache: &Cache, token: &str) -> Option<(f64, String)> {
+        let v = cache.get(&format!("{}/token/{token}", self.prefix)).await?;
+        let (exp, groups): (f64, String) = serde_json::from_str(&v).ok()?;
+        Some((exp, groups))
+    }
+
+    /// The identity behind a request's token, if it carries a valid one.
+    pub async fn identify(&self, cache: &Cache, h: &HeaderMap) -> Option<Identity> {
+        let token =
+            headers::get(h, "x-auth-token").or_else(|| headers::get(h, "x-storage-token"))?;
+        if !token.starts_with(&format!("{}tk", self.prefix)) {
+            return None;
+        }
+        let (exp, groups) = self.lookup(cache, token).await?;
+        if exp < now() {
+            return None;
+        }
+        Some(Identity {
+            groups: groups.split(',').map(str::to_string).collect(),
+        })
+    }
+
+    /// Whether the identity owns the account (or is a reseller admin).
+    pub fn is_owner(&self, who: Option<&Identity>, account: &str) -> bool {
+        who.is_some_and(|w| {
+            w.groups.iter().any(|g| g == account)
+                || (w.groups.iter().any(|g| g == ".reseller_admin")
+                    && account.starts_with(&self.prefix))
+        })
+    }
+
+    /// Authorizes a request; `Err` is the 401/403 to send. `acl` is the
+    /// container ACL that applies (read ACL for reads, write ACL for object
+    /// writes), `None` for account requests and container writes.
+    pub fn authorize(
+        &self,
+        who: Option<&Identity>,
+        method: &Method,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+        acl: Option<&str>,
+        referer: Option<&str>,
+    ) -> Result<(), StatusCode> {
+        let denied = if who.is_some() {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        if !account.starts_with(&self.prefix) {
+            return Err(denied);
+        }
+        if let Some(w) = who {
+            if w.groups.iter().any(|g| g == ".reseller_admin") {
+                return Ok(());
+            }
+            let account_op =
+                container.is_none() && (method == Method::PUT || method == Method::DELETE);
+            if w.groups.iter().any(|g| g == account) && !account_op {
+                return Ok(());
+            }
+        }
+        if method == Method::OPTIONS {
+            return Ok(());
+        }
+        let (referrers, groups) = parse_acl(acl.unwrap_or(""));
+        if referrer_allowed(referer, &referrers) {
+            if object.is_some() || groups.iter().any(|g| g == ".rlistings") {
+                return Ok(());
+            }
+            return Err(denied);
+        }
+        if let Some(w) = who {
+            if w.groups.iter().any(|g| groups.contains(g)) {
+                return Ok(());
+            }
+        }
+        Err(denied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acls() {
+        let (r, g) = parse_acl(".r:*,.rlistings, test:tester3");
+        assert_eq!(r, ["*"]);
+        assert_eq!(g, [".rlistings", "test:tester3"]);
+        assert!(referrer_allowed(None, &r));
+        assert!(referrer_allowed(
+            Some("http://www.example.com/x"),
+            &[".example.com".into()]
+        ));
+        assert!(!referrer_allowed(
+            Some("http://evil.com/"),
+            &[".example.com".into()]
+        ));
+        assert!(!referrer_allowed(
+            Some("http://a.example.com/"),
+            &["*".into(), "-a.example.com".into()]
+        ));
+    }
+}

@@ -1,0 +1,103 @@
+//! Non-streamed writes to every replica (account and container PUT, POST,
+//! DELETE; object POST and DELETE) and the shared header set they carry.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
+
+use super::backend::{best_status, Answer};
+use super::headers;
+use super::nodes::NodeAddr;
+use super::rings::RingKind;
+use super::server::Proxy;
+
+/// The outcome of a replicated write.
+pub struct Written {
+    pub status: StatusCode,
+    pub answers: Vec<Answer>,
+}
+
+impl Written {
+    /// The client response: the best status, with the headers of one
+    /// answer that had it.
+    pub fn response(&self) -> Response<Body> {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = self.status;
+        if let Some(a) = self.answers.iter().find(|a| a.status == self.status) {
+            *r.headers_mut() = headers::from_backend(&a.headers);
+            r.headers_mut().remove("content-length");
+            if !a.body.is_empty() && !self.status.is_success() {
+                *r.body_mut() = Body::from(a.body.clone());
+            }
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE && r.headers().is_empty() {
+            return headers::error(StatusCode::SERVICE_UNAVAILABLE, None);
+        }
+        r
+    }
+}
+
+/// Where the updates of a write go: `X-<Kind>-Host`/`-Device`/`-Partition`,
+/// one share of the update nodes per backend slot.
+pub fn update_headers(
+    h: &mut HeaderMap,
+    kind: &str,
+    part: u32,
+    nodes: &[NodeAddr],
+    slot: usize,
+    slots: usize,
+) {
+    let mine: Vec<&NodeAddr> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| j % slots.max(1) == slot)
+        .map(|(_, n)| n)
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    let hosts: Vec<String> = mine.iter().map(|n| n.host()).collect();
+    let devs: Vec<&str> = mine.iter().map(|n| n.device.as_str()).collect();
+    headers::set(h, &format!("x-{kind}-host"), &hosts.join(","));
+    headers::set(h, &format!("x-{kind}-device"), &devs.join(","));
+    headers::set(h, &format!("x-{kind}-partition"), &part.to_string());
+}
+
+impl Proxy {
+    /// Sends a write to every primary (handoffs standing in for failures)
+    /// and reduces the answers to one status.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn write_replicas(
+        &self,
+        kind: RingKind,
+        a: &str,
+        c: Option<&str>,
+        o: Option<&str>,
+        method: Method,
+        headers_for: impl Fn(usize, usize) -> HeaderMap,
+    ) -> Written {
+        let Some(nodes) = self.rings.nodes(kind, a, c, o, self.settings.extra_nodes) else {
+            return Written {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                answers: Vec::new(),
+            };
+        };
+        let order = self
+            .settings
+            .affinity
+            .order_for_write(&nodes.primaries, &nodes.handoffs);
+        let n = nodes.primaries.len();
+        let (first, rest) = order.split_at(n.min(order.len()));
+        let path = super::info::path_of(a, c, o);
+        let answers = self
+            .backend
+            .fan_out(first, rest, nodes.part, method, &path, |i| {
+                headers_for(i, n)
+            })
+            .await;
+        let statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
+        Written {
+            status: best_status(&statuses, nodes.replicas.max(n)),
+            answers,
+        }
+    }
+}
