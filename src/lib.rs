@@ -5,6 +5,7 @@
 //! I/O live at the edge (`conf`); each command-line tool's logic lives in
 //! `cli`, with the binaries only parsing argv and mapping errors to exit codes.
 
+pub mod aio;
 pub mod cli;
 pub mod conf;
 pub mod daemons;

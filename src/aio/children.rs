@@ -1,0 +1,144 @@
+//! Running the cluster: one child process per storage server and one for
+//! the proxy, each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
+//! all (SIGTERM, then SIGKILL after a grace period); if a child dies on its
+//! own the cluster is stopped and the error reported.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::layout::{Layout, NODES, SERVERS};
+
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+fn spawn(bin_dir: &Path, bin: &str, conf: &Path, log: &Path, name: &str) -> Result<Proc, String> {
+    let exe = bin_dir.join(bin);
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log.join(format!("{name}.log")))
+        .map_err(|e| format!("log for {name}: {e}"))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(&exe)
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    Ok(Proc {
+        name: name.to_string(),
+        child,
+    })
+}
+
+async fn wait_port(port: u16) -> bool {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Asks a child to stop (SIGTERM), so servers drain and exit cleanly.
+fn terminate(p: &Proc) {
+    if let Some(pid) = p.child.id() {
+        // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+}
+
+async fn stop_all(procs: &mut [Proc]) {
+    for p in procs.iter() {
+        terminate(p);
+    }
+    for p in procs.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(5), p.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = p.child.kill().await;
+        }
+    }
+}
+
+/// Starts every server, prints the banner, and runs until signalled.
+pub async fn run_cluster(layout: &Layout, bin_dir: &Path) -> Result<(), String> {
+    let mut procs = Vec::new();
+    let mut ports = Vec::new();
+    for node in 1..=NODES {
+        for (kind, off) in SERVERS {
+            let bin = format!("swift-{kind}-server");
+            let name = format!("{kind}-server-{node}");
+            match spawn(
+                bin_dir,
+                &bin,
+                &layout.server_conf(kind, node),
+                &layout.log(),
+                &name,
+            ) {
+                Ok(p) => procs.push(p),
+                Err(e) => {
+                    stop_all(&mut procs).await;
+                    return Err(e);
+                }
+            }
+            ports.push((name, layout.port(node, *off)));
+        }
+    }
+    match spawn(
+        bin_dir,
+        "swift-proxy-server",
+        &layout.proxy_conf(),
+        &layout.log(),
+        "proxy-server",
+    ) {
+        Ok(p) => procs.push(p),
+        Err(e) => {
+            stop_all(&mut procs).await;
+            return Err(e);
+        }
+    }
+    ports.push(("proxy-server".into(), layout.proxy_port));
+    for (name, port) in &ports {
+        if !wait_port(*port).await {
+            stop_all(&mut procs).await;
+            return Err(format!(
+                "{name} did not start listening on port {port}; see {}",
+                layout.log().join(format!("{name}.log")).display()
+            ));
+        }
+    }
+    println!("{}", layout.banner());
+    println!("Ctrl-C stops the cluster.");
+    let died = async {
+        loop {
+            for p in procs.iter_mut() {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    return format!("{} exited ({status})", p.name);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let result = tokio::select! {
+        _ = crate::servers::harness::shutdown_signal() => Ok(()),
+        why = died => Err(why),
+    };
+    eprintln!("stopping the cluster...");
+    stop_all(&mut procs).await;
+    result
+}

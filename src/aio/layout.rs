@@ -1,0 +1,181 @@
+//! The all-in-one directory: `etc/` (swift.conf, server configs, rings),
+//! `srv/<node>/<device>` (data) and `log/`. Everything is written once;
+//! a restart finds it in place and reuses it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::conf::ring_file::save_ring;
+use crate::ring::codec::RingFormat;
+use crate::ring::Device;
+
+/// Storage nodes (one device each).
+pub const NODES: u16 = 4;
+
+/// The tempauth users every all-in-one cluster has: (account, user, key, groups).
+pub const USERS: &[(&str, &str, &str, &str)] = &[
+    ("admin", "admin", "admin", ".admin .reseller_admin"),
+    ("test", "tester", "testing", ".admin"),
+    ("test2", "tester2", "testing2", ".admin"),
+    ("test", "tester3", "testing3", ""),
+];
+
+/// Server kinds with their port offset from a node's base port.
+pub const SERVERS: &[(&str, u16)] = &[("object", 0), ("container", 1), ("account", 2)];
+
+/// Paths and ports of one all-in-one cluster.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+    pub proxy_port: u16,
+    pub base_port: u16,
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), String> {
+    if path.exists() {
+        return Ok(());
+    }
+    fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+impl Layout {
+    /// Creates the directory if needed and resolves it to an absolute path.
+    pub fn new(dir: &Path, proxy_port: u16, base_port: u16) -> Result<Layout, String> {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let root = dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Layout {
+            root,
+            proxy_port,
+            base_port,
+        })
+    }
+
+    pub fn etc(&self) -> PathBuf {
+        self.root.join("etc")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.root.join("log")
+    }
+    pub fn port(&self, node: u16, kind_offset: u16) -> u16 {
+        self.base_port + 10 * node + kind_offset
+    }
+    pub fn server_conf(&self, kind: &str, node: u16) -> PathBuf {
+        self.etc()
+            .join(format!("{kind}-server"))
+            .join(format!("{node}.conf"))
+    }
+    pub fn proxy_conf(&self) -> PathBuf {
+        self.etc().join("proxy-server.conf")
+    }
+    pub fn auth_url(&self) -> String {
+        format!("http://127.0.0.1:{}/auth/v1.0", self.proxy_port)
+    }
+
+    /// Writes whatever is missing: directories, configs and rings.
+    pub fn write(&self) -> Result<(), String> {
+        let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()));
+        mkdir(&self.etc())?;
+        mkdir(&self.log())?;
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        write_new(
+            &self.etc().join("swift.conf"),
+            &format!(
+                "[swift-hash]\nswift_hash_path_prefix = aio-{}\nswift_hash_path_suffix = aio-{}\n\n\
+                 [storage-policy:0]\nname = Policy-0\ndefault = yes\n",
+                &secret[..16],
+                &secret[16..]
+            ),
+        )?;
+        for node in 1..=NODES {
+            mkdir(&self.root.join(format!("srv/{node}/sd{node}")))?;
+            for (kind, off) in SERVERS {
+                let conf = self.server_conf(kind, node);
+                mkdir(conf.parent().unwrap_or(&self.etc()))?;
+                write_new(&conf, &self.storage_conf(kind, node, *off))?;
+            }
+        }
+        write_new(&self.proxy_conf(), &self.proxy_text())?;
+        for (kind, off) in SERVERS {
+            let name = format!("{kind}.ring.gz");
+            let path = self.etc().join(&name);
+            if path.exists() {
+                continue;
+            }
+            let devs = (1..=NODES)
+                .map(|n| Device {
+                    id: u32::from(n - 1),
+                    region: 1,
+                    zone: u32::from(n),
+                    ip: "127.0.0.1".into(),
+                    port: self.port(n, *off),
+                    replication_ip: "127.0.0.1".into(),
+                    replication_port: self.port(n, *off),
+                    device: format!("sd{n}"),
+                    meta: String::new(),
+                    weight: 1.0,
+                })
+                .collect();
+            let ring = super::rings::build(devs)?;
+            save_ring(&path, &ring, RingFormat::V1).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn storage_conf(&self, kind: &str, node: u16, off: u16) -> String {
+        format!(
+            "[DEFAULT]\ndevices = {srv}\nmount_check = false\ndisable_fallocate = true\n\
+             bind_ip = 127.0.0.1\nbind_port = {port}\nworkers = 1\nswift_dir = {etc}\n\
+             log_name = {kind}-server-{node}\n\n\
+             [pipeline:main]\npipeline = healthcheck {kind}-server\n\n\
+             [app:{kind}-server]\nuse = egg:swift#{kind}\n\n\
+             [filter:healthcheck]\nuse = egg:swift#healthcheck\n",
+            srv = self.root.join(format!("srv/{node}")).display(),
+            port = self.port(node, off),
+            etc = self.etc().display(),
+        )
+    }
+
+    fn proxy_text(&self) -> String {
+        let mut users = String::new();
+        for (a, u, k, g) in USERS {
+            users.push_str(&format!("user_{a}_{u} = {k} {g}\n"));
+        }
+        format!(
+            "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\nworkers = 2\nswift_dir = {etc}\n\n\
+             [pipeline:main]\npipeline = catch_errors gatekeeper healthcheck proxy-logging cache \
+             listing_formats tempauth copy dlo proxy-server\n\n\
+             [app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\n\
+             [filter:catch_errors]\nuse = egg:swift#catch_errors\n\n\
+             [filter:gatekeeper]\nuse = egg:swift#gatekeeper\n\n\
+             [filter:healthcheck]\nuse = egg:swift#healthcheck\n\n\
+             [filter:proxy-logging]\nuse = egg:swift#proxy_logging\n\n\
+             [filter:cache]\nuse = egg:swift#memcache\n\n\
+             [filter:listing_formats]\nuse = egg:swift#listing_formats\n\n\
+             [filter:tempauth]\nuse = egg:swift#tempauth\n{users}\n\
+             [filter:copy]\nuse = egg:swift#copy\n\n\
+             [filter:dlo]\nuse = egg:swift#dlo\n",
+            port = self.proxy_port,
+            etc = self.etc().display(),
+        )
+    }
+
+    /// What the user needs to know to use the cluster.
+    pub fn banner(&self) -> String {
+        let mut s = format!(
+            "Swift all-in-one cluster in {}\n  proxy:    http://127.0.0.1:{}\n  auth URL: {}\n  users (user / key):\n",
+            self.root.display(),
+            self.proxy_port,
+            self.auth_url()
+        );
+        for (a, u, k, g) in USERS {
+            s.push_str(&format!("    {a}:{u} / {k}  {g}\n"));
+        }
+        s.push_str(&format!(
+            "  try:      swift -A {} -U test:tester -K testing stat\n",
+            self.auth_url()
+        ));
+        s
+    }
+}
