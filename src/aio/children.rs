@@ -1,7 +1,8 @@
 //! Running the cluster: one child process per storage server and one for
 //! the proxy, each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
-//! all (SIGTERM, then SIGKILL after a grace period); if a child dies on its
-//! own the cluster is stopped and the error reported.
+//! all (SIGTERM, then SIGKILL after a grace period). A child that dies on
+//! its own after running a while is restarted, as an operator would bring a
+//! failed node back; one that dies right after starting stops the cluster.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -13,6 +14,9 @@ use super::layout::{Layout, NODES, SERVERS};
 
 struct Proc {
     name: String,
+    bin: String,
+    conf: std::path::PathBuf,
+    started: std::time::Instant,
     child: Child,
 }
 
@@ -34,6 +38,9 @@ fn spawn(bin_dir: &Path, bin: &str, conf: &Path, log: &Path, name: &str) -> Resu
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     Ok(Proc {
         name: name.to_string(),
+        bin: bin.to_string(),
+        conf: conf.to_path_buf(),
+        started: std::time::Instant::now(),
         child,
     })
 }
@@ -124,14 +131,23 @@ pub async fn run_cluster(layout: &Layout, bin_dir: &Path) -> Result<(), String> 
     }
     println!("{}", layout.banner());
     println!("Ctrl-C stops the cluster.");
+    let log = layout.log();
     let died = async {
         loop {
             for p in procs.iter_mut() {
-                if let Ok(Some(status)) = p.child.try_wait() {
-                    return format!("{} exited ({status})", p.name);
+                let Ok(Some(status)) = p.child.try_wait() else {
+                    continue;
+                };
+                if p.started.elapsed() < Duration::from_secs(3) {
+                    return format!("{} exited ({status}); see {}", p.name, log.join(format!("{}.log", p.name)).display());
+                }
+                eprintln!("{} exited ({status}); restarting it", p.name);
+                match spawn(bin_dir, &p.bin, &p.conf, &log, &p.name) {
+                    Ok(new) => *p = new,
+                    Err(e) => return e,
                 }
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     };
     let result = tokio::select! {

@@ -69,7 +69,9 @@ impl Backend {
     }
 
     /// One request; transport errors and timeouts count against the node,
-    /// as do 5xx answers (507 suppresses the node at once).
+    /// as do 5xx answers (507 suppresses the node at once). A pooled
+    /// connection the node closed under us is retried once on a fresh one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
         node: &NodeAddr,
@@ -78,30 +80,31 @@ impl Backend {
         path: &str,
         query: Option<&str>,
         headers: &HeaderMap,
-        body: Body,
+        body: Bytes,
     ) -> Result<Response<Incoming>, String> {
-        let mut req = Request::new(body);
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = backend_uri(node, part, path, query)
+        let uri: hyper::Uri = backend_uri(node, part, path, query)
             .parse()
             .map_err(|e| format!("bad backend uri: {e}"))?;
-        *req.headers_mut() = headers.clone();
-        let fut = self.client.request(req);
-        let resp = match tokio::time::timeout(self.conn_timeout + self.node_timeout, fut).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                let msg = format!("{method} {path}: {e}");
-                self.limiter.error(node, &msg);
-                return Err(msg);
-            }
-            Err(_) => {
-                let msg = format!("{method} {path}: timeout");
-                self.limiter.error(node, &msg);
-                return Err(msg);
-            }
-        };
-        self.note_status(node, resp.status());
-        Ok(resp)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = Request::new(Body::from(body.clone()));
+            *req.method_mut() = method.clone();
+            *req.uri_mut() = uri.clone();
+            *req.headers_mut() = headers.clone();
+            let fut = self.client.request(req);
+            let msg = match tokio::time::timeout(self.conn_timeout + self.node_timeout, fut).await {
+                Ok(Ok(resp)) => {
+                    self.note_status(node, resp.status());
+                    return Ok(resp);
+                }
+                Ok(Err(e)) if !e.is_connect() && attempt == 1 => continue,
+                Ok(Err(e)) => format!("{method} {path}: {e}"),
+                Err(_) => format!("{method} {path}: timeout"),
+            };
+            self.limiter.error(node, &msg);
+            return Err(msg);
+        }
     }
 
     /// Accounts for a node's answer in error limiting.
@@ -125,7 +128,7 @@ impl Backend {
         body: Bytes,
     ) -> Result<Answer, String> {
         let resp = self
-            .request(node, part, method, path, query, headers, Body::from(body))
+            .request(node, part, method, path, query, headers, body)
             .await?;
         let (parts, body) = resp.into_parts();
         let body = match tokio::time::timeout(self.node_timeout, body.collect()).await {

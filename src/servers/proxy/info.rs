@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use bytes::Bytes;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -129,7 +130,7 @@ impl Proxy {
         for (i, node) in nodes.iter().enumerate() {
             let Ok(resp) = self
                 .backend
-                .request(node, part, method, &path, query, hdrs, Body::empty())
+                .request(node, part, method, &path, query, hdrs, Bytes::new())
                 .await
             else {
                 continue;

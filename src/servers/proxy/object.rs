@@ -186,7 +186,7 @@ async fn newest(
     for node in nodes.iter() {
         let Ok(resp) = proxy
             .backend
-            .request(node, part, method, &path, None, hdrs, Body::empty())
+            .request(node, part, method, &path, None, hdrs, Bytes::new())
             .await
         else {
             continue;
@@ -259,7 +259,7 @@ fn failover_body(
                         for node in st.rest.by_ref() {
                             if let Ok(r) = proxy
                                 .backend
-                                .request(&node, part, &Method::GET, &path, None, &h, Body::empty())
+                                .request(&node, part, &Method::GET, &path, None, &h, Bytes::new())
                                 .await
                             {
                                 if r.status() == StatusCode::PARTIAL_CONTENT {

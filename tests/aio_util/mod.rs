@@ -1,0 +1,197 @@
+//! Runs `swift-all-in-one` for integration tests: a private directory,
+//! free ports, the real binary as a child process, stopped on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::*;
+
+/// A running all-in-one cluster.
+pub struct Aio {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub base_port: u16,
+    child: Option<Child>,
+}
+
+fn ports_free(base: u16, proxy: u16) -> bool {
+    let mut ports = vec![proxy];
+    for n in 1..=4u16 {
+        ports.extend([base + 10 * n, base + 10 * n + 1, base + 10 * n + 2]);
+    }
+    ports
+        .iter()
+        .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+}
+
+/// Picks a proxy port and a storage base port whose ports are all free.
+pub fn pick_ports() -> (u16, u16) {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64);
+    for i in 0..200u64 {
+        let slot = ((seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 300) as u16;
+        let base = 20000 + slot * 100;
+        let proxy = base + 99;
+        if ports_free(base, proxy) {
+            return (proxy, base);
+        }
+    }
+    panic!("no free ports for an all-in-one cluster");
+}
+
+impl Aio {
+    /// Writes the layout in `dir` (so tests can adjust configs) without starting.
+    pub fn setup(dir: &Path) -> Aio {
+        let (port, base_port) = pick_ports();
+        let st = Command::new(bin("swift-all-in-one"))
+            .args(["--dir", &dir.to_string_lossy(), "--setup-only"])
+            .args(["--port", &port.to_string(), "--base-port", &base_port.to_string()])
+            .output()
+            .expect("run swift-all-in-one --setup-only");
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        Aio {
+            dir: dir.to_path_buf(),
+            port,
+            base_port,
+            child: None,
+        }
+    }
+
+    /// Starts the cluster and waits for its banner.
+    pub fn start(mut self) -> Aio {
+        let mut child = Command::new(bin("swift-all-in-one"))
+            .args(["--dir", &self.dir.to_string_lossy()])
+            .args(["--port", &self.port.to_string(), "--base-port", &self.base_port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start swift-all-in-one");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = String::new();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) => {
+                    seen.push_str(&l);
+                    seen.push('\n');
+                    if l.contains("Ctrl-C stops the cluster") {
+                        break;
+                    }
+                }
+                Err(_) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    panic!("cluster did not start:\n{seen}\n{}", self.logs());
+                }
+                Err(_) => {
+                    if let Ok(Some(s)) = child.try_wait() {
+                        panic!("swift-all-in-one exited ({s}):\n{seen}\n{}", self.logs());
+                    }
+                }
+            }
+        }
+        assert!(seen.contains(&format!("http://127.0.0.1:{}/auth/v1.0", self.port)), "{seen}");
+        self.child = Some(child);
+        self
+    }
+
+    /// Starts a fresh cluster in `dir`.
+    pub fn run(dir: &Path) -> Aio {
+        Aio::setup(dir).start()
+    }
+
+    pub fn auth_url(&self) -> String {
+        format!("http://127.0.0.1:{}/auth/v1.0", self.port)
+    }
+
+    /// The tail of every server log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.join("log")) {
+            for e in rd.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                s.push_str(&format!("== {}\n", e.path().display()));
+                for l in tail.into_iter().rev() {
+                    s.push_str(l);
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    }
+
+    /// Pid of a child server, found by its unique config path.
+    pub fn server_pid(&self, kind: &str, node: u16) -> Option<i32> {
+        let conf = self
+            .dir
+            .canonicalize()
+            .ok()?
+            .join(format!("etc/{kind}-server/{node}.conf"));
+        let want = conf.to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if cmd.split(|b| *b == 0).any(|a| a == want.as_bytes()) {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
+    /// The `swift` client of the Swift virtualenv, logged in as `user`.
+    pub fn swift(&self, user: &str, key: &str) -> Command {
+        let venv = swift_python();
+        let mut c = Command::new(venv.parent().expect("venv bin").join("swift"));
+        c.args(["-A", &self.auth_url(), "-U", user, "-K", key]);
+        c
+    }
+}
+
+impl Drop for Aio {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn check(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
