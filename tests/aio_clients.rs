@@ -14,7 +14,10 @@ use aio_util::{check, Aio};
 use md5::{Digest, Md5};
 
 fn md5_hex(data: &[u8]) -> String {
-    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
@@ -31,7 +34,10 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 fn write_file(path: &Path, data: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::File::create(path).unwrap().write_all(data).unwrap();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
 }
 
 #[test]
@@ -40,11 +46,20 @@ fn swift_cli_upload_list_download_stat_delete() {
     let aio = Aio::run(&tmp.path().join("aio"));
     let src = tmp.path().join("src");
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (i, name) in ["tree/a.txt", "tree/b/c.txt", "tree/b/d/e.bin", "tree/f g.txt", "tree/ü.txt"]
-        .iter()
-        .enumerate()
+    for (i, name) in [
+        "tree/a.txt",
+        "tree/b/c.txt",
+        "tree/b/d/e.bin",
+        "tree/f g.txt",
+        "tree/ü.txt",
+    ]
+    .iter()
+    .enumerate()
     {
-        files.insert(name.to_string(), pseudo_random(1000 * (i + 1) + 7, i as u64 + 1));
+        files.insert(
+            name.to_string(),
+            pseudo_random(1000 * (i + 1) + 7, i as u64 + 1),
+        );
     }
     files.insert("big.bin".into(), pseudo_random(100 << 20, 99));
     for (name, data) in &files {
@@ -62,7 +77,10 @@ fn swift_cli_upload_list_download_stat_delete() {
     let top = swift(&["list", "photos", "--delimiter", "/"]);
     assert_eq!(top.lines().collect::<Vec<_>>(), ["big.bin", "tree/"]);
     let sub = swift(&["list", "photos", "--prefix", "tree/b/", "--delimiter", "/"]);
-    assert_eq!(sub.lines().collect::<Vec<_>>(), ["tree/b/c.txt", "tree/b/d/"]);
+    assert_eq!(
+        sub.lines().collect::<Vec<_>>(),
+        ["tree/b/c.txt", "tree/b/d/"]
+    );
     assert_eq!(swift(&["list"]).trim(), "photos");
 
     let out = tmp.path().join("out");
@@ -76,9 +94,15 @@ fn swift_cli_upload_list_download_stat_delete() {
     }
     let stat = swift(&["stat", "photos", "big.bin"]);
     assert!(stat.contains("Content Length: 104857600"), "{stat}");
-    assert!(stat.contains(&format!("ETag: {}", md5_hex(&files["big.bin"]))), "{stat}");
+    assert!(
+        stat.contains(&format!("ETag: {}", md5_hex(&files["big.bin"]))),
+        "{stat}"
+    );
     let stat = swift(&["stat", "photos"]);
-    assert!(stat.contains(&format!("Objects: {}", files.len())), "{stat}");
+    assert!(
+        stat.contains(&format!("Objects: {}", files.len())),
+        "{stat}"
+    );
     let acct = swift(&["stat"]);
     assert!(acct.contains("Containers: 1"), "{acct}");
 
@@ -88,7 +112,11 @@ fn swift_cli_upload_list_download_stat_delete() {
     assert_eq!(swift(&["list"]).trim(), "");
     // Another account's user cannot read test's containers.
     let mut c = aio.swift("test2:tester2", "testing2");
-    c.args(["list", "--os-storage-url", &format!("http://127.0.0.1:{}/v1/AUTH_test", aio.port)]);
+    c.args([
+        "list",
+        "--os-storage-url",
+        &format!("http://127.0.0.1:{}/v1/AUTH_test", aio.port),
+    ]);
     assert!(!c.output().unwrap().status.success());
 }
 
@@ -130,7 +158,7 @@ fn kill_a_storage_node_during_puts() {
     });
     let victim = aio.server_pid("object", 2).expect("object server 2 pid");
     let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for i in 0..120u64 {
         if i == 40 {
             // SAFETY: kill(2) on a child of our cluster; no memory is involved.
@@ -147,16 +175,22 @@ fn kill_a_storage_node_during_puts() {
                 .body(data.clone())
                 .send()
                 .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
+                .map(|r| r.status().as_u16().to_string())
+                .unwrap_or_else(|e| format!("{e:?}"))
         });
-        if status == 201 {
+        if status == "201" {
             acked.push((name, data));
         } else {
-            failed += 1;
+            failed.push(format!("{name}: {status}"));
         }
     }
-    assert!(acked.len() >= 110, "only {} of 120 PUTs acknowledged ({failed} failed)", acked.len());
+    assert!(
+        acked.len() >= 110,
+        "only {} of 120 PUTs acknowledged:\n{}\n{}",
+        acked.len(),
+        failed.join("\n"),
+        aio.logs()
+    );
     let read_all = |phase: &str| {
         rt.block_on(async {
             for (name, data) in &acked {

@@ -1,10 +1,10 @@
 //! Running the cluster: one child process per storage server and one for
 //! the proxy, each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
-//! all (SIGTERM, then SIGKILL after a grace period). A child that dies on
-//! its own after running a while is restarted, as an operator would bring a
-//! failed node back; one that dies right after starting stops the cluster.
+//! all (SIGTERM, then SIGKILL after a grace period). A child that is killed,
+//! or dies after running a while, is restarted, as an operator would bring
+//! a failed node back; one that exits right after starting stops the cluster.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,22 +20,53 @@ struct Proc {
     child: Child,
 }
 
-fn spawn(bin_dir: &Path, bin: &str, conf: &Path, log: &Path, name: &str) -> Result<Proc, String> {
-    let exe = bin_dir.join(bin);
+/// How servers are started: our own executable in server mode (one binary
+/// is all a user needs), or the `swift-*-server` binaries of a directory.
+#[derive(Debug, Clone)]
+pub enum Launcher {
+    SelfExe(PathBuf),
+    BinDir(PathBuf),
+}
+
+impl Launcher {
+    fn command(&self, bin: &str, conf: &Path) -> Command {
+        match self {
+            Launcher::SelfExe(exe) => {
+                let mut c = Command::new(exe);
+                let kind = bin.trim_start_matches("swift-").trim_end_matches("-server");
+                c.arg("--run-server").arg(kind).arg(conf);
+                c
+            }
+            Launcher::BinDir(dir) => {
+                let mut c = Command::new(dir.join(bin));
+                c.arg(conf);
+                c
+            }
+        }
+    }
+}
+
+fn spawn(
+    launch: &Launcher,
+    bin: &str,
+    conf: &Path,
+    log: &Path,
+    name: &str,
+) -> Result<Proc, String> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log.join(format!("{name}.log")))
         .map_err(|e| format!("log for {name}: {e}"))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(&exe)
-        .arg(conf)
+    let child = launch
+        .command(bin, conf)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        .map_err(|e| format!("cannot start {bin}: {e}"))?;
     Ok(Proc {
         name: name.to_string(),
         bin: bin.to_string(),
@@ -83,7 +114,7 @@ async fn stop_all(procs: &mut [Proc]) {
 }
 
 /// Starts every server, prints the banner, and runs until signalled.
-pub async fn run_cluster(layout: &Layout, bin_dir: &Path) -> Result<(), String> {
+pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), String> {
     let mut procs = Vec::new();
     let mut ports = Vec::new();
     for node in 1..=NODES {
@@ -91,7 +122,7 @@ pub async fn run_cluster(layout: &Layout, bin_dir: &Path) -> Result<(), String> 
             let bin = format!("swift-{kind}-server");
             let name = format!("{kind}-server-{node}");
             match spawn(
-                bin_dir,
+                launch,
                 &bin,
                 &layout.server_conf(kind, node),
                 &layout.log(),
@@ -107,7 +138,7 @@ pub async fn run_cluster(layout: &Layout, bin_dir: &Path) -> Result<(), String> 
         }
     }
     match spawn(
-        bin_dir,
+        launch,
         "swift-proxy-server",
         &layout.proxy_conf(),
         &layout.log(),
@@ -138,11 +169,17 @@ pub async fn run_cluster(layout: &Layout, bin_dir: &Path) -> Result<(), String> 
                 let Ok(Some(status)) = p.child.try_wait() else {
                     continue;
                 };
-                if p.started.elapsed() < Duration::from_secs(3) {
-                    return format!("{} exited ({status}); see {}", p.name, log.join(format!("{}.log", p.name)).display());
+                // Killed by a signal: restart. Exited on its own right after
+                // starting: a configuration or port problem, so give up.
+                if status.code().is_some() && p.started.elapsed() < Duration::from_secs(3) {
+                    return format!(
+                        "{} exited ({status}); see {}",
+                        p.name,
+                        log.join(format!("{}.log", p.name)).display()
+                    );
                 }
                 eprintln!("{} exited ({status}); restarting it", p.name);
-                match spawn(bin_dir, &p.bin, &p.conf, &log, &p.name) {
+                match spawn(launch, &p.bin, &p.conf, &log, &p.name) {
                     Ok(new) => *p = new,
                     Err(e) => return e,
                 }

@@ -2,7 +2,8 @@
 //!
 //! `layout` writes the directory (configs, device directories, rings, built
 //! once and reused on restart); `children` runs the storage servers and the
-//! proxy as child processes of our own binaries and stops them on Ctrl-C.
+//! proxy as child processes (this same executable in server mode) and stops
+//! them on Ctrl-C.
 
 pub mod children;
 pub mod layout;
@@ -29,9 +30,13 @@ pub struct Options {
     /// First storage port: node N uses base+10N (object), +1 (container), +2 (account).
     #[arg(long, default_value_t = 6200)]
     pub base_port: u16,
-    /// Where the server binaries are (default: next to this executable).
+    /// Run the servers from the swift-*-server binaries in this directory
+    /// (default: this program runs each server itself, in a child process).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Internal: run one server (`object`, `container`, `account` or `proxy`) with a config.
+    #[arg(long, hide = true, num_args = 2, value_names = ["KIND", "CONF"])]
+    pub run_server: Option<Vec<PathBuf>>,
     /// Write the layout and rings, print the credentials, and exit.
     #[arg(long)]
     pub setup_only: bool,
@@ -51,15 +56,14 @@ pub fn main() -> ExitCode {
 
 /// Sets up the directory, then runs the cluster until Ctrl-C / SIGTERM.
 pub fn run(opts: &Options) -> Result<(), String> {
+    if let Some([kind, conf]) = opts.run_server.as_deref() {
+        return run_server(&kind.to_string_lossy(), conf);
+    }
     let layout = layout::Layout::new(&opts.dir, opts.port, opts.base_port)?;
     layout.write()?;
-    let bin_dir = match &opts.bin_dir {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .parent()
-            .map(PathBuf::from)
-            .ok_or("cannot find the binary directory")?,
+    let launch = match &opts.bin_dir {
+        Some(d) => children::Launcher::BinDir(d.clone()),
+        None => children::Launcher::SelfExe(std::env::current_exe().map_err(|e| e.to_string())?),
     };
     if opts.setup_only {
         println!("{}", layout.banner());
@@ -69,5 +73,18 @@ pub fn run(opts: &Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(children::run_cluster(&layout, &bin_dir))
+    rt.block_on(children::run_cluster(&layout, &launch))
+}
+
+/// One server of the cluster, in this process (the children's entry point).
+fn run_server(kind: &str, conf: &std::path::Path) -> Result<(), String> {
+    use crate::servers::ServerKind;
+    let kind = match kind {
+        "proxy" => return crate::servers::proxy::run(conf.to_path_buf()),
+        "object" => ServerKind::Object,
+        "container" => ServerKind::Container,
+        "account" => ServerKind::Account,
+        other => return Err(format!("unknown server kind {other:?}")),
+    };
+    crate::servers::harness::run(kind, conf.to_path_buf())
 }

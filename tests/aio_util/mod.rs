@@ -53,10 +53,19 @@ impl Aio {
         let (port, base_port) = pick_ports();
         let st = Command::new(bin("swift-all-in-one"))
             .args(["--dir", &dir.to_string_lossy(), "--setup-only"])
-            .args(["--port", &port.to_string(), "--base-port", &base_port.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--base-port",
+                &base_port.to_string(),
+            ])
             .output()
             .expect("run swift-all-in-one --setup-only");
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
         Aio {
             dir: dir.to_path_buf(),
             port,
@@ -69,7 +78,12 @@ impl Aio {
     pub fn start(mut self) -> Aio {
         let mut child = Command::new(bin("swift-all-in-one"))
             .args(["--dir", &self.dir.to_string_lossy()])
-            .args(["--port", &self.port.to_string(), "--base-port", &self.base_port.to_string()])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--base-port",
+                &self.base_port.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -103,7 +117,10 @@ impl Aio {
                 }
             }
         }
-        assert!(seen.contains(&format!("http://127.0.0.1:{}/auth/v1.0", self.port)), "{seen}");
+        assert!(
+            seen.contains(&format!("http://127.0.0.1:{}/auth/v1.0", self.port)),
+            "{seen}"
+        );
         self.child = Some(child);
         self
     }

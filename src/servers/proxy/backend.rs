@@ -117,6 +117,7 @@ impl Backend {
     }
 
     /// A request whose body is read in full.
+    #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
         node: &NodeAddr,

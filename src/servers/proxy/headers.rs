@@ -179,6 +179,13 @@ pub fn guess_type(name: &str) -> &'static str {
     }
 }
 
+/// An empty response with a status.
+pub fn empty_like(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,11 +209,4 @@ mod tests {
         assert!(new_trans_id("").starts_with("tx"));
         assert_eq!(new_trans_id("").len(), 2 + 21 + 1 + 10);
     }
-}
-
-/// An empty response with a status.
-pub fn empty_like(status: StatusCode) -> Response<Body> {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = status;
-    r
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use bytes::Bytes;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
+use bytes::Bytes;
 use hyper::body::Incoming;
 
 use super::headers;

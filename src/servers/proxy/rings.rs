@@ -5,11 +5,11 @@
 //! seconds, outside the lookup, and swaps in a fully built [`Ring`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::conf::ring_file::load_ring;
+use crate::conf::ring_handle::RingHandle;
 use crate::ring::hash::HashPathConf;
 use crate::ring::Ring;
 
@@ -18,72 +18,38 @@ use super::nodes::NodeAddr;
 /// How often a ring file's mtime is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-/// One ring file and its current contents.
+/// A ring file's handle, checked for changes at most every [`CHECK_EVERY`].
 pub struct ReloadingRing {
-    path: PathBuf,
-    ring: RwLock<Arc<Ring>>,
-    /// (last check, mtime of the loaded file)
-    state: Mutex<(Instant, Option<SystemTime>)>,
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    handle: RingHandle,
+    checked: Mutex<Instant>,
 }
 
 impl ReloadingRing {
     /// Loads `path`; an error names the file.
     pub fn load(path: &Path) -> Result<ReloadingRing, String> {
-        let stamp = mtime(path);
-        let data = load_ring(path).map_err(|e| e.to_string())?;
-        let ring = Ring::new(data).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(ReloadingRing {
-            path: path.into(),
-            ring: RwLock::new(Arc::new(ring)),
-            state: Mutex::new((Instant::now(), stamp)),
+            handle: RingHandle::open(path).map_err(|e| e.to_string())?,
+            checked: Mutex::new(Instant::now()),
         })
     }
 
     /// The current ring, reloading it first if the file changed.
     pub fn get(&self) -> Arc<Ring> {
-        let reload = {
-            let Ok(mut st) = self.state.lock() else {
-                return self.current();
-            };
-            if st.0.elapsed() < CHECK_EVERY {
-                false
-            } else {
-                st.0 = Instant::now();
-                let now = mtime(&self.path);
-                if now.is_some() && now != st.1 {
-                    st.1 = now;
-                    true
-                } else {
-                    false
-                }
+        let due = self.checked.lock().is_ok_and(|mut t| {
+            let due = t.elapsed() >= CHECK_EVERY;
+            if due {
+                *t = Instant::now();
             }
-        };
-        if reload {
-            match load_ring(&self.path)
-                .map_err(|e| e.to_string())
-                .and_then(|d| Ring::new(d).map_err(|e| e.to_string()))
-            {
-                Ok(r) => {
-                    tracing::info!("reloaded ring {}", self.path.display());
-                    if let Ok(mut w) = self.ring.write() {
-                        *w = Arc::new(r);
-                    }
-                }
-                Err(e) => tracing::error!("keeping old ring: {e}"),
+            due
+        });
+        if due {
+            match self.handle.reload_if_changed() {
+                Ok(true) => tracing::info!("reloaded ring {}", self.handle.path().display()),
+                Ok(false) => {}
+                Err(e) => tracing::error!("keeping the old ring: {e}"),
             }
         }
-        self.current()
-    }
-
-    fn current(&self) -> Arc<Ring> {
-        match self.ring.read() {
-            Ok(r) => r.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.handle.ring()
     }
 }
 

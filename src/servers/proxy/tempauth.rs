@@ -223,6 +223,7 @@ impl TempAuth {
     /// Authorizes a request; `Err` is the 401/403 to send. `acl` is the
     /// container ACL that applies (read ACL for reads, write ACL for object
     /// writes), `None` for account requests and container writes.
+    #[allow(clippy::too_many_arguments)]
     pub fn authorize(
         &self,
         who: Option<&Identity>,
