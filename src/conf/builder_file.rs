@@ -5,11 +5,11 @@
 //! (then the directory is fsynced). Backups are named as Swift names them:
 //! `<builder dir>/backups/<unix seconds>.<file name>`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::fs::{self, File};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::conf::atomic_file::write_atomically;
 use crate::ring::builder::{read_builder, write_builder, BuilderFileError, RingBuilder};
 
 /// Why a builder file could not be loaded. The messages are Swift's.
@@ -63,7 +63,7 @@ pub fn save_builder(builder: &mut RingBuilder, path: &Path) -> io::Result<()> {
     if assigned {
         builder.id = Some(uuid::Uuid::new_v4().simple().to_string());
     }
-    let result = write_atomically(path, |w| {
+    let result = write_atomically(path, None, |w| {
         write_builder(builder, w).map_err(|e| match e {
             BuilderFileError::Io(e) => e,
             other => io::Error::other(other.to_string()),
@@ -103,47 +103,6 @@ pub fn backup_path(builder_path: &Path, file: &Path, now: i64) -> PathBuf {
     backup_dir(builder_path).join(format!("{now}.{name}"))
 }
 
-/// Writes `path` through a temporary file in the same directory: flush,
-/// fsync, rename, fsync the directory. On any error the target is untouched
-/// and the temporary file is removed.
-pub fn write_atomically(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<&File>) -> io::Result<()>,
-) -> io::Result<()> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 16, &file);
-        fill(&mut w)?;
-        w.flush()?;
-        drop(w);
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename durable; some file systems refuse to fsync directories.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,23 +119,5 @@ mod tests {
             backup_dir(Path::new("object.builder")),
             Path::new("backups")
         );
-    }
-
-    #[test]
-    fn failed_write_leaves_target_alone() {
-        let dir = std::env::temp_dir().join(format!("fs-atomic-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let target = dir.join("x.builder");
-        fs::write(&target, b"old").unwrap();
-        let err = write_atomically(&target, |w| {
-            w.write_all(b"partial")?;
-            Err(io::Error::other("disk full"))
-        });
-        assert!(err.is_err());
-        assert_eq!(fs::read(&target).unwrap(), b"old");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "temp file removed");
-        write_atomically(&target, |w| w.write_all(b"new")).unwrap();
-        assert_eq!(fs::read(&target).unwrap(), b"new");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,6 @@
 //! The I/O edge: `swift.conf`, ring files on disk, atomic saves.
 
+pub mod atomic_file;
 pub mod builder_file;
 pub mod proxy_conf;
 pub mod ring_file;
