@@ -117,7 +117,11 @@ impl Layout {
                     weight: 1.0,
                 })
                 .collect();
-            let ring = super::rings::build(devs)?;
+            let builder_path = self.etc().join(format!("{kind}.builder"));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let ring = super::rings::build(devs, &builder_path, now)?;
             save_ring(&path, &ring, RingFormat::V1).map_err(|e| e.to_string())?;
         }
         Ok(())
