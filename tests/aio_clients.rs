@@ -8,10 +8,16 @@ mod aio_util;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aio_util::{check, Aio};
 use md5::{Digest, Md5};
+
+/// Each test runs a whole cluster (13 processes); running two at once on a
+/// small CI machine starves them past Swift's 1 s container-update timeout,
+/// so the tests take turns.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn md5_hex(data: &[u8]) -> String {
     Md5::digest(data)
@@ -42,6 +48,9 @@ fn write_file(path: &Path, data: &[u8]) {
 
 #[test]
 fn swift_cli_upload_list_download_stat_delete() {
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::run(&tmp.path().join("aio"));
     let src = tmp.path().join("src");
@@ -142,6 +151,9 @@ fn auth_token(aio: &Aio, user: &str, key: &str) -> (String, String) {
 
 #[test]
 fn kill_a_storage_node_during_puts() {
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::run(&tmp.path().join("aio"));
     let (url, token) = auth_token(&aio, "test:tester", "testing");

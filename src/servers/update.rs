@@ -70,11 +70,21 @@ impl UpdateClient {
             quote(path)
         );
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut req = self.client.request(method, &url);
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
+        // Updates carry their own timestamps, so sending one twice is
+        // harmless; a pooled connection the peer has just closed fails
+        // without reaching it, so a transport error gets one retry.
+        let mut last_err = String::new();
+        for _ in 0..2 {
+            let mut req = self.client.request(method.clone(), &url);
+            for (k, v) in headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            match req.send().await {
+                Ok(resp) => return Ok(resp.status().as_u16()),
+                Err(e) if e.is_timeout() => return Err(e.to_string()),
+                Err(e) => last_err = e.to_string(),
+            }
         }
-        let resp = req.send().await.map_err(|e| e.to_string())?;
-        Ok(resp.status().as_u16())
+        Err(last_err)
     }
 }

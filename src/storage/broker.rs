@@ -98,8 +98,12 @@ fn chexor(old: &str, name: &str, ts: &str) -> String {
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(25))?;
+    // Writers take the write lock when they begin: two deferred
+    // transactions that both read and then both write deadlock, and SQLite
+    // fails one at once ("database is locked") instead of waiting.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     conn.create_scalar_function(
         "chexor",
         3,
