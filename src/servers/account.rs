@@ -16,7 +16,9 @@ use axum::Router;
 use super::http::{
     empty, header, policy_index, req_timestamp, set_header, split_path, ApiError, ApiResult,
 };
-use super::listing::{list_params, metadata_updates, query_params, render, DbServer, Format};
+use super::listing::{
+    list_params, listing_response, metadata_updates, query_params, DbServer, Format,
+};
 use super::object::blocking;
 use crate::conf::server_conf::{ServerConf, SwiftConf};
 use crate::storage::broker::{Broker, DbKind};
@@ -204,22 +206,7 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
                     }
                 }
                 set_header(hm, "content-type", format.content_type());
-                if is_head {
-                    return Ok(resp);
-                }
-                let rows = b.list(&params)?;
-                if rows.is_empty() && format == Format::Plain {
-                    return Ok(resp);
-                }
-                let body = render(&rows, format, "account", &account);
-                *resp.status_mut() = StatusCode::OK;
-                set_header(
-                    resp.headers_mut(),
-                    "content-length",
-                    &body.len().to_string(),
-                );
-                let (parts, _) = resp.into_parts();
-                Ok(Response::from_parts(parts, Body::from(body)))
+                listing_response(&b, &params, format, ("account", &account), is_head, resp)
             })
             .await
         }

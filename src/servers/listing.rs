@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::http::{HeaderMap, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
-use super::http::{header, header_text, title_case, ApiError};
+use super::http::{header, header_text, set_header, title_case, ApiError};
 use super::update::UpdateClient;
-use crate::storage::broker::{db_path, DbKind, ListParams, ListRow};
+use crate::storage::broker::{db_path, Broker, DbKind, ListParams, ListRow};
 use crate::storage::device::{valid_component, Devices};
 use crate::storage::hashpath::HashSalt;
 use crate::storage::Timestamp;
@@ -176,6 +177,35 @@ fn xml_escape(s: &str) -> String {
 
 fn iso(ts: &str) -> String {
     Timestamp::parse(ts).unwrap_or_default().isoformat()
+}
+
+/// Finishes a listing GET or HEAD on `resp` (a 204 already carrying the
+/// database's headers and the content type): HEAD and an empty plain
+/// listing stay 204; otherwise the rendered rows become a 200 body.
+pub fn listing_response(
+    broker: &Broker,
+    params: &ListParams,
+    format: Format,
+    (root, name): (&str, &str),
+    is_head: bool,
+    mut resp: Response<Body>,
+) -> Result<Response<Body>, ApiError> {
+    if is_head {
+        return Ok(resp);
+    }
+    let rows = broker.list(params)?;
+    if rows.is_empty() && format == Format::Plain {
+        return Ok(resp);
+    }
+    let body = render(&rows, format, root, name);
+    *resp.status_mut() = StatusCode::OK;
+    set_header(
+        resp.headers_mut(),
+        "content-length",
+        &body.len().to_string(),
+    );
+    let (parts, _) = resp.into_parts();
+    Ok(Response::from_parts(parts, Body::from(body)))
 }
 
 /// Renders a listing; `root` is `container`/`account` and `name` its name (XML only).
