@@ -29,6 +29,9 @@ pub struct Layout {
     pub root: PathBuf,
     pub proxy_port: u16,
     pub base_port: u16,
+    /// Partition power of rings created by [`Layout::write`] (existing
+    /// rings are kept as they are).
+    pub part_power: u32,
 }
 
 fn write_new(path: &Path, text: &str) -> Result<(), String> {
@@ -49,6 +52,7 @@ impl Layout {
             root,
             proxy_port,
             base_port,
+            part_power: super::rings::PART_POWER,
         })
     }
 
@@ -90,6 +94,7 @@ impl Layout {
         )?;
         for node in 1..=NODES {
             mkdir(&self.root.join(format!("srv/{node}/sd{node}")))?;
+            mkdir(&self.recon_cache(node))?;
             for (kind, off) in SERVERS {
                 let conf = self.server_conf(kind, node);
                 mkdir(conf.parent().unwrap_or(&self.etc()))?;
@@ -121,23 +126,30 @@ impl Layout {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            let ring = super::rings::build(devs, &builder_path, now)?;
+            let ring = super::rings::build(devs, self.part_power, &builder_path, now)?;
             save_ring(&path, &ring, RingFormat::V1).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// A node's recon cache directory (`cache/<node>`).
+    pub fn recon_cache(&self, node: u16) -> PathBuf {
+        self.root.join(format!("cache/{node}"))
     }
 
     fn storage_conf(&self, kind: &str, node: u16, off: u16) -> String {
         format!(
             "[DEFAULT]\ndevices = {srv}\nmount_check = false\ndisable_fallocate = true\n\
              bind_ip = 127.0.0.1\nbind_port = {port}\nworkers = 1\nswift_dir = {etc}\n\
-             log_name = {kind}-server-{node}\n\n\
-             [pipeline:main]\npipeline = healthcheck {kind}-server\n\n\
+             log_name = {kind}-server-{node}\nrecon_cache_path = {cache}\n\n\
+             [pipeline:main]\npipeline = healthcheck recon {kind}-server\n\n\
              [app:{kind}-server]\nuse = egg:swift#{kind}\n\n\
-             [filter:healthcheck]\nuse = egg:swift#healthcheck\n",
+             [filter:healthcheck]\nuse = egg:swift#healthcheck\n\n\
+             [filter:recon]\nuse = egg:swift#recon\n",
             srv = self.root.join(format!("srv/{node}")).display(),
             port = self.port(node, off),
             etc = self.etc().display(),
+            cache = self.recon_cache(node).display(),
         )
     }
 

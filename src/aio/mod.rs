@@ -30,6 +30,10 @@ pub struct Options {
     /// First storage port: node N uses base+10N (object), +1 (container), +2 (account).
     #[arg(long, default_value_t = 6200)]
     pub base_port: u16,
+    /// Partition power of the rings made on first start (2^N partitions;
+    /// an existing directory keeps its rings).
+    #[arg(long, default_value_t = rings::PART_POWER, value_parser = clap::value_parser!(u32).range(1..=24))]
+    pub part_power: u32,
     /// Run the servers from the swift-*-server binaries in this directory
     /// (default: this program runs each server itself, in a child process).
     #[arg(long)]
@@ -59,7 +63,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some([kind, conf]) = opts.run_server.as_deref() {
         return run_server(&kind.to_string_lossy(), conf);
     }
-    let layout = layout::Layout::new(&opts.dir, opts.port, opts.base_port)?;
+    let mut layout = layout::Layout::new(&opts.dir, opts.port, opts.base_port)?;
+    layout.part_power = opts.part_power;
     layout.write()?;
     let launch = match &opts.bin_dir {
         Some(d) => children::Launcher::BinDir(d.clone()),

@@ -14,21 +14,26 @@ use crate::ring::builder::edit::NewDevice;
 use crate::ring::builder::RingBuilder;
 use crate::ring::{Device, RingData};
 
-/// Number of partitions is `2^PART_POWER`.
+/// Default partition power: `2^10` partitions (`--part-power` changes it).
 pub const PART_POWER: u32 = 10;
 pub const REPLICAS: usize = 3;
 /// Hours before a partition may move again (Swift's SAIO uses 1).
 const MIN_PART_HOURS: i64 = 1;
 
-/// Builds a ring over `devs` with the ring builder (create, add every
-/// device, rebalance with a fixed seed), saves the builder as
-/// `builder_path`, and returns the ring to write.
-pub fn build(devs: Vec<Device>, builder_path: &Path, now: i64) -> Result<RingData, String> {
+/// Builds a ring of `2^part_power` partitions over `devs` with the ring
+/// builder (create, add every device, rebalance with a fixed seed), saves
+/// the builder as `builder_path`, and returns the ring to write.
+pub fn build(
+    devs: Vec<Device>,
+    part_power: u32,
+    builder_path: &Path,
+    now: i64,
+) -> Result<RingData, String> {
     let n = devs.len();
     if n < REPLICAS {
         return Err(format!("need at least {REPLICAS} devices, have {n}"));
     }
-    let mut builder = RingBuilder::new(i64::from(PART_POWER), REPLICAS as f64, MIN_PART_HOURS)
+    let mut builder = RingBuilder::new(i64::from(part_power), REPLICAS as f64, MIN_PART_HOURS)
         .map_err(|e| e.to_string())?;
     for d in devs {
         builder

@@ -1,5 +1,6 @@
 //! Command-line tools: each tool's logic, writing to `impl Write`, returning an exit code.
 
+pub mod dispersion;
 pub mod drive_audit;
 pub mod recon;
 

@@ -1,0 +1,144 @@
+//! `swift-dispersion-populate [options] [conf_file]`.
+//!
+//! Exit codes as Swift's: 0 done; 1 configuration, policy or cluster
+//! errors (`Gave up due to error(s).`); 2 bad options.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use super::progress::Progress;
+use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
+use crate::ops::dispersion::populate::{PopulateOptions, Populator};
+use crate::ops::dispersion::render::populated_text;
+use crate::ops::dispersion::setup::{login, open_ring, ClusterInfo};
+use crate::ops::dispersion::{DispersionConf, DEFAULT_CONF};
+
+/// Create containers and objects spread over the partition space, for
+/// swift-dispersion-report to check.
+#[derive(Debug, Parser)]
+#[command(
+    name = "swift-dispersion-populate",
+    version,
+    infer_long_args = true,
+    after_help = "[conf_file] defaults to /etc/swift/dispersion.conf"
+)]
+pub struct Args {
+    /// Only run container population.
+    #[arg(long)]
+    pub container_only: bool,
+    /// Only run object population.
+    #[arg(long)]
+    pub object_only: bool,
+    /// Container suffix start value (lower suffixes are counted, not written).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub container_suffix_start: u64,
+    /// Object suffix start value (lower suffixes are counted, not written).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub object_suffix_start: u64,
+    /// Accepted for compatibility (only plain-HTTP auth URLs are supported).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Skip partitions that already hold a sample, so a second run adds
+    /// dispersion_coverage percent more coverage.
+    #[arg(long)]
+    pub no_overlap: bool,
+    /// Storage policy name (or alias); the default policy otherwise.
+    #[arg(short = 'P', long = "policy-name", value_name = "NAME")]
+    pub policy_name: Option<String>,
+    /// Configuration file.
+    #[arg(default_value = DEFAULT_CONF)]
+    pub conf_file: PathBuf,
+    /// Ignored, as Swift ignores arguments after the configuration file.
+    #[arg(hide = true)]
+    pub rest: Vec<OsString>,
+}
+
+/// The whole tool.
+pub fn main(
+    argv: Vec<OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    stderr_is_terminal: bool,
+) -> u8 {
+    let args: Args = match super::parse(argv, out, err, EXIT_ERROR) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let fail = |err: &mut dyn Write, msg: &str| {
+        let _ = writeln!(err, "{msg}");
+        EXIT_WARNING
+    };
+    let conf = match DispersionConf::load(&args.conf_file) {
+        Ok(c) => c,
+        Err(e) => return fail(err, &e.to_string()),
+    };
+    let containers = conf.container_populate && !args.object_only;
+    let objects = conf.object_populate && !args.container_only;
+    if !(containers || objects) {
+        return fail(err, "Neither container or object populate is set to run");
+    }
+    let info = match ClusterInfo::load(&conf.swift_dir, args.policy_name.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return fail(err, &e.to_string()),
+    };
+    let _ = writeln!(out, "Using storage policy: {} ", info.policy.name());
+    let _ = out.flush();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(err, &e.to_string()),
+    };
+    let progress = Progress::new(stderr_is_terminal, "Creating", err);
+    let result: Result<(), String> = rt.block_on(async {
+        let client = login(&conf).await.map_err(|e| e.to_string())?;
+        let report = |k, done, total| progress.update(k, done, total);
+        let populator = Populator {
+            client: &client,
+            hash: &info.hash,
+            policy: &info.policy,
+            progress: &report,
+        };
+        let opts = |suffix_start| PopulateOptions {
+            suffix_start,
+            no_overlap: args.no_overlap,
+            coverage: conf.dispersion_coverage,
+            concurrency: conf.concurrency,
+        };
+        if containers {
+            let ring = open_ring(&conf.swift_dir, "container").map_err(|e| e.to_string())?;
+            let done = populator
+                .containers(&ring, opts(args.container_suffix_start))
+                .await
+                .map_err(|e| e.to_string())?;
+            progress.finish();
+            let _ = write!(out, "{}", populated_text(&done, args.no_overlap));
+            let _ = out.flush();
+        }
+        if objects {
+            let ring =
+                open_ring(&conf.swift_dir, &info.policy.ring_name()).map_err(|e| e.to_string())?;
+            let done = populator
+                .objects(&ring, opts(args.object_suffix_start))
+                .await
+                .map_err(|e| e.to_string())?;
+            progress.finish();
+            let _ = write!(out, "{}", populated_text(&done, args.no_overlap));
+            let _ = out.flush();
+        }
+        Ok(())
+    });
+    progress.finish();
+    match result {
+        Ok(()) => EXIT_SUCCESS,
+        Err(e) => {
+            let mut err = progress.err();
+            let _ = writeln!(err, "ERROR: {e}");
+            fail(&mut **err, "Gave up due to error(s).")
+        }
+    }
+}
