@@ -130,6 +130,11 @@ impl Aio {
         Aio::setup(dir).start()
     }
 
+    /// Pid of the running `swift-all-in-one` supervisor.
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     pub fn auth_url(&self) -> String {
         format!("http://127.0.0.1:{}/auth/v1.0", self.port)
     }
