@@ -5,7 +5,9 @@
 //! `-o/--once`, the `interval` loop, logging). Each daemon module holds only
 //! its pass over the devices and the recon cache entries it writes.
 
+pub mod cluster;
 pub mod conf;
+pub mod db_replicator;
 pub mod object_auditor;
 pub mod recon_cron;
 pub mod runner;

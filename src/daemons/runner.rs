@@ -18,6 +18,8 @@ pub struct DaemonArgs {
     pub devices: Option<Vec<String>>,
     /// `-z/--zero_byte_fps N` (object auditor).
     pub zero_byte_fps: Option<f64>,
+    /// `-p/--partitions P1,P2`: only these partitions (replicators).
+    pub partitions: Option<Vec<String>>,
 }
 
 /// Parses `argv[1..]`; `Err` holds the usage or error line.
@@ -49,6 +51,10 @@ pub fn parse_args(name: &str, args: &[String]) -> Result<DaemonArgs, String> {
                         .map(String::from)
                         .collect(),
                 );
+            }
+            "-p" | "--partitions" => {
+                let v = value("-p")?;
+                out.partitions = Some(v.split(',').map(|p| p.trim().to_string()).collect());
             }
             "-z" | "--zero_byte_fps" => {
                 let v = value("-z")?;

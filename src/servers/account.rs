@@ -45,6 +45,9 @@ fn not_found() -> ApiError {
 }
 
 async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
+    if super::db_replicate::handles(req.method().as_str()) {
+        return super::db_replicate::handle(s, DbKind::Account, req).await;
+    }
     let p = split_path(req.uri().path(), 3, 4)?;
     let method = req.method().as_str().to_string();
     let h = req.headers().clone();
@@ -108,6 +111,10 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
                     Some(b) => {
                         let was_deleted = b.is_deleted()?;
                         b.update_put_timestamp(ts)?;
+                        if b.is_deleted()? {
+                            // Marked deleted (the reaper's cue): a PUT does not revive it.
+                            return Err(ApiError::new(StatusCode::CONFLICT, ""));
+                        }
                         b.update_metadata(&metadata_updates(&h, "account", &[], ts))?;
                         if was_deleted {
                             StatusCode::CREATED

@@ -77,6 +77,9 @@ async fn handle(State(s): State<Arc<DbServer>>, req: Request) -> Response<Body> 
 }
 
 async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
+    if super::db_replicate::handles(req.method().as_str()) {
+        return super::db_replicate::handle(s, DbKind::Container, req).await;
+    }
     let p = split_path(req.uri().path(), 4, 5)?;
     let method = req.method().as_str().to_string();
     let h = req.headers().clone();

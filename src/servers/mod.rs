@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod container;
+pub mod db_replicate;
 pub mod harness;
 pub mod http;
 pub mod listing;

@@ -20,8 +20,10 @@ use super::{Result, StorageError, Timestamp};
 
 mod listing;
 mod schema;
+mod sync;
 
 pub use listing::{ListParams, ListRow};
+pub use sync::Row;
 
 /// Which kind of database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,8 +238,13 @@ impl Broker {
         Ok(info)
     }
 
-    /// Swift's "deleted" test: deleted after the last PUT and empty.
+    /// Swift's "deleted" test: deleted after the last PUT and empty (an
+    /// account is also deleted once its status says so, even with
+    /// containers left for the reaper).
     pub fn is_deleted(&self) -> Result<bool> {
+        if self.kind == DbKind::Account && self.is_status_deleted()? {
+            return Ok(true);
+        }
         let i = self.info()?;
         let (put, del) = (ts_of(&i.put_timestamp), ts_of(&i.delete_timestamp));
         let count = if self.kind == DbKind::Account {
@@ -246,6 +253,24 @@ impl Broker {
             i.object_count
         };
         Ok(del > put && count == 0)
+    }
+
+    /// Account DBs: marked deleted (`status` or a delete after the last
+    /// PUT), whatever it still holds; what the reaper looks for.
+    pub fn is_status_deleted(&self) -> Result<bool> {
+        let table = self.kind.stat_table();
+        let (status, put, del): (String, String, String) = self.conn.query_row(
+            &format!("SELECT status, put_timestamp, delete_timestamp FROM {table}"),
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get(1)?,
+                    r.get(2)?,
+                ))
+            },
+        )?;
+        Ok(status == "DELETED" || ts_of(&del) > ts_of(&put))
     }
 
     /// Records a newer PUT of the database itself (revives a deleted one).
