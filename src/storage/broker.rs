@@ -317,7 +317,11 @@ impl Broker {
             .collect();
         tx.execute(
             &format!("UPDATE {table} SET metadata = ?1"),
-            params![serde_json::Value::Object(json).to_string()],
+            // Written as Swift's `json.dumps` writes it, so both agree byte for byte.
+            params![crate::recon::pyfmt::json_dumps(
+                &serde_json::Value::Object(json),
+                false
+            )],
         )?;
         tx.commit()?;
         Ok(())
