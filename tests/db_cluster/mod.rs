@@ -105,7 +105,7 @@ impl Cluster {
                 child: None,
             });
         }
-        let ring = ferroswift::aio::rings::build(devs, &etc.join(format!("{kind}.builder")), 0)
+        let ring = ferroswift::aio::rings::build(devs, 8, &etc.join(format!("{kind}.builder")), 0)
             .expect("build ring");
         save_ring(etc.join(format!("{kind}.ring.gz")), &ring, RingFormat::V1).unwrap();
         Cluster { dir, kind, nodes }
