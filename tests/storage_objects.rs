@@ -236,3 +236,44 @@ fn unavailable_devices() {
     assert!(store.check_device("sda1", false).is_ok());
     drop(dir);
 }
+
+#[test]
+fn large_bodies_are_hashed_and_verified_beside_the_copy() {
+    use md5::{Digest, Md5};
+    let (dir, store) = disk();
+    let k = key("big");
+    let body: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
+    let ts = Timestamp::parse("1700000001").unwrap();
+    let mut w = store.create(&k, Some(body.len() as u64)).unwrap();
+    for chunk in body.chunks(1 << 20) {
+        w.write_bytes(bytes::Bytes::copy_from_slice(chunk)).unwrap();
+    }
+    let etag = w.etag();
+    let want: String = Md5::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(etag, want);
+    let mut m = Metadata::new();
+    m.insert("name".into(), k.name());
+    m.insert("X-Timestamp".into(), ts.internal());
+    m.insert("Content-Type".into(), "a/b".into());
+    m.insert("ETag".into(), etag);
+    m.insert("Content-Length".into(), body.len().to_string());
+    w.commit(m, ts).unwrap();
+    assert!(read_all(&store, &k) == body);
+
+    // The last byte flipped: the full read fails and the object is quarantined.
+    let hash = salt().hash_path("AUTH_a", Some("c"), Some("big"));
+    let data = dir.path().join(format!(
+        "sda1/objects/7/{}/{hash}/1700000001.00000.data",
+        &hash[29..]
+    ));
+    let f = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
+    let last = body.len() as u64 - 1;
+    std::os::unix::fs::FileExt::write_at(&f, &[body[body.len() - 1] ^ 1], last).unwrap();
+    let (_, mut r) = store.open(&k).unwrap().unwrap();
+    let mut v = Vec::new();
+    assert!(r.read_to_end(&mut v).is_err());
+    assert!(store.open(&k).unwrap().is_none());
+}

@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::http::{
@@ -31,6 +31,8 @@ use crate::storage::{ObjectKey, ObjectState, ObjectStore, ObjectWriter, Timestam
 
 /// Bytes buffered from a PUT body before they are handed to the store.
 const WRITE_CHUNK: usize = 1 << 20;
+/// Chunks of a large PUT queued for the disk before reading the network waits.
+const QUEUED_CHUNKS: usize = 4;
 
 /// Object server state.
 pub struct ObjectServer {
@@ -177,7 +179,7 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     delete_at(&h)?;
     let if_none_match_any = header(&h, "if-none-match").is_some_and(|v| v.trim() == "*");
     let (st, k2) = (s.store.clone(), key.clone());
-    let mut writer: Box<dyn ObjectWriter> = blocking(move || {
+    let writer: Box<dyn ObjectWriter> = blocking(move || {
         st.check_device(&k2.device, true)?;
         let state = st.state(&k2)?;
         if let Some(orig) = state.timestamp() {
@@ -192,47 +194,17 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     })
     .await?;
 
-    let mut body = req.into_body();
-    let mut buf = BytesMut::new();
-    loop {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                    if buf.len() >= WRITE_CHUNK {
-                        let chunk = buf.split().freeze();
-                        writer = blocking(move || {
-                            writer.write_chunk(&chunk)?;
-                            Ok(writer)
-                        })
-                        .await?;
-                    }
-                }
-            }
-            Some(Err(_)) => {
-                return Err(ApiError::new(
-                    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-                    "",
-                ))
-            }
-            None => break,
-        }
-        if let Some(len) = length {
-            if writer.bytes_written() + buf.len() as u64 > len {
-                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ""));
-            }
-        }
-    }
+    let (writer, rest) = receive_body(req.into_body(), writer, length).await?;
     let expected_etag = header(&h, "etag").map(|e| e.trim_matches('"').to_ascii_lowercase());
     let name = key.name();
     let etag = blocking(move || {
-        writer.write_chunk(&buf)?;
+        let mut writer = writer;
+        for chunk in rest {
+            writer.write_bytes(chunk)?;
+        }
         let written = writer.bytes_written();
         if length.is_some_and(|l| l != written) {
-            return Err(ApiError::new(
-                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-                "",
-            ));
+            return Err(client_disconnect());
         }
         let etag = writer.etag();
         if expected_etag.as_ref().is_some_and(|e| *e != etag) {
@@ -260,6 +232,78 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let mut resp = empty(StatusCode::CREATED);
     set_header(resp.headers_mut(), "etag", &etag);
     Ok(resp)
+}
+
+fn client_disconnect() -> ApiError {
+    ApiError::new(
+        StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        "",
+    )
+}
+
+type WriterTask = tokio::task::JoinHandle<Result<Box<dyn ObjectWriter>, ApiError>>;
+
+/// Reads a PUT body into `writer`. Bodies up to `WRITE_CHUNK` come back
+/// unwritten (one blocking hop does them with the commit); larger ones are
+/// written by a blocking task fed through a short queue, so the network, the
+/// hashing and the disk all work at once. Returns the writer and the bytes
+/// not yet written.
+async fn receive_body(
+    mut body: Body,
+    writer: Box<dyn ObjectWriter>,
+    length: Option<u64>,
+) -> Result<(Box<dyn ObjectWriter>, Vec<Bytes>), ApiError> {
+    let mut idle = Some(writer);
+    let mut task: Option<(tokio::sync::mpsc::Sender<Vec<Bytes>>, WriterTask)> = None;
+    let mut batch: Vec<Bytes> = Vec::new();
+    let (mut batch_len, mut received) = (0usize, 0u64);
+    loop {
+        let data = match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Some(Err(_)) => return Err(client_disconnect()),
+            None => break,
+        };
+        received += data.len() as u64;
+        if length.is_some_and(|len| received > len) {
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ""));
+        }
+        batch_len += data.len();
+        batch.push(data);
+        if batch_len < WRITE_CHUNK {
+            continue;
+        }
+        batch_len = 0;
+        let (tx, _) = task.get_or_insert_with(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(QUEUED_CHUNKS);
+            let mut w = idle.take().expect("writer is idle until the task starts");
+            let handle = tokio::task::spawn_blocking(move || {
+                while let Some(chunks) = rx.blocking_recv() {
+                    for c in chunks {
+                        w.write_bytes(c)?;
+                    }
+                }
+                Ok(w)
+            });
+            (tx, handle)
+        });
+        if tx.send(std::mem::take(&mut batch)).await.is_err() {
+            break; // the writer failed: its task says why
+        }
+    }
+    let writer = match (task, idle) {
+        (Some((tx, handle)), _) => {
+            drop(tx);
+            handle
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
+        }
+        (None, Some(w)) => w,
+        (None, None) => unreachable!("the writer is either idle or in its task"),
+    };
+    Ok((writer, batch))
 }
 
 async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {

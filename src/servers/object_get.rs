@@ -17,7 +17,7 @@ use super::object::{blocking, is_public_meta, object_key, ObjectServer};
 use crate::storage::{ObjectInfo, ObjectReader, ObjectState, Timestamp};
 
 /// Read size for streamed bodies.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 /// Bodies up to this size are read in one go with the open.
 const SMALL_BODY: u64 = 64 * 1024;
 

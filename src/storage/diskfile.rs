@@ -10,11 +10,12 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
+use bytes::Bytes;
 
 use super::atomic::{fsync_dir, mkdirs, rename_durable};
 use super::device::Devices;
-use super::hashpath::{hex, policy_dir, HashSalt};
+use super::hasher::BodyHasher;
+use super::hashpath::{policy_dir, HashSalt};
 use super::metadata::{self, Metadata};
 use super::objstore::{
     info_from, merge_meta, select, AsyncUpdate, FileKind, ObjectInfo, ObjectKey, ObjectReader,
@@ -202,7 +203,7 @@ pub fn quarantine_dir(dev: &Path, dir: &Path, policy: u32) -> Result<PathBuf> {
 /// Reads a data file, checking its MD5 when read from start to end.
 pub struct DiskReader {
     file: File,
-    md5: Option<Md5>,
+    md5: Option<BodyHasher>,
     pos: u64,
     size: u64,
     etag: String,
@@ -215,9 +216,10 @@ impl Read for DiskReader {
         let n = self.file.read(buf)?;
         self.pos += n as u64;
         if let Some(h) = self.md5.as_mut() {
-            h.update(&buf[..n]);
+            h.update_slice(&buf[..n]);
             if n == 0 || self.pos == self.size {
-                let got = hex(&self.md5.take().map(|h| h.finalize()).unwrap_or_default());
+                let got = h.finish();
+                self.md5 = None;
                 if self.pos == self.size
                     && !self.etag.is_empty()
                     && got != self.etag.to_ascii_lowercase()
@@ -249,32 +251,66 @@ impl Seek for DiskReader {
     }
 }
 
+/// Bytes written between writeback kicks, so the fsync at commit finds
+/// little left to flush and the disk works while the body still arrives.
+const WRITEBACK_EVERY: u64 = 4 << 20;
+
 /// A body being written into `<dev>/tmp`.
 pub struct DiskWriter {
     file: io::BufWriter<File>,
     tmp: PathBuf,
-    md5: Md5,
+    md5: BodyHasher,
     written: u64,
+    /// Bytes already handed to the kernel's writeback.
+    kicked: u64,
     store: DiskStore,
     key: ObjectKey,
     done: bool,
 }
 
-impl ObjectWriter for DiskWriter {
-    fn write_chunk(&mut self, data: &[u8]) -> Result<()> {
-        self.md5.update(data);
+impl DiskWriter {
+    fn write_file(&mut self, data: &[u8]) -> Result<()> {
         self.written += data.len() as u64;
         self.file
             .write_all(data)
-            .map_err(|e| StorageError::io(&self.tmp, e))
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        let in_file = self.written - self.file.buffer().len() as u64;
+        if in_file - self.kicked >= WRITEBACK_EVERY {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid open descriptor; this only starts asynchronous
+            // writeback of bytes already written (the fsync at commit is what
+            // makes them durable), so a failure changes nothing.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.get_ref().as_raw_fd(),
+                    self.kicked as libc::off64_t,
+                    (in_file - self.kicked) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.kicked = in_file;
+        }
+        Ok(())
+    }
+}
+
+impl ObjectWriter for DiskWriter {
+    fn write_chunk(&mut self, data: &[u8]) -> Result<()> {
+        self.md5.update_slice(data);
+        self.write_file(data)
+    }
+
+    fn write_bytes(&mut self, data: Bytes) -> Result<()> {
+        self.md5.update(&data);
+        self.write_file(&data)
     }
 
     fn bytes_written(&self) -> u64 {
         self.written
     }
 
-    fn etag(&self) -> String {
-        hex(&self.md5.clone().finalize())
+    fn etag(&mut self) -> String {
+        self.md5.finish()
     }
 
     fn commit(mut self: Box<Self>, meta: Metadata, timestamp: Timestamp) -> Result<()> {
@@ -329,7 +365,7 @@ impl ObjectStore for DiskStore {
             (ObjectState::Present(info), Some(file)) => {
                 let reader = DiskReader {
                     file,
-                    md5: Some(Md5::new()),
+                    md5: Some(BodyHasher::new(Some(info.content_length))),
                     pos: 0,
                     size: info.content_length,
                     etag: info.etag.clone(),
@@ -372,8 +408,9 @@ impl ObjectStore for DiskStore {
         Ok(Box::new(DiskWriter {
             file: io::BufWriter::with_capacity(256 * 1024, file),
             tmp,
-            md5: Md5::new(),
+            md5: BodyHasher::new(size_hint),
             written: 0,
+            kicked: 0,
             store: self.clone(),
             key: key.clone(),
             done: false,

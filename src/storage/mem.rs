@@ -106,7 +106,7 @@ impl ObjectWriter for MemWriter {
     fn bytes_written(&self) -> u64 {
         self.buf.len() as u64
     }
-    fn etag(&self) -> String {
+    fn etag(&mut self) -> String {
         hex(&self.md5.clone().finalize())
     }
     fn commit(self: Box<Self>, meta: Metadata, timestamp: Timestamp) -> Result<()> {

@@ -100,9 +100,13 @@ impl<T: Read + Seek + Send> ObjectReader for T {}
 /// A body being written; nothing is visible until `commit`.
 pub trait ObjectWriter: Send {
     fn write_chunk(&mut self, data: &[u8]) -> Result<()>;
+    /// Writes an owned chunk; backends that hash on another thread avoid a copy.
+    fn write_bytes(&mut self, data: bytes::Bytes) -> Result<()> {
+        self.write_chunk(&data)
+    }
     fn bytes_written(&self) -> u64;
     /// Hex MD5 of the bytes written so far.
-    fn etag(&self) -> String;
+    fn etag(&mut self) -> String;
     /// Stores `metadata` and makes the body the object's data at `timestamp`, durably.
     fn commit(self: Box<Self>, metadata: Metadata, timestamp: Timestamp) -> Result<()>;
 }
