@@ -1,0 +1,330 @@
+//! Tokens shared through a real memcached: two of our proxies in front of
+//! one all-in-one cluster accept each other's tokens, and Swift's own proxy
+//! and memcache client read what ours stored (and the other way round).
+
+mod aio_util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aio_util::{bin, run_swift_python, swift_python, Aio};
+
+/// Each test runs a whole cluster; they take turns (see `aio_clients`).
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A memcached server on a free port, stopped on drop.
+struct Memcached {
+    child: Child,
+    port: u16,
+}
+
+impl Memcached {
+    fn start() -> Memcached {
+        let port = free_port();
+        let mut cmd = Command::new("memcached");
+        cmd.args([
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-m",
+            "16",
+        ]);
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.args(["-u", "root"]); // memcached refuses to run as root without it
+        }
+        let child = cmd.stdout(Stdio::null()).spawn().unwrap_or_else(|e| {
+            panic!("cannot start memcached ({e}): install it (apt-get install -y memcached)")
+        });
+        let m = Memcached { child, port };
+        wait_for(
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "memcached",
+        );
+        m
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A proxy process (ours or Swift's), killed on drop.
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain HTTP/1.0 exchange: (status, lower-cased headers, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let hdrs = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, hdrs, raw[split + 4..].to_vec())
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn token(port: u16, user: &str, key: &str) -> String {
+    let (status, h, _) = http(
+        port,
+        "GET",
+        "/auth/v1.0",
+        &[("X-Auth-User", user), ("X-Auth-Key", key)],
+        b"",
+    );
+    assert_eq!(status, 200, "auth as {user} on port {port}");
+    header(&h, "x-auth-token")
+        .expect("x-auth-token")
+        .to_string()
+}
+
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut out = String::new();
+    s.write_all(b"GET /healthcheck HTTP/1.0\r\n\r\n").is_ok()
+        && s.read_to_string(&mut out).is_ok()
+        && out.split_whitespace().nth(1) == Some("200")
+}
+
+/// The cluster's proxy config with memcached added to its `cache` filter.
+fn use_memcached(aio: &Aio, mc: &Memcached) -> String {
+    let path = aio.dir.join("etc/proxy-server.conf");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let marker = "use = egg:swift#memcache\n";
+    assert!(text.contains(marker), "cache filter in {text}");
+    let text = text.replace(
+        marker,
+        &format!("{marker}memcache_servers = {}\n", mc.addr()),
+    );
+    std::fs::write(&path, &text).unwrap();
+    text
+}
+
+/// Another proxy over the cluster's rings: the config with a new port (and
+/// `extra` lines for `[DEFAULT]`), started from `program`.
+fn another_proxy(aio: &Aio, conf: &str, extra: &str, program: &Path, name: &str) -> Proxy {
+    let port = free_port();
+    let text = conf.replacen(
+        &format!("bind_port = {}\n", aio.port),
+        &format!("bind_port = {port}\n{extra}"),
+        1,
+    );
+    let path = aio.dir.join(format!("etc/{name}.conf"));
+    std::fs::write(&path, text).unwrap();
+    let log = std::fs::File::create(aio.dir.join(format!("log/{name}.log"))).unwrap();
+    let child = Command::new(program)
+        .arg(&path)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    let p = Proxy { child, port };
+    wait_for(|| healthy(port), name);
+    p
+}
+
+#[test]
+fn proxies_share_tokens_through_memcached() {
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mc = Memcached::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = Aio::setup(&tmp.path().join("aio"));
+    let conf = use_memcached(&aio, &mc);
+    let aio = aio.start();
+    let second = another_proxy(&aio, &conf, "", &bin("swift-proxy-server"), "proxy-2");
+
+    // A token from the first proxy works on the second, and the other way round.
+    let tok = token(aio.port, "test:tester", "testing");
+    let auth = [("X-Auth-Token", tok.as_str())];
+    let (s, _, _) = http(second.port, "PUT", "/v1/AUTH_test/shared", &auth, b"");
+    assert_eq!(s, 201);
+    let (s, _, _) = http(
+        second.port,
+        "PUT",
+        "/v1/AUTH_test/shared/o",
+        &auth,
+        b"hello",
+    );
+    assert_eq!(s, 201);
+    let (s, _, body) = http(aio.port, "GET", "/v1/AUTH_test/shared/o", &auth, b"");
+    assert_eq!((s, body.as_slice()), (200, &b"hello"[..]));
+    // Asking the second proxy for a token returns the one already shared.
+    assert_eq!(token(second.port, "test:tester", "testing"), tok);
+    let tok2 = token(second.port, "test2:tester2", "testing2");
+    let (s, _, _) = http(
+        aio.port,
+        "HEAD",
+        "/v1/AUTH_test2",
+        &[("X-Auth-Token", &tok2)],
+        b"",
+    );
+    assert_eq!(s / 100, 2, "token of the second proxy on the first");
+    // Tokens that memcached does not hold are refused by both.
+    let forged = format!("AUTH_tk{}", "0".repeat(32));
+    for port in [aio.port, second.port] {
+        let (s, _, _) = http(
+            port,
+            "HEAD",
+            "/v1/AUTH_test",
+            &[("X-Auth-Token", &forged)],
+            b"",
+        );
+        assert_eq!(s, 401);
+    }
+}
+
+#[test]
+fn swift_proxy_and_memcache_client_read_our_tokens() {
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let python = swift_python();
+    let swift_proxy = python.with_file_name("swift-proxy-server");
+    let mc = Memcached::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = Aio::setup(&tmp.path().join("aio"));
+    let conf = use_memcached(&aio, &mc);
+    let aio = aio.start();
+    // Swift's proxy switches to `user` (default `swift`) when started as
+    // root; one process (workers = 0) so that stopping it stops it all.
+    let user = aio_util::check(Command::new("id").arg("-un"));
+    let conf = conf.replace("\nworkers = 2\n", "\nworkers = 0\n");
+    assert!(conf.contains("workers = 0"), "{conf}");
+    let swift = another_proxy(
+        &aio,
+        &conf,
+        &format!("user = {}\nlog_level = WARNING\n", user.trim()),
+        &swift_proxy,
+        "swift-proxy",
+    );
+
+    // Ours issues a token; Swift's memcache client finds it under tempauth's
+    // keys, in tempauth's format, and Swift's proxy accepts it and hands out
+    // the same token for the same user.
+    let ours = token(aio.port, "test:tester", "testing");
+    let read = r#"
+import json, sys, time
+from swift.common.memcached import MemcacheRing
+from swift.common.utils import get_logger
+mc = MemcacheRing([sys.argv[1]], logger=get_logger({}, log_route='check'))
+out = {}
+for user in sys.argv[2:]:
+    tok = mc.get('AUTH_/user/' + user)
+    expires, groups = mc.get('AUTH_/token/' + tok)
+    out[user] = {'token': tok, 'ttl': expires - time.time(), 'groups': groups}
+print(json.dumps(out))
+"#;
+    let theirs = token(swift.port, "test2:tester2", "testing2");
+    let out = run_swift_python(read, &[&mc.addr(), "test:tester", "test2:tester2"]);
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(seen["test:tester"]["token"], ours.as_str());
+    assert_eq!(seen["test2:tester2"]["token"], theirs.as_str());
+    // Groups as Swift's tempauth writes them (its own entry is the reference).
+    assert_eq!(
+        seen["test2:tester2"]["groups"],
+        "test2,test2:tester2,AUTH_test2"
+    );
+    assert_eq!(seen["test:tester"]["groups"], "test,test:tester,AUTH_test");
+    for user in ["test:tester", "test2:tester2"] {
+        let ttl = seen[user]["ttl"].as_f64().expect("expiry is a number");
+        assert!((86_000.0..=86_400.0).contains(&ttl), "{user} ttl {ttl}");
+    }
+    assert_eq!(token(swift.port, "test:tester", "testing"), ours);
+
+    let mine = [("X-Auth-Token", ours.as_str())];
+    let (s, _, _) = http(aio.port, "PUT", "/v1/AUTH_test/interop", &mine, b"");
+    assert_eq!(s, 201);
+    let (s, _, _) = http(
+        swift.port,
+        "PUT",
+        "/v1/AUTH_test/interop/o",
+        &mine,
+        b"from swift",
+    );
+    assert_eq!(s, 201, "Swift's proxy accepts our token");
+    let (s, _, body) = http(aio.port, "GET", "/v1/AUTH_test/interop/o", &mine, b"");
+    assert_eq!((s, body.as_slice()), (200, &b"from swift"[..]));
+    // And ours accepts Swift's.
+    let (s, _, _) = http(
+        aio.port,
+        "PUT",
+        "/v1/AUTH_test2/c",
+        &[("X-Auth-Token", &theirs)],
+        b"",
+    );
+    assert_eq!(s, 201, "our proxy accepts Swift's token");
+}
