@@ -21,7 +21,7 @@ use super::objstore::{
     info_from, merge_meta, select, AsyncUpdate, FileKind, ObjectInfo, ObjectKey, ObjectReader,
     ObjectState, ObjectStore, ObjectWriter, Selection,
 };
-use super::{replication, Result, StorageError, Timestamp};
+use super::{hashes, replication, Result, StorageError, Timestamp};
 
 /// The disk backend of `ObjectStore`.
 #[derive(Debug, Clone)]
@@ -111,6 +111,7 @@ impl DiskStore {
         }
         res?;
         self.cleanup(key)?;
+        invalidate_parent(&self.object_dir(key)?);
         Ok(())
     }
 
@@ -182,8 +183,28 @@ pub fn list_files(dir: &Path) -> Result<Vec<(Timestamp, FileKind)>> {
     Ok(out)
 }
 
-/// Moves `dir` under `<dev>/quarantined/objects[-N]/`, adding a suffix if taken.
+/// Marks the suffix holding object directory `dir` for rehashing.
+fn invalidate_parent(dir: &Path) {
+    if let Some(sfx) = dir.parent() {
+        if let Err(e) = hashes::invalidate_hash(sfx) {
+            tracing::error!("cannot invalidate {}: {e}", sfx.display());
+        }
+    }
+}
+
+/// Moves `dir` (an object directory, or a whole suffix) under
+/// `<dev>/quarantined/objects[-N]/`, adding a suffix if taken, and marks
+/// its suffix for rehashing so replication restores a good copy.
 pub fn quarantine_dir(dev: &Path, dir: &Path, policy: u32) -> Result<PathBuf> {
+    let is_suffix = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.len() == 3);
+    if is_suffix {
+        hashes::invalidate_hash(dir)?;
+    } else if let Some(sfx) = dir.parent() {
+        hashes::invalidate_hash(sfx)?;
+    }
     let qdir = dev.join("quarantined").join(policy_dir("objects", policy));
     mkdirs(&qdir)?;
     let name = dir
@@ -334,6 +355,7 @@ impl ObjectWriter for DiskWriter {
             }
         }
         self.store.cleanup(&self.key)?;
+        invalidate_parent(&dir);
         Ok(())
     }
 }
@@ -435,7 +457,33 @@ impl ObjectStore for DiskStore {
         policy: u32,
     ) -> Result<BTreeMap<String, String>> {
         let dev = self.devices.path(device)?;
-        replication::partition_hashes(&dev, partition, policy)
+        let (_, h) = hashes::get_hashes(
+            &dev,
+            partition,
+            policy,
+            &[],
+            false,
+            hashes::DEFAULT_RECLAIM_AGE,
+        )?;
+        Ok(h)
+    }
+
+    fn device_path(&self, device: &str) -> Result<Option<PathBuf>> {
+        Ok(Some(self.devices.path(device)?))
+    }
+
+    fn invalidate_suffixes(
+        &self,
+        device: &str,
+        partition: &str,
+        policy: u32,
+        suffixes: &[String],
+    ) -> Result<()> {
+        let part = hashes::partition_dir(&self.devices.path(device)?, policy, partition);
+        for sfx in suffixes.iter().filter(|s| hashes::valid_suffix(s)) {
+            hashes::invalidate_hash(&part.join(sfx))?;
+        }
+        Ok(())
     }
 
     fn save_async_update(&self, key: &ObjectKey, update: &AsyncUpdate) -> Result<()> {

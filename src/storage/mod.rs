@@ -12,6 +12,7 @@ pub mod broker;
 pub mod device;
 pub mod diskfile;
 pub mod hasher;
+pub mod hashes;
 pub mod hashpath;
 pub mod mem;
 pub mod metadata;

@@ -141,7 +141,23 @@ pub trait ObjectStore: Send + Sync + 'static {
         partition: &str,
         policy: u32,
     ) -> Result<BTreeMap<String, String>>;
+    /// Marks suffixes for rehashing (`REPLICATE /<dev>/<part>/<sfx>-<sfx>`);
+    /// backends that always hash afresh need do nothing.
+    fn invalidate_suffixes(
+        &self,
+        _device: &str,
+        _partition: &str,
+        _policy: u32,
+        _suffixes: &[String],
+    ) -> Result<()> {
+        Ok(())
+    }
     fn save_async_update(&self, key: &ObjectKey, update: &AsyncUpdate) -> Result<()>;
+    /// Where a device's files live, for code that works on Swift's layout
+    /// directly (ssync); `None` for stores without one.
+    fn device_path(&self, _device: &str) -> Result<Option<std::path::PathBuf>> {
+        Ok(None)
+    }
 }
 
 /// Kinds of object files.
