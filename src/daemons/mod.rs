@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod conf;
 pub mod db_replicator;
 pub mod object_auditor;
+pub mod object_replicator;
 pub mod recon_cron;
 pub mod runner;
 

@@ -18,8 +18,18 @@ pub struct DaemonArgs {
     pub devices: Option<Vec<String>>,
     /// `-z/--zero_byte_fps N` (object auditor).
     pub zero_byte_fps: Option<f64>,
-    /// `-p/--partitions P1,P2`: only these partitions (replicators).
+    /// `-p/--partitions P1,P2` (replicators).
     pub partitions: Option<Vec<String>>,
+    /// `-i/--policies I1,I2` (replicators).
+    pub policies: Option<Vec<String>>,
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Parses `argv[1..]`; `Err` holds the usage or error line.
@@ -52,10 +62,8 @@ pub fn parse_args(name: &str, args: &[String]) -> Result<DaemonArgs, String> {
                         .collect(),
                 );
             }
-            "-p" | "--partitions" => {
-                let v = value("-p")?;
-                out.partitions = Some(v.split(',').map(|p| p.trim().to_string()).collect());
-            }
+            "-p" | "--partitions" => out.partitions = Some(comma_list(&value("-p")?)),
+            "-i" | "--policies" => out.policies = Some(comma_list(&value("-i")?)),
             "-z" | "--zero_byte_fps" => {
                 let v = value("-z")?;
                 let n = v
@@ -119,7 +127,18 @@ pub fn main(
     body: impl FnOnce(&DaemonArgs, &DaemonConf) -> Result<(), DaemonError>,
 ) -> u8 {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = match parse_args(name, &args) {
+    main_with(name, section, &args, body)
+}
+
+/// `main` over explicit arguments (the all-in-one cluster runs daemons in
+/// its own executable).
+pub fn main_with(
+    name: &str,
+    section: &str,
+    args: &[String],
+    body: impl FnOnce(&DaemonArgs, &DaemonConf) -> Result<(), DaemonError>,
+) -> u8 {
+    let parsed = match parse_args(name, args) {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("{msg}");

@@ -86,6 +86,7 @@ async fn handle(State(s): State<Arc<ObjectServer>>, req: Request) -> Response<Bo
         "POST" => post(s, req).await,
         "DELETE" => delete(s, req).await,
         "REPLICATE" => replicate(s, req).await,
+        "SSYNC" => super::ssync::receiver::ssync(s, req).await,
         _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
     };
     res.unwrap_or_else(IntoResponse::into_response)
@@ -141,7 +142,29 @@ fn user_metadata(h: &HeaderMap, meta: &mut Metadata, with_system: bool) {
     }
 }
 
+/// A write from the replicator (`X-Backend-Replication: True`): metadata is
+/// kept as sent and no container update goes out.
+fn is_replication(h: &HeaderMap) -> bool {
+    header(h, "x-backend-replication").is_some_and(crate::conf::server_conf::config_true)
+}
+
+/// Copies the headers named in `X-Backend-Replication-Headers` verbatim.
+fn replication_metadata(h: &HeaderMap, meta: &mut Metadata) {
+    if !is_replication(h) {
+        return;
+    }
+    let names = header(h, "x-backend-replication-headers").unwrap_or("");
+    for name in names.split_whitespace() {
+        if let Some(v) = h.get(name) {
+            meta.insert(title_case(name), header_text(v));
+        }
+    }
+}
+
 fn delete_at(h: &HeaderMap) -> Result<(), ApiError> {
+    if is_replication(h) {
+        return Ok(());
+    }
     if let Some(v) = header(h, "x-delete-at") {
         let at: u64 = v
             .trim()
@@ -156,6 +179,17 @@ fn delete_at(h: &HeaderMap) -> Result<(), ApiError> {
 
 fn conflict(existing: Timestamp) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "").with_header("x-backend-timestamp", existing.internal())
+}
+
+/// Runs one of ssync's PUT/POST/DELETE subrequests.
+pub(super) async fn write_subrequest(s: Arc<ObjectServer>, req: Request) -> Response<Body> {
+    let res = match req.method().as_str() {
+        "PUT" => put(s, req).await,
+        "POST" => post(s, req).await,
+        "DELETE" => delete(s, req).await,
+        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
+    };
+    res.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
@@ -217,6 +251,7 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         meta.insert("Content-Type".into(), content_type);
         meta.insert("ETag".into(), etag.clone());
         meta.insert("Content-Length".into(), written.to_string());
+        replication_metadata(&h, &mut meta);
         writer.commit(meta.clone(), ts)?;
         Ok((etag, meta, h))
     })
@@ -228,7 +263,9 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         ("X-Timestamp".to_string(), ts.internal()),
         ("X-Etag".to_string(), etag.clone()),
     ];
-    container_update(&s, "PUT", &key, &h, update_headers, ts).await;
+    if !is_replication(&h) {
+        container_update(&s, "PUT", &key, &h, update_headers, ts).await;
+    }
     let mut resp = empty(StatusCode::CREATED);
     set_header(resp.headers_mut(), "etag", &etag);
     Ok(resp)
@@ -323,6 +360,7 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
                 user_metadata(&h, &mut meta, false);
                 meta.insert("name".into(), key.name());
                 meta.insert("X-Timestamp".into(), ts.internal());
+                replication_metadata(&h, &mut meta);
                 st.post(&key, ts, meta)?;
                 Ok(empty(StatusCode::ACCEPTED))
             }
@@ -366,7 +404,7 @@ async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         Ok((status, orig))
     })
     .await?;
-    if orig.is_none_or(|o| o < ts) {
+    if orig.is_none_or(|o| o < ts) && !is_replication(&h) {
         container_update(
             &s,
             "DELETE",
@@ -390,19 +428,35 @@ async fn replicate(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let p = split_path(req.uri().path(), 2, 3)?;
     let policy = policy_index(req.headers(), &s.policies)?;
     let key = ObjectKey::new(&p[0], &p[1], "", "", "", policy)?;
+    let suffixes: Vec<String> = p
+        .get(2)
+        .map(|s| s.split('-').map(str::to_string).collect())
+        .unwrap_or_default();
     let st = s.store.clone();
+    // With suffixes, only mark them for rehashing and answer None, as Swift does.
     let hashes = blocking(move || {
         st.check_device(&key.device, false)?;
-        Ok(st.suffix_hashes(&key.device, &key.partition, policy)?)
+        if suffixes.is_empty() {
+            Ok(Some(st.suffix_hashes(
+                &key.device,
+                &key.partition,
+                policy,
+            )?))
+        } else {
+            st.invalidate_suffixes(&key.device, &key.partition, policy, &suffixes)?;
+            Ok(None)
+        }
     })
     .await?;
-    let dict = Pickle::Dict(
-        hashes
-            .into_iter()
-            .map(|(k, v)| (Pickle::Str(k), Pickle::Str(v)))
-            .collect(),
-    );
-    Ok(Response::new(Body::from(Bytes::from(dict.dumps()))))
+    let body = match hashes {
+        Some(h) => Pickle::Dict(
+            h.into_iter()
+                .map(|(k, v)| (Pickle::Str(k), Pickle::Str(v)))
+                .collect(),
+        ),
+        None => Pickle::None,
+    };
+    Ok(Response::new(Body::from(Bytes::from(body.dumps()))))
 }
 
 /// Sends the container update for a write and waits briefly; failures become async pendings.

@@ -77,6 +77,16 @@ impl Timestamp {
         Timestamp { offset, ..self }
     }
 
+    /// Swift's `raw`: the time in units of 10 microseconds.
+    pub fn ticks(self) -> u64 {
+        self.ticks
+    }
+
+    /// The timestamp `ticks` units of 10 microseconds after the epoch.
+    pub fn from_ticks(ticks: u64) -> Self {
+        Timestamp { ticks, offset: 0 }
+    }
+
     /// The offset part.
     pub fn offset(self) -> u64 {
         self.offset
