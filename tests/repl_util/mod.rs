@@ -81,7 +81,7 @@ pub fn cluster(n: usize, replicator_extra: &str) -> (Vec<Node>, Ring) {
         })
         .collect();
     let builder = nodes[0].site.root().join("object.builder");
-    let data = ferroswift::aio::rings::build(devs, &builder, 1_700_000_000).unwrap();
+    let data = ferroswift::aio::rings::build(devs, 10, &builder, 1_700_000_000).unwrap();
     for node in &nodes {
         ferroswift::conf::ring_file::save_ring(
             node.site.etc().join("object.ring.gz"),
