@@ -1,10 +1,11 @@
-//! Times `load_ring` on one ring file: `ring_load PATH [RUNS]` prints the
-//! best and median wall time and the median CPU time (this process, all
-//! threads) in milliseconds (used by scripts/bench-ring-load).
+//! Times `load_lookup_ring` (file to a ring ready for lookups) on one ring
+//! file: `ring_load PATH [RUNS]` prints the best and median wall time and
+//! the median CPU time (this process, all threads) in milliseconds (used by
+//! scripts/bench-ring-load).
 
 use std::time::Instant;
 
-use ferroswift::conf::ring_file::load_ring;
+use ferroswift::conf::ring_file::load_lookup_ring;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -18,7 +19,7 @@ fn main() {
     for _ in 0..runs.max(1) {
         let cpu_start = cpu_ms();
         let start = Instant::now();
-        let ring = match load_ring(&path) {
+        let ring = match load_lookup_ring(&path) {
             Ok(ring) => ring,
             Err(e) => {
                 eprintln!("{e}");

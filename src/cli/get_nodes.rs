@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::conf::ring_file::load_ring;
+use crate::conf::ring_file::load_lookup_ring;
 use crate::conf::swift_conf::{StoragePolicies, SwiftConf};
 use crate::ring::hash::{hex_digest, HashPathConf};
 use crate::ring::{Device, Node, Ring};
@@ -145,10 +145,7 @@ impl GetNodes {
     /// Swift's `Ring(path)`: checks the hash settings, then loads the ring.
     fn open_ring(&mut self, path: &Path) -> Result<Ring, Stop> {
         self.hash_conf()?;
-        let data =
-            load_ring(path).map_err(|e| Stop::Fatal(format!("ERROR: cannot load ring {e}")))?;
-        Ring::new(data)
-            .map_err(|e| Stop::Fatal(format!("ERROR: invalid ring {}: {e}", path.display())))
+        load_lookup_ring(path).map_err(|e| Stop::Fatal(format!("ERROR: cannot load ring {e}")))
     }
 
     fn run(&mut self, out: &mut impl Write, err: &mut impl Write) -> Result<(), Stop> {

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use crate::conf::atomic_file::write_atomically;
 use crate::ring::codec::{self, RingFileError, RingFormat};
-use crate::ring::RingData;
+use crate::ring::{Ring, RingData};
 
 /// A ring file error together with the file it concerns.
 #[derive(Debug, Error)]
@@ -43,6 +43,18 @@ pub fn load_ring_with_format(
     let (ring, format) = codec::decode_ring(&bytes).map_err(|e| RingPathError::new(path, e))?;
     codec::validate(&ring).map_err(|e| RingPathError::new(path, e))?;
     Ok((ring, format))
+}
+
+/// Loads a ring file straight into a lookup [`Ring`], its table kept as the
+/// file stores it (no per-entry conversion). Checks what [`load_ring`] and
+/// `Ring::new` check.
+pub fn load_lookup_ring(path: impl AsRef<Path>) -> Result<Ring, RingPathError> {
+    let path = path.as_ref();
+    let bytes = fs::read(path).map_err(|e| RingPathError::new(path, e))?;
+    let (ring, _) = codec::decode_ring_compact(&bytes).map_err(|e| RingPathError::new(path, e))?;
+    drop(bytes);
+    Ring::from_decoded(ring)
+        .map_err(|e| RingPathError::new(path, RingFileError::Invalid(e.to_string())))
 }
 
 /// Writes `ring` to `path` in `format` atomically: readers see either the old

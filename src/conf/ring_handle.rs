@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use thiserror::Error;
 
-use super::ring_file::{load_ring, RingPathError};
+use super::ring_file::{load_lookup_ring, RingPathError};
 use crate::ring::{Ring, RingError};
 
 /// Why a ring file could not be (re)loaded.
@@ -85,11 +85,7 @@ fn mtime(path: &Path) -> Result<SystemTime, RingHandleError> {
 fn load(path: &Path) -> Result<Loaded, RingHandleError> {
     // Take the mtime first: a write racing the load is seen next time.
     let mtime = mtime(path)?;
-    let data = load_ring(path)?;
-    let ring = Ring::new(data).map_err(|source| RingHandleError::Invalid {
-        path: path.to_owned(),
-        source,
-    })?;
+    let ring = load_lookup_ring(path)?;
     Ok(Loaded {
         ring: Arc::new(ring),
         mtime,

@@ -35,17 +35,17 @@ pub(crate) struct TierIndex {
 
 impl TierIndex {
     fn build(ring: &Ring, class: usize, level: usize) -> TierIndex {
-        let rows = &ring.rows;
+        let rows = ring.rows;
         let values = ring.tier_counts[level];
         let class_len = class_len(ring, class);
         let mut starts = vec![0u32; values + 1];
         let each_slot = |f: &mut dyn FnMut(u32, u32)| {
             for k in 0..class_len {
                 let hp = class + k * ring.inc;
-                for (r, row) in rows.iter().enumerate() {
-                    if let Some(&dev) = row.get(hp) {
+                for r in 0..rows {
+                    if let Some(dev) = ring.table.get(r, hp) {
                         let tier = ring.dev_tiers[dev as usize][level];
-                        f(tier, (k * rows.len() + r) as u32);
+                        f(tier, (k * rows + r) as u32);
                     }
                 }
             }
@@ -133,13 +133,13 @@ impl<'a> Handoffs<'a> {
 
     /// Device at walk position `u`, if that slot exists.
     fn slot(&self, u: usize) -> Option<u32> {
-        let rows = self.ring.rows.len();
+        let rows = self.ring.rows;
         let k = (self.k0 + u / rows) % self.class_len;
         if self.skip0 && k == 0 {
             return None;
         }
         let hp = self.class + k * self.ring.inc;
-        self.ring.rows[u % rows].get(hp).copied()
+        self.ring.table.get(u % rows, hp)
     }
 
     /// First walk position at or after the cursor whose tier at `level` is
@@ -155,7 +155,7 @@ impl<'a> Handoffs<'a> {
             return self.find_indexed(level, self.cursor);
         }
         let ring = self.ring;
-        let rows = ring.rows.len();
+        let rows = ring.rows;
         let mut j = self.cursor / rows;
         let mut r = self.cursor % rows;
         let mut scanned = 0;
@@ -181,8 +181,8 @@ impl<'a> Handoffs<'a> {
             }
             if !(self.skip0 && k == 0) {
                 let hp = self.class + k * ring.inc;
-                for (rr, row) in ring.rows.iter().enumerate().skip(r) {
-                    if let Some(&dev) = row.get(hp) {
+                for rr in r..rows {
+                    if let Some(dev) = ring.table.get(rr, hp) {
                         if !self.is_seen(level, ring.dev_tiers[dev as usize][level]) {
                             return Some(j * rows + rr);
                         }
@@ -201,7 +201,7 @@ impl<'a> Handoffs<'a> {
         let ring = self.ring;
         let index =
             ring.index[self.class][level].get_or_init(|| TierIndex::build(ring, self.class, level));
-        let rows = ring.rows.len();
+        let rows = ring.rows;
         let split = self.k0 * rows;
         let seg1 = (self.class_len - self.k0) * rows;
         let low = if self.skip0 { rows } else { 0 };

@@ -12,7 +12,7 @@ use super::lookup::Ring;
 
 /// Device ids of the complete handoff sequence of `part`.
 pub fn reference_handoff_ids(ring: &Ring, part: u32) -> Vec<u32> {
-    let rows = &ring.rows;
+    let rows = &ring.table.to_rows();
     let devs = &ring.devs;
     let dev = |id: u32| devs[id as usize].as_ref().expect("validated ring");
 

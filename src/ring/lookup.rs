@@ -12,8 +12,10 @@ use std::sync::OnceLock;
 
 use thiserror::Error;
 
+use super::codec::DecodedRing;
 use super::handoffs::{Handoffs, TierIndex, LINEAR_BUDGET};
 use super::hash::{part_from_digest, HashError, HashPathConf};
+use super::part_table::PartTable;
 use super::{Device, RingData};
 
 /// Tier levels, coarse to fine: region, zone, ip, device.
@@ -59,7 +61,9 @@ pub struct Node<'a> {
 #[derive(Debug)]
 pub struct Ring {
     pub(crate) devs: Vec<Option<Device>>,
-    pub(crate) rows: Vec<Vec<u32>>,
+    pub(crate) table: PartTable,
+    /// Number of replica rows of `table`.
+    pub(crate) rows: usize,
     pub(crate) part_shift: u32,
     pub(crate) parts: usize,
     /// Stride of the handoff walk: `parts / 65536`, at least 1.
@@ -83,15 +87,42 @@ pub struct Ring {
 impl Ring {
     /// Validates `data` and precomputes the lookup tables.
     pub fn new(data: RingData) -> Result<Ring, RingError> {
-        let RingData {
+        if data.replica2part2dev.len() > 0xFFFF {
+            return Err(RingError::TooManyRows(data.replica2part2dev.len()));
+        }
+        let parts = data.replica2part2dev.first().map_or(0, Vec::len);
+        for (row, ids) in data.replica2part2dev.iter().enumerate() {
+            if ids.len() > parts {
+                return Err(RingError::RowTooLong {
+                    row,
+                    len: ids.len(),
+                    parts,
+                });
+            }
+        }
+        Ring::from_decoded(DecodedRing {
+            table: PartTable::from_rows(&data.replica2part2dev),
+            devs: data.devs,
+            part_shift: data.part_shift,
+            next_part_power: data.next_part_power,
+            version: data.version,
+            dev_id_bytes: data.dev_id_bytes,
+        })
+    }
+
+    /// Validates a decoded ring file and precomputes the lookup tables,
+    /// using the file's table in place.
+    pub fn from_decoded(data: DecodedRing) -> Result<Ring, RingError> {
+        let DecodedRing {
             devs,
-            replica2part2dev: rows,
+            table,
             part_shift,
             next_part_power,
             version,
             dev_id_bytes,
         } = data;
-        let parts = rows.first().map_or(0, Vec::len);
+        let rows = table.rows();
+        let parts = table.row_len(0);
         if parts == 0 {
             return Err(RingError::NoAssignments);
         }
@@ -106,8 +137,8 @@ impl Ring {
                 expected,
             });
         }
-        if rows.len() > 0xFFFF {
-            return Err(RingError::TooManyRows(rows.len()));
+        if rows > 0xFFFF {
+            return Err(RingError::TooManyRows(rows));
         }
         for (position, dev) in devs.iter().enumerate() {
             if let Some(dev) = dev {
@@ -119,43 +150,14 @@ impl Ring {
                 }
             }
         }
-        let live: Vec<bool> = devs.iter().map(Option::is_some).collect();
-        let mut assigned = vec![false; devs.len()];
-        for (row_no, row) in rows.iter().enumerate() {
-            if row.len() > parts {
-                return Err(RingError::RowTooLong {
-                    row: row_no,
-                    len: row.len(),
-                    parts,
-                });
-            }
-            let mut ok = true;
-            for &dev in row {
-                let dev = dev as usize;
-                ok &= live.get(dev).copied().unwrap_or(false);
-                if let Some(slot) = assigned.get_mut(dev) {
-                    *slot = true;
-                }
-            }
-            if !ok {
-                let (part, &dev) = row
-                    .iter()
-                    .enumerate()
-                    .find(|(_, &d)| !live.get(d as usize).copied().unwrap_or(false))
-                    .unwrap_or((0, &0));
-                return Err(RingError::MissingDevice {
-                    row: row_no,
-                    part,
-                    dev,
-                });
-            }
-        }
+        let assigned = assigned_devices(&devs, &table)?;
         let (dev_tiers, tier_counts) = tier_tables(&devs, &assigned);
         let inc = (parts / 65536).max(1);
         let index = (0..inc).map(|_| Default::default()).collect();
         let scan_credit = (0..inc).map(|_| Default::default()).collect();
         Ok(Ring {
             devs,
+            table,
             rows,
             part_shift,
             parts,
@@ -186,13 +188,13 @@ impl Ring {
 
     /// Number of replica rows (`ceil(replicas)`).
     pub fn replica_rows(&self) -> usize {
-        self.rows.len()
+        self.rows
     }
 
     /// Replica count as a float: `(rows - 1) + len(last)/len(first)`.
     pub fn replica_count(&self) -> f64 {
-        let last = self.rows.last().map_or(0, Vec::len);
-        (self.rows.len() - 1) as f64 + last as f64 / self.parts as f64
+        let last = self.table.row_len(self.rows - 1);
+        (self.rows - 1) as f64 + last as f64 / self.parts as f64
     }
 
     /// Devices by id; `None` marks a hole.
@@ -237,9 +239,9 @@ impl Ring {
     /// device listed once even if it holds several replicas. A partition
     /// beyond the ring has no primaries.
     pub fn get_part_nodes(&self, part: u32) -> Vec<Node<'_>> {
-        let mut ids: Vec<u32> = Vec::with_capacity(self.rows.len());
-        for row in &self.rows {
-            if let Some(&dev) = row.get(part as usize) {
+        let mut ids: Vec<u32> = Vec::with_capacity(self.rows);
+        for r in 0..self.rows {
+            if let Some(dev) = self.table.get(r, part as usize) {
                 if !ids.contains(&dev) {
                     ids.push(dev);
                 }
@@ -275,6 +277,32 @@ impl Ring {
     pub fn get_more_nodes_with_budget(&self, part: u32, budget: usize) -> Handoffs<'_> {
         Handoffs::new(self, part, budget)
     }
+}
+
+/// Which devices hold at least one assignment; fails on a slot naming a
+/// device that does not exist (reporting the first such slot).
+fn assigned_devices(devs: &[Option<Device>], table: &PartTable) -> Result<Vec<bool>, RingError> {
+    let mut assigned = vec![false; devs.len()];
+    let mut out_of_range = false;
+    for r in 0..table.rows() {
+        table.for_each_in_row(r, |id| match assigned.get_mut(id as usize) {
+            Some(slot) => *slot = true,
+            None => out_of_range = true,
+        });
+    }
+    let hole_assigned = assigned.iter().zip(devs).any(|(&a, d)| a && d.is_none());
+    if !out_of_range && !hole_assigned {
+        return Ok(assigned);
+    }
+    for row in 0..table.rows() {
+        for part in 0..table.row_len(row) {
+            let dev = table.get(row, part).unwrap_or(0);
+            if devs.get(dev as usize).is_none_or(Option::is_none) {
+                return Err(RingError::MissingDevice { row, part, dev });
+            }
+        }
+    }
+    Ok(assigned)
 }
 
 /// Dense tier ids per device, and the number of distinct values per level,

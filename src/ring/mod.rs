@@ -11,6 +11,7 @@ pub mod handoffs;
 pub mod handoffs_reference;
 pub mod hash;
 pub mod lookup;
+pub mod part_table;
 
 pub use device::Device;
 pub use lookup::{Node, Ring, RingError};

@@ -1,5 +1,8 @@
-//! Inflating a ring file's gzip member and checking its trailer. For large
-//! files the CRC32 is computed on a helper thread while the inflater runs.
+//! Inflating a ring file's gzip member and checking its trailer. When the
+//! trailer's length is plausible the member is inflated in one call by
+//! libdeflate (which checks the CRC32 and length itself); otherwise, or if
+//! that fails, a streaming zlib-rs inflater runs (large outputs get their
+//! CRC32 on a helper thread) and names the problem precisely.
 
 use std::sync::mpsc;
 use std::thread;
@@ -30,6 +33,15 @@ pub fn gunzip(file: &[u8]) -> Result<Vec<u8>, RingFileError> {
         _ => 0,
     };
     let initial = hint.min(body.len().saturating_mul(MAX_DEFLATE_RATIO));
+    if initial == hint && hint > 0 {
+        let mut out = vec![0u8; hint];
+        let mut inflater = libdeflater::Decompressor::new();
+        if let Ok(n) = inflater.gzip_decompress(file, &mut out) {
+            if n == hint {
+                return Ok(out);
+            }
+        }
+    }
     let mut inflater = Decompress::new(false);
     let (mut out, mut crc, ended) = if initial >= PIPELINE_MIN {
         inflate_pipelined(&mut inflater, body, initial)?

@@ -22,7 +22,36 @@ pub use error::RingFileError;
 pub use gzip::RING_MTIME;
 pub use validate::validate;
 
-use crate::ring::RingData;
+use crate::ring::part_table::PartTable;
+use crate::ring::{Device, RingData};
+
+/// A decoded ring file with its table left in the file's compact form
+/// (see [`PartTable`]): what lookups are built from without a copy.
+#[derive(Debug, Clone)]
+pub struct DecodedRing {
+    /// Index = device id; `None` marks a hole.
+    pub devs: Vec<Option<Device>>,
+    pub table: PartTable,
+    pub part_shift: u32,
+    pub next_part_power: Option<u32>,
+    pub version: Option<u64>,
+    /// 2 or 4: the width ids are stored with (v1 is always 2).
+    pub dev_id_bytes: u8,
+}
+
+impl DecodedRing {
+    /// The plain form, with one `Vec<u32>` per replica row.
+    pub fn into_ring_data(self) -> RingData {
+        RingData {
+            replica2part2dev: self.table.to_rows(),
+            devs: self.devs,
+            part_shift: self.part_shift,
+            next_part_power: self.next_part_power,
+            version: self.version,
+            dev_id_bytes: self.dev_id_bytes,
+        }
+    }
+}
 
 /// The on-disk ring format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,13 +88,24 @@ pub fn read_ring_with_format(
 
 /// Decodes the bytes of a whole `*.ring.gz` file.
 pub fn decode_ring(file: &[u8]) -> Result<(RingData, RingFormat), RingFileError> {
-    let data = inflate::gunzip(file)?;
-    decode_decompressed(&data)
+    let (ring, format) = decode_ring_compact(file)?;
+    Ok((ring.into_ring_data(), format))
+}
+
+/// Decodes a whole `*.ring.gz` file, keeping the table as the file holds it.
+pub fn decode_ring_compact(file: &[u8]) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    decode_owned(inflate::gunzip(file)?)
 }
 
 /// Decodes an already decompressed ring stream (starting with `R1NG`).
 pub fn decode_decompressed(data: &[u8]) -> Result<(RingData, RingFormat), RingFileError> {
-    let format = detect(data)?;
+    let (ring, format) = decode_owned(data.to_vec())?;
+    Ok((ring.into_ring_data(), format))
+}
+
+/// Decodes a decompressed stream; its bytes become the ring's table.
+fn decode_owned(data: Vec<u8>) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    let format = detect(&data)?;
     let ring = match format {
         RingFormat::V1 => v1::decode(data)?,
         RingFormat::V2 => v2::decode(data)?,

@@ -10,28 +10,6 @@ pub enum Endian {
     Big,
 }
 
-/// Converts one row of `width`-byte ids; `bytes.len()` must be a multiple of `width`.
-pub fn decode_row(bytes: &[u8], width: usize, endian: Endian) -> Vec<u32> {
-    match (width, endian) {
-        (2, Endian::Little) => bytes
-            .chunks_exact(2)
-            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        (2, Endian::Big) => bytes
-            .chunks_exact(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .collect(),
-        (_, Endian::Little) => bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        (_, Endian::Big) => bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    }
-}
-
 /// Appends one row as `width`-byte ids, failing if an id does not fit.
 pub fn encode_row(
     out: &mut Vec<u8>,

@@ -8,10 +8,13 @@ use super::gzip::GzWriter;
 use super::header;
 use super::pyjson;
 use super::table::{self, Endian};
+use super::DecodedRing;
+use crate::ring::part_table::{IdLayout, PartTable};
 use crate::ring::RingData;
 
-/// Decodes a whole decompressed v1 stream (starting with the magic).
-pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
+/// Decodes a whole decompressed v1 stream (starting with the magic); the
+/// rows stay in `data`, which becomes the table.
+pub fn decode(data: Vec<u8>) -> Result<DecodedRing, RingFileError> {
     let len_bytes = data.get(6..10).ok_or_else(|| {
         RingFileError::incomplete("v1 header length", 4, data.len().saturating_sub(6) as u64)
     })?;
@@ -21,9 +24,9 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
         RingFileError::incomplete("v1 JSON header", json_len as u64, (data.len() - 10) as u64)
     })?;
     let head: header::V1Header = header::parse(json, "v1 JSON header")?;
-    let endian = match head.byteorder.as_deref() {
-        None | Some("little") => Endian::Little,
-        Some("big") => Endian::Big,
+    let layout = match head.byteorder.as_deref() {
+        None | Some("little") => IdLayout::U16Le,
+        Some("big") => IdLayout::U16Be,
         Some(other) => {
             return Err(RingFileError::Header(format!(
                 "\"byteorder\" is not \"little\" or \"big\": {other:?}"
@@ -32,34 +35,43 @@ pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
     };
     let part_shift = header::part_shift(head.part_shift)?;
     let replica_count = head.replica_count;
-    let row_bytes = table::partitions(part_shift) * 2;
+    let parts = table::partitions(part_shift);
+    let row_bytes = parts * 2;
 
-    let mut rest = &data[10 + json_len..];
-    let mut rows =
-        Vec::with_capacity(replica_count.min(rest.len() as u64 / row_bytes + 1) as usize);
-    for r in 0..replica_count {
-        let take = row_bytes.min(rest.len() as u64) as usize;
-        if take < row_bytes as usize && r + 1 < replica_count {
-            return Err(RingFileError::incomplete(
-                format!("v1 replica row {r} of {replica_count}"),
-                row_bytes,
-                take as u64,
-            ));
-        }
+    // Swift reads `replica_count` rows of `row_bytes`; only the last may
+    // come up short (fractional replicas), and bytes after it are ignored.
+    let start = 10 + json_len;
+    let avail = (data.len() - start) as u64;
+    let full_rows = replica_count.saturating_sub(1);
+    if u128::from(avail) < u128::from(full_rows) * u128::from(row_bytes) {
+        let r = avail / row_bytes;
+        return Err(RingFileError::incomplete(
+            format!("v1 replica row {r} of {replica_count}"),
+            row_bytes,
+            avail - r * row_bytes,
+        ));
+    }
+    let mut row_lens = vec![parts as usize; full_rows as usize];
+    if replica_count > 0 {
+        let take = row_bytes.min(avail - full_rows * row_bytes);
         if take % 2 != 0 {
             return Err(RingFileError::Header(format!(
-                "v1 replica row {r} has an odd number of bytes ({take})"
+                "v1 replica row {full_rows} has an odd number of bytes ({take})"
             )));
         }
-        rows.push(table::decode_row(&rest[..take], 2, endian));
-        rest = &rest[take..];
+        row_lens.push((take / 2) as usize);
     }
-    Ok(RingData {
-        devs: head.devs.into_devices(),
-        replica2part2dev: rows,
+    let devs = head.devs.into_devices();
+    let next_part_power = header::next_part_power(head.next_part_power)?;
+    let version = head.version;
+    let table = PartTable::new(data, start, layout, parts as usize, row_lens)
+        .map_err(RingFileError::Invalid)?;
+    Ok(DecodedRing {
+        devs,
+        table,
         part_shift,
-        next_part_power: header::next_part_power(head.next_part_power)?,
-        version: head.version,
+        next_part_power,
+        version,
         dev_id_bytes: 2,
     })
 }

@@ -12,6 +12,8 @@ use super::gzip::GzWriter;
 use super::header;
 use super::pyjson;
 use super::table::{self, Endian};
+use super::DecodedRing;
+use crate::ring::part_table::{IdLayout, PartTable};
 use crate::ring::RingData;
 
 const METADATA: &str = "swift/ring/metadata";
@@ -184,57 +186,77 @@ fn section<'a>(
 }
 
 /// Sections at least this large are hashed on a helper thread while the
-/// table is converted.
+/// other sections are checked and parsed.
 const PARALLEL_HASH_MIN: usize = 1 << 20;
 
-/// Decodes a whole decompressed v2 stream (starting with the magic).
-pub fn decode(data: &[u8]) -> Result<RingData, RingFileError> {
-    let index = parse_index(data)?;
-    let meta: header::V2Metadata = header::parse(section(data, &index, METADATA)?, "v2 metadata")?;
-    let devs: header::Devices = header::parse(section(data, &index, DEVICES)?, "v2 device list")?;
+/// Decodes a whole decompressed v2 stream (starting with the magic); the
+/// assignments stay in `data`, which becomes the table.
+pub fn decode(data: Vec<u8>) -> Result<DecodedRing, RingFileError> {
+    let index = parse_index(&data)?;
+    let parse_rest = || -> Result<_, RingFileError> {
+        let meta: header::V2Metadata =
+            header::parse(section(&data, &index, METADATA)?, "v2 metadata")?;
+        let devs: header::Devices =
+            header::parse(section(&data, &index, DEVICES)?, "v2 device list")?;
+        Ok((meta, devs.into_devices()))
+    };
+    let assignments = match locate(&data, &index, ASSIGNMENTS) {
+        Ok(section) => section,
+        Err(e) => {
+            // Report problems in file order: metadata and devices first.
+            parse_rest()?;
+            return Err(e);
+        }
+    };
+    let (meta, devs) = if assignments.payload.len() >= PARALLEL_HASH_MIN {
+        std::thread::scope(|scope| {
+            let check = scope.spawn(|| assignments.verify());
+            let rest = parse_rest();
+            let checked = check
+                .join()
+                .unwrap_or(Err(RingFileError::Internal("hash thread failed")));
+            // Report problems in file order: metadata and devices first.
+            let rest = rest?;
+            checked.map(|()| rest)
+        })?
+    } else {
+        let rest = parse_rest()?;
+        assignments.verify()?;
+        rest
+    };
     let part_shift = header::part_shift(meta.part_shift)?;
-    let width = match meta.dev_id_bytes {
-        w @ (2 | 4) => w as usize,
+    let layout = match meta.dev_id_bytes {
+        2 => IdLayout::U16Be,
+        4 => IdLayout::U32Be,
         w => {
             return Err(RingFileError::Header(format!(
                 "unsupported dev_id_bytes {w}"
             )))
         }
     };
-    let assignments = locate(data, &index, ASSIGNMENTS)?;
-    let table = assignments.payload;
-    if table.len() % width != 0 {
+    let width = layout.width();
+    let len = assignments.payload.len();
+    if len % width != 0 {
         return Err(RingFileError::Header(format!(
-            "assignments length {} is not a multiple of dev_id_bytes {width}",
-            table.len()
+            "assignments length {len} is not a multiple of dev_id_bytes {width}"
         )));
     }
-    let row_bytes =
-        usize::try_from(table::partitions(part_shift) * width as u64).unwrap_or(usize::MAX);
-    let convert = || -> Vec<Vec<u32>> {
-        table
-            .chunks(row_bytes)
-            .map(|row| table::decode_row(row, width, Endian::Big))
-            .collect()
-    };
-    let rows = if table.len() >= PARALLEL_HASH_MIN {
-        std::thread::scope(|scope| {
-            let check = scope.spawn(|| assignments.verify());
-            let rows = convert();
-            check
-                .join()
-                .unwrap_or(Err(RingFileError::Internal("hash thread failed")))
-                .map(|()| rows)
-        })?
-    } else {
-        assignments.verify()?;
-        convert()
-    };
-    Ok(RingData {
-        devs: devs.into_devices(),
-        replica2part2dev: rows,
+    let start = assignments.payload.as_ptr() as usize - data.as_ptr() as usize;
+    let parts = usize::try_from(table::partitions(part_shift)).unwrap_or(usize::MAX);
+    let entries = len / width;
+    let rows = entries.div_ceil(parts);
+    let mut row_lens = vec![parts; rows];
+    if let Some(last) = row_lens.last_mut() {
+        *last = entries - (rows - 1) * parts;
+    }
+    let next_part_power = header::next_part_power(meta.next_part_power)?;
+    let table =
+        PartTable::new(data, start, layout, parts, row_lens).map_err(RingFileError::Invalid)?;
+    Ok(DecodedRing {
+        devs,
+        table,
         part_shift,
-        next_part_power: header::next_part_power(meta.next_part_power)?,
+        next_part_power,
         version: meta.version,
         dev_id_bytes: width as u8,
     })
