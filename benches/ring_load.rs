@@ -1,10 +1,12 @@
 //! Loading the part-power-20 reference ring (S3) in formats v1 and v2:
-//! the whole `load_ring`, decoding from memory, and bare inflate as a floor.
+//! `load_lookup_ring` (file to a ring ready for lookups, what the tools and
+//! servers use), `load_ring` (the plain `RingData` the builder edits),
+//! decoding from memory, and bare inflate (zlib-rs and libdeflate) as floors.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ferroswift::conf::ring_file::load_ring;
+use ferroswift::conf::ring_file::{load_lookup_ring, load_ring};
 use ferroswift::ring::codec;
 use flate2::{Decompress, FlushDecompress};
 
@@ -24,20 +26,37 @@ fn bare_inflate(file: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Inflating the whole gzip member in one libdeflate call.
+fn bare_libdeflate(file: &[u8]) -> Vec<u8> {
+    let at = file.len() - 4;
+    let size = u32::from_le_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
+    let mut out = vec![0u8; size as usize];
+    libdeflater::Decompressor::new()
+        .gzip_decompress(file, &mut out)
+        .unwrap();
+    out
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("S3 part power 20");
     group.sample_size(30);
     for (name, rel) in [("v1", "S3/object.ring.gz"), ("v2", "S3/v2/object.ring.gz")] {
         let path = fixture(rel);
         let bytes = std::fs::read(&path).unwrap();
+        group.bench_function(format!("load_lookup_ring {name}"), |b| {
+            b.iter(|| load_lookup_ring(&path).unwrap())
+        });
         group.bench_function(format!("load_ring {name}"), |b| {
             b.iter(|| load_ring(&path).unwrap())
         });
-        group.bench_function(format!("decode_ring {name}"), |b| {
-            b.iter(|| codec::decode_ring(&bytes).unwrap())
+        group.bench_function(format!("decode_ring_compact {name}"), |b| {
+            b.iter(|| codec::decode_ring_compact(&bytes).unwrap())
         });
-        group.bench_function(format!("bare inflate {name}"), |b| {
+        group.bench_function(format!("bare inflate zlib-rs {name}"), |b| {
             b.iter(|| bare_inflate(&bytes))
+        });
+        group.bench_function(format!("bare inflate libdeflate {name}"), |b| {
+            b.iter(|| bare_libdeflate(&bytes))
         });
     }
     group.finish();
