@@ -51,6 +51,7 @@ fn empty_ring(part_power: u32) -> RingBuilder {
                             device: format!("d{d}"),
                             meta: String::new(),
                             weight: if id % 3 == 0 { 200.0 } else { 100.0 },
+                            extra: Default::default(),
                         },
                         parts: 0,
                         parts_wanted: None,

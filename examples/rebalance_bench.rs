@@ -63,6 +63,7 @@ fn main() {
                 device: format!("d{d}"),
                 meta: String::new(),
                 weight,
+                extra: Default::default(),
             },
             parts: 0,
             parts_wanted: None,

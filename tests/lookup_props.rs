@@ -36,6 +36,7 @@ fn random_ring(seed: u64, power: u32) -> RingData {
                 device: format!("sd{id}"),
                 meta: String::new(),
                 weight: 100.0,
+                extra: Default::default(),
             })
         })
         .collect();

@@ -250,6 +250,7 @@ mod roundtrip {
                     device,
                     meta,
                     weight,
+                    extra: Default::default(),
                 },
             )
     }

@@ -234,6 +234,7 @@ fn tiny_ring() -> RingData {
         device: "sda".into(),
         meta: String::new(),
         weight: 1.0,
+        extra: Default::default(),
     };
     RingData {
         devs: vec![Some(dev(0)), None, Some(dev(2))],

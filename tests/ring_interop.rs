@@ -26,6 +26,7 @@ fn dev(id: u32, ip: &str, port: u16, weight: f64) -> Device {
         device: format!("sd{}", char::from(b'a' + (id % 26) as u8)),
         meta: String::new(),
         weight,
+        extra: Default::default(),
     }
 }
 
@@ -340,6 +341,63 @@ fn swift_loads_our_rings_as_we_meant_them() {
             RingFormat::V2 => assert!(
                 mask_v2(ours) == mask_v2(theirs),
                 "{name}: Swift re-saves different bytes"
+            ),
+        }
+    }
+}
+
+/// Swift writes rings (v1 and v2) whose devices carry keys we do not model.
+const SWIFT_EXTRA_KEYS_SCRIPT: &str = r#"
+import os, sys
+from swift.common.ring import RingData
+out = sys.argv[1]
+def dev(i, **extra):
+    d = {'id': i, 'region': 1, 'zone': i, 'ip': '10.0.0.%d' % (i + 1), 'port': 6200,
+         'replication_ip': '10.0.0.%d' % (i + 1), 'replication_port': 6200,
+         'device': 'sda', 'meta': '', 'weight': 100.0}
+    d.update(extra)
+    return d
+devs = [
+    dev(0, ssd=True, labels={'rack': 'r1', 'a': [1, 2.5, None, 'caf\u00e9']}),
+    dev(1, a_first='x', zz=3, big=2 ** 40, ratio=0.1),
+    None,
+    dev(3),
+    dev(4, empty={}, **{'\u00fcber': -7}),
+]
+rows = [[0, 1, 3, 4] * 4, [1, 3, 4, 0] * 4, [3, 4, 0, 1] * 4]
+for version in (1, 2):
+    os.makedirs(os.path.join(out, 'v%d' % version))
+    RingData(rows, devs, 28, version=7).save(
+        os.path.join(out, 'v%d' % version, 'object.ring.gz'), format_version=version)
+"#;
+
+#[test]
+fn unknown_device_keys_from_swift_survive_a_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs = tmp.path().join("swift");
+    common::run_swift_python(SWIFT_EXTRA_KEYS_SCRIPT, &[theirs.to_str().unwrap()]);
+    for (sub, format) in [("v1", RingFormat::V1), ("v2", RingFormat::V2)] {
+        let src = theirs.join(sub).join("object.ring.gz");
+        let ring = ferroswift::conf::ring_file::load_ring(&src).unwrap();
+        let dev0 = ring.devs[0].as_ref().unwrap();
+        assert_eq!(dev0.extra["ssd"], json!(true), "{sub}");
+        assert_eq!(dev0.extra["labels"]["a"][1], json!(2.5), "{sub}");
+        let dev4 = ring.devs[4].as_ref().unwrap();
+        assert_eq!(dev4.extra["\u{fc}ber"], json!(-7), "{sub}");
+        assert!(ring.devs[3].as_ref().unwrap().extra.is_empty(), "{sub}");
+        // The lookup ring keeps them too.
+        let lookup = ferroswift::conf::ring_file::load_lookup_ring(&src).unwrap();
+        assert_eq!(lookup.devices(), &ring.devs[..], "{sub}");
+
+        let dest = tmp.path().join("ours").join(sub);
+        fs::create_dir_all(&dest).unwrap();
+        save_ring(dest.join("object.ring.gz"), &ring, format).unwrap();
+        let (ours, swift) = (gunzip(&dest.join("object.ring.gz")), gunzip(&src));
+        match format {
+            RingFormat::V1 => assert!(ours == swift, "{sub}: written back differently"),
+            RingFormat::V2 => assert!(
+                mask_v2(ours) == mask_v2(swift),
+                "{sub}: written back differently"
             ),
         }
     }

@@ -120,6 +120,7 @@ impl Layout {
                     device: format!("sd{n}"),
                     meta: String::new(),
                     weight: 1.0,
+                    extra: Default::default(),
                 })
                 .collect();
             let builder_path = self.etc().join(format!("{kind}.builder"));

@@ -63,6 +63,7 @@ pub fn add_dev(
             device: device.to_string(),
             meta: String::new(),
             weight,
+            extra: Default::default(),
         },
         parts: 0,
         parts_wanted: None,

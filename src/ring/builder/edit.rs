@@ -176,6 +176,7 @@ impl RingBuilder {
                 device: new.device,
                 meta: new.meta,
                 weight: new.weight,
+                extra: Default::default(),
             },
             parts: 0,
             parts_wanted: None,

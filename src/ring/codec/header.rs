@@ -1,15 +1,19 @@
 //! Decoding the JSON parts of ring files (v1 header, v2 metadata, device
 //! list) straight into typed values, leniently where Swift is lenient.
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use super::error::RingFileError;
 use crate::ring::Device;
 
-/// A device as stored in a ring file. Unknown keys are ignored; keys that
-/// old rings may lack get Swift's defaults.
-#[derive(Deserialize)]
+/// A device as stored in a ring file. Keys that old rings may lack get
+/// Swift's defaults; unknown keys are kept (`extra`) for writing back.
 struct RawDevice {
     id: u32,
     region: Option<u32>,
@@ -21,6 +25,93 @@ struct RawDevice {
     device: String,
     meta: Option<String>,
     weight: f64,
+    extra: BTreeMap<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for RawDevice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RawDeviceVisitor)
+    }
+}
+
+struct RawDeviceVisitor;
+
+/// A map key, borrowed from the input unless it had escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Sets a field once, failing on a repeated key as serde's derive does.
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, key: &'static str) -> Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::duplicate_field(key));
+    }
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for RawDeviceVisitor {
+    type Value = RawDevice;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a device object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawDevice, A::Error> {
+        let (mut id, mut region, mut zone, mut ip, mut port) = (None, None, None, None, None);
+        let (mut replication_ip, mut replication_port) = (None, None);
+        let (mut device, mut meta, mut weight) = (None, None, None);
+        let mut extra = BTreeMap::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match &*key {
+                "id" => once(&mut id, map.next_value()?, "id")?,
+                "region" => once(&mut region, map.next_value()?, "region")?,
+                "zone" => once(&mut zone, map.next_value()?, "zone")?,
+                "ip" => once(&mut ip, map.next_value()?, "ip")?,
+                "port" => once(&mut port, map.next_value()?, "port")?,
+                "replication_ip" => once(&mut replication_ip, map.next_value()?, "replication_ip")?,
+                "replication_port" => {
+                    once(&mut replication_port, map.next_value()?, "replication_port")?
+                }
+                "device" => once(&mut device, map.next_value()?, "device")?,
+                "meta" => once(&mut meta, map.next_value()?, "meta")?,
+                "weight" => once(&mut weight, map.next_value()?, "weight")?,
+                _ => {
+                    extra.insert(key.into_owned(), map.next_value()?);
+                }
+            }
+        }
+        let missing = |key| de::Error::missing_field(key);
+        Ok(RawDevice {
+            id: id.ok_or_else(|| missing("id"))?,
+            region: region.flatten(),
+            zone: zone.ok_or_else(|| missing("zone"))?,
+            ip: ip.ok_or_else(|| missing("ip"))?,
+            port: port.ok_or_else(|| missing("port"))?,
+            replication_ip: replication_ip.flatten(),
+            replication_port: replication_port.flatten(),
+            device: device.ok_or_else(|| missing("device"))?,
+            meta: meta.flatten(),
+            weight: weight.ok_or_else(|| missing("weight"))?,
+            extra,
+        })
+    }
 }
 
 impl From<RawDevice> for Device {
@@ -37,6 +128,7 @@ impl From<RawDevice> for Device {
             device: raw.device,
             meta: raw.meta.unwrap_or_default(),
             weight: raw.weight,
+            extra: raw.extra,
         }
     }
 }

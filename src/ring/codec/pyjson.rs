@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use serde_json::Value;
+
 use crate::ring::Device;
 
 /// Appends `s` as a JSON string with every non-ASCII character escaped.
@@ -86,27 +88,97 @@ pub fn push_float(out: &mut String, x: f64) {
     }
 }
 
-/// Appends one device object with sorted keys.
+/// Appends any JSON value as Python's `json.dumps(sort_keys=True)` would
+/// (integers as integers, floats in `repr` form, object keys sorted).
+pub fn push_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => {
+                let _ = write!(out, "{i}");
+            }
+            (_, Some(u), _) => {
+                let _ = write!(out, "{u}");
+            }
+            (_, _, Some(f)) => push_float(out, f),
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(text) => push_str(out, text),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_str(out, key);
+                out.push_str(": ");
+                push_value(out, &map[key]);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Appends one device object with sorted keys, its extra keys among them.
 pub fn push_device(out: &mut String, dev: &Device) {
-    let _ = write!(out, "{{\"device\": ");
+    let mut extra = dev.extra.iter().peekable();
+    let mut key = |out: &mut String, name: &str| {
+        while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < name) {
+            push_str(out, k);
+            out.push_str(": ");
+            push_value(out, v);
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\": ");
+    };
+    out.push('{');
+    key(out, "device");
     push_str(out, &dev.device);
-    let _ = write!(out, ", \"id\": {}, \"ip\": ", dev.id);
+    out.push_str(", ");
+    key(out, "id");
+    let _ = write!(out, "{}, ", dev.id);
+    key(out, "ip");
     push_str(out, &dev.ip);
-    out.push_str(", \"meta\": ");
+    out.push_str(", ");
+    key(out, "meta");
     push_str(out, &dev.meta);
-    let _ = write!(
-        out,
-        ", \"port\": {}, \"region\": {}, \"replication_ip\": ",
-        dev.port, dev.region
-    );
+    out.push_str(", ");
+    key(out, "port");
+    let _ = write!(out, "{}, ", dev.port);
+    key(out, "region");
+    let _ = write!(out, "{}, ", dev.region);
+    key(out, "replication_ip");
     push_str(out, &dev.replication_ip);
-    let _ = write!(
-        out,
-        ", \"replication_port\": {}, \"weight\": ",
-        dev.replication_port
-    );
+    out.push_str(", ");
+    key(out, "replication_port");
+    let _ = write!(out, "{}, ", dev.replication_port);
+    key(out, "weight");
     push_float(out, dev.weight);
-    let _ = write!(out, ", \"zone\": {}}}", dev.zone);
+    out.push_str(", ");
+    key(out, "zone");
+    let _ = write!(out, "{}", dev.zone);
+    for (k, v) in extra {
+        out.push_str(", ");
+        push_str(out, k);
+        out.push_str(": ");
+        push_value(out, v);
+    }
+    out.push('}');
 }
 
 /// Appends the device list, `null` for holes.

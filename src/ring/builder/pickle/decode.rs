@@ -305,6 +305,7 @@ fn decode_devs(d: &Fields) -> Result<Vec<Option<BuilderDevice>>, BuilderFileErro
                     Some(v) => f.as_str(&v, "meta")?,
                 },
                 weight,
+                extra: Default::default(),
             },
             parts: match f.opt("parts") {
                 None => 0,
