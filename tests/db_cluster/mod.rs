@@ -95,6 +95,7 @@ impl Cluster {
                 device: device.clone(),
                 meta: String::new(),
                 weight: 1.0,
+                extra: Default::default(),
             });
             nodes.push(Node {
                 port,
