@@ -78,6 +78,7 @@ pub fn cluster(n: usize, replicator_extra: &str) -> (Vec<Node>, Ring) {
             device: node.device.clone(),
             meta: String::new(),
             weight: 1.0,
+            extra: Default::default(),
         })
         .collect();
     let builder = nodes[0].site.root().join("object.builder");
