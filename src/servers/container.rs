@@ -22,7 +22,7 @@ use super::listing::{
 use super::object::blocking;
 use super::update::{targets, UpdateClient};
 use crate::conf::server_conf::{ServerConf, SwiftConf};
-use crate::storage::broker::{Broker, DbInfo, DbKind};
+use crate::storage::broker::{Broker, DbInfo, DbKind, ObjectRow};
 use crate::storage::device::{Devices, Reserve};
 use crate::storage::Timestamp;
 
@@ -97,25 +97,23 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
         if !deleted {
             s.check_space(&p[0])?;
         }
-        return blocking(move || {
-            let b = Broker::open(&path, DbKind::Container)?
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
-            if b.is_deleted()? {
-                return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
-            }
-            let size: u64 = header(&h, "x-size")
+        let row = ObjectRow {
+            name,
+            ts,
+            size: header(&h, "x-size")
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let ctype = header(&h, "x-content-type").unwrap_or("");
-            let etag = header(&h, "x-etag").unwrap_or("");
-            b.put_object(&name, ts, size, ctype, etag, deleted, policy)?;
-            Ok(empty(if deleted {
-                StatusCode::NO_CONTENT
-            } else {
-                StatusCode::CREATED
-            }))
-        })
-        .await;
+                .unwrap_or(0),
+            content_type: header(&h, "x-content-type").unwrap_or("").to_string(),
+            etag: header(&h, "x-etag").unwrap_or("").to_string(),
+            deleted,
+            policy,
+        };
+        super::row_batch::put_row(path, row).await?;
+        return Ok(empty(if deleted {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::CREATED
+        }));
     }
     match method.as_str() {
         "PUT" => put_container(s, p, h, path).await,

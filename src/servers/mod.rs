@@ -14,6 +14,7 @@ pub mod listing;
 pub mod object;
 mod object_get;
 pub mod proxy;
+mod row_batch;
 pub mod ssync;
 pub mod update;
 

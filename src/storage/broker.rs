@@ -86,6 +86,18 @@ pub struct PolicyStat {
     pub bytes_used: i64,
 }
 
+/// An object row as an object server reports it to a container database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRow {
+    pub name: String,
+    pub ts: Timestamp,
+    pub size: u64,
+    pub content_type: String,
+    pub etag: String,
+    pub deleted: bool,
+    pub policy: u32,
+}
+
 /// One open account or container database.
 pub struct Broker {
     conn: Connection,
@@ -339,20 +351,36 @@ impl Broker {
         deleted: bool,
         policy: u32,
     ) -> Result<()> {
+        self.put_objects(&[ObjectRow {
+            name: name.into(),
+            ts,
+            size,
+            content_type: content_type.into(),
+            etag: etag.into(),
+            deleted,
+            policy,
+        }])
+    }
+
+    /// Container DB: records several object rows in one transaction (each
+    /// only if newer than what is there, in order).
+    pub fn put_objects(&self, rows: &[ObjectRow]) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT created_at FROM object WHERE name = ?1 ORDER BY created_at DESC LIMIT 1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if existing.is_none_or(|e| ts_of(&e) < ts) {
-            tx.execute("DELETE FROM object WHERE name = ?1", params![name])?;
-            tx.execute(
-                "INSERT INTO object (name, created_at, size, content_type, etag, deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![name, ts.internal(), if deleted { 0 } else { size as i64 }, content_type, etag, i64::from(deleted), policy],
-            )?;
+        for r in rows {
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT created_at FROM object WHERE name = ?1 ORDER BY created_at DESC LIMIT 1",
+                    params![r.name],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if existing.is_none_or(|e| ts_of(&e) < r.ts) {
+                tx.execute("DELETE FROM object WHERE name = ?1", params![r.name])?;
+                tx.execute(
+                    "INSERT INTO object (name, created_at, size, content_type, etag, deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![r.name, r.ts.internal(), if r.deleted { 0 } else { r.size as i64 }, r.content_type, r.etag, i64::from(r.deleted), r.policy],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(())
