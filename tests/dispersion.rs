@@ -268,6 +268,25 @@ fn populate_then_report_healthy_deleted_replica_and_node_down() {
     assert_eq!(full["policy"]["name"], "Policy-0");
     assert_eq!(full["object"]["partitions_sampled"], 20);
 
+    // Node 3's device gone (its servers answer 507): reported unmounted.
+    let dev3 = f.aio.dir.join("srv/3/sd3");
+    let dev3_off = f.aio.dir.join("srv/3/sd3.off");
+    std::fs::rename(&dev3, &dev3_off).unwrap();
+    let (run, swift_run) = f.both(&["-j", "--container-only"]);
+    let full = json(&f.ours("report", &["--json", "--container-only"]).out);
+    std::fs::rename(&dev3_off, &dev3).unwrap();
+    let dev3_name = format!("127.0.0.1:{}/sd3", f.aio.base_port + 31);
+    assert_eq!(full["unmounted"], serde_json::json!([dev3_name]), "{full}");
+    assert_eq!(json(&run.out), json(&swift_run.out), "{}", swift_run.err);
+    let unmounted = format!(
+        "ERROR: 127.0.0.1:{}/sd3 is unmounted -- This will cause replicas designated \
+         for that device to be considered missing until resolved or the ring is updated.",
+        f.aio.base_port + 31
+    );
+    assert_eq!(run.err.trim(), unmounted);
+    assert_eq!(swift_run.err.trim(), unmounted);
+    assert_eq!(run.code, 1);
+
     // Node 4 stopped (the supervisor paused so it does not restart it):
     // every copy it holds is missing, and the errors read as Swift's.
     let supervisor = f.aio.pid().expect("cluster pid");
