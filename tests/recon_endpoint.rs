@@ -394,15 +394,26 @@ fn swift_recon_cli_reads_our_servers() {
             "Invalid path",
         ]
         .iter()
-        .any(|e| {
-            err.contains(e)
-                || out
-                    .lines()
-                    // `OPTIONS /` (--validate-servers) is the object server's, not recon's.
-                    .filter(|l| !l.ends_with("/: HTTP Error 405: Method Not Allowed"))
-                    .any(|l| l.contains(e))
-        });
+        .any(|e| err.contains(e) || out.lines().any(|l| l.contains(e)));
         assert!(!failed, "{ty}: {err}\n{out}");
+        // `--validate-servers` (`OPTIONS /`): both nodes are object servers.
+        let validated = if ty == "object" {
+            "2/2 hosts ok, 0 error[s] while checking hosts.".to_string()
+        } else {
+            "0/2 hosts ok, 2 error[s] while checking hosts.".to_string()
+        };
+        assert!(out.contains(&validated), "{ty}: {out}");
+        let (ours, _, rc) = swift_recon_run(
+            &common::bin("swift-recon"),
+            &etc,
+            &[ty, "--validate-servers"],
+        );
+        assert_eq!(rc, 0, "{ours}");
+        assert!(ours.contains(&validated), "{ty}: {ours}");
+        if ty != "object" {
+            assert!(ours.contains("is object-server"), "{ours}");
+            assert!(out.contains("is object-server"), "{out}");
+        }
         assert!(
             out.contains("Versions matched (2.38.3), 0 error[s] while checking hosts."),
             "{out}"

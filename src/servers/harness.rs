@@ -1,5 +1,5 @@
 //! The harness every storage server runs on: config, pipeline filters,
-//! tracing, binding and graceful shutdown.
+//! tracing, binding, worker processes (`workers`) and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,13 +43,14 @@ impl ServerKind {
         }
     }
 
-    /// Builds the app router (without pipeline filters).
+    /// Builds the app router (without pipeline filters), `OPTIONS` included.
     pub fn app(self, conf: &ServerConf, swift: &SwiftConf) -> Result<Router, String> {
-        match self {
+        let app = match self {
             ServerKind::Object => super::object::app_from_conf(conf, swift),
             ServerKind::Container => super::container::app_from_conf(conf, swift),
             ServerKind::Account => super::account::app_from_conf(conf, swift),
-        }
+        }?;
+        Ok(super::options::layer(app, self))
     }
 }
 
@@ -135,7 +136,8 @@ pub fn main(kind: ServerKind) -> ExitCode {
     }
 }
 
-/// Loads config, builds the runtime and app, and serves until signalled.
+/// Loads config, binds, builds the app and serves until signalled: in this
+/// process, or in `workers` forked processes when `workers` is 2 or more.
 pub fn run(kind: ServerKind, conf_path: PathBuf) -> Result<(), String> {
     let conf = ServerConf::load(&conf_path, kind.app_name(), kind.default_port())
         .map_err(|e| e.to_string())?;
@@ -143,25 +145,37 @@ pub fn run(kind: ServerKind, conf_path: PathBuf) -> Result<(), String> {
     let swift = load_swift_conf(&conf.swift_dir).map_err(|e| e.to_string())?;
     let app = crate::recon::endpoint::layer(kind.app(&conf, &swift)?, &conf, &swift);
     let app = with_pipeline(app, &conf.pipeline);
+    let addr: SocketAddr = format!("{}:{}", conf.bind_ip, conf.bind_port)
+        .parse()
+        .or_else(|_| format!("[{}]:{}", conf.bind_ip, conf.bind_port).parse())
+        .map_err(|_| format!("bad bind address {}:{}", conf.bind_ip, conf.bind_port))?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    tracing::info!(
+        "{} listening on {addr} (devices {})",
+        kind.app_name(),
+        conf.devices.display()
+    );
+    if conf.workers >= 2 {
+        return super::workers::run(conf.workers, listener, |listener| {
+            serve_std(listener, app.clone(), 1)
+        });
+    }
+    serve_std(listener, app, conf.workers)
+}
+
+/// Serves on a bound std listener with a runtime of `threads` workers
+/// until SIGTERM or Ctrl-C, then drains connections.
+fn serve_std(listener: std::net::TcpListener, app: Router, threads: usize) -> Result<(), String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(conf.workers)
+        .worker_threads(threads.max(1))
         .max_blocking_threads(64)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let addr: SocketAddr = format!("{}:{}", conf.bind_ip, conf.bind_port)
-            .parse()
-            .or_else(|_| format!("[{}]:{}", conf.bind_ip, conf.bind_port).parse())
-            .map_err(|_| format!("bad bind address {}:{}", conf.bind_ip, conf.bind_port))?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot bind {addr}: {e}"))?;
-        tracing::info!(
-            "{} listening on {addr} (devices {})",
-            kind.app_name(),
-            conf.devices.display()
-        );
+        let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         serve(listener, app, shutdown_signal())
             .await
             .map_err(|e| e.to_string())

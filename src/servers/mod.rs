@@ -13,9 +13,11 @@ pub mod http;
 pub mod listing;
 pub mod object;
 mod object_get;
+pub mod options;
 pub mod proxy;
 mod row_batch;
 pub mod ssync;
 pub mod update;
+pub mod workers;
 
 pub use harness::ServerKind;
