@@ -154,7 +154,7 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
         }
         "GET" | "HEAD" => {
             let is_head = method == "HEAD";
-            let params = list_params(&q)?;
+            let params = list_params(&q, false)?;
             let format = Format::choose(&q, &h);
             let names = s.policy_names.clone();
             blocking(move || {
@@ -213,7 +213,15 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
                     }
                 }
                 set_header(hm, "content-type", format.content_type());
-                listing_response(&b, &params, format, ("account", &account), is_head, resp)
+                listing_response(
+                    &b,
+                    &params,
+                    format,
+                    ("account", &account),
+                    &names,
+                    is_head,
+                    resp,
+                )
             })
             .await
         }

@@ -127,6 +127,13 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
                 if b.is_deleted()? {
                     return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
                 }
+                // A POST moves the put timestamp (and so Last-Modified),
+                // unless the sender asks it not to.
+                if !header(&h, "x-backend-no-timestamp-update")
+                    .is_some_and(crate::conf::server_conf::config_true)
+                {
+                    b.update_put_timestamp(ts)?;
+                }
                 b.update_metadata(&metadata_updates(&h, "container", &EXTRA_META, ts))?;
                 Ok(empty(StatusCode::NO_CONTENT))
             })
@@ -134,7 +141,7 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
         }
         "GET" | "HEAD" => {
             let is_head = method == "HEAD";
-            let params = list_params(&q)?;
+            let params = list_params(&q, true)?;
             let format = Format::choose(&q, &h);
             let name = p[3].clone();
             blocking(move || {
@@ -148,7 +155,15 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
                 let mut resp = empty(StatusCode::NO_CONTENT);
                 info_headers(&info, resp.headers_mut());
                 set_header(resp.headers_mut(), "content-type", format.content_type());
-                listing_response(&b, &params, format, ("container", &name), is_head, resp)
+                listing_response(
+                    &b,
+                    &params,
+                    format,
+                    ("container", &name),
+                    &Default::default(),
+                    is_head,
+                    resp,
+                )
             })
             .await
         }
@@ -167,6 +182,7 @@ fn info_headers(info: &DbInfo, h: &mut HeaderMap) {
     set_header(h, "x-timestamp", &created.normal());
     let put = Timestamp::parse(&info.put_timestamp).unwrap_or_default();
     set_header(h, "x-put-timestamp", &put.normal());
+    set_header(h, "last-modified", &super::http::http_date(put.ceil_secs()));
     set_header(h, "x-backend-timestamp", &info.created_at);
     set_header(h, "x-backend-put-timestamp", &info.put_timestamp);
     set_header(h, "x-backend-delete-timestamp", &info.delete_timestamp);

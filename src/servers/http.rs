@@ -48,6 +48,7 @@ impl From<StorageError> for ApiError {
                 format!("<html><h1>Insufficient Storage</h1><p>There was not enough space to save the resource. Drive: {d}</p></html>"),
             ),
             StorageError::InvalidName(n) => ApiError::bad_request(format!("Invalid path: {n}")),
+            StorageError::MetadataLimit(m) => ApiError::bad_request(m),
             StorageError::NotFound | StorageError::Quarantined(_) => ApiError::new(StatusCode::NOT_FOUND, ""),
             other => {
                 tracing::error!("storage error: {other}");

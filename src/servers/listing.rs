@@ -60,6 +60,8 @@ impl DbServer {
 }
 
 /// Decoded query parameters (`+` is a space, as in Python's `parse_qs`).
+/// A value that is not UTF-8 is a 400, as Swift answers; NUL is allowed
+/// (markers use it to make inclusive bounds).
 pub fn query_params(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -69,27 +71,21 @@ pub fn query_params(query: Option<&str>) -> Result<BTreeMap<String, String>, Api
                 .decode_utf8()
                 .map(|c| c.into_owned())
         };
-        let (k, v) = (dec(k), dec(v));
-        match (k, v) {
-            (Ok(k), Ok(v)) if !v.contains('\0') => {
-                out.insert(k, v);
-            }
-            _ => return Err(ApiError::bad_request("Invalid UTF8 or contains NULL")),
-        }
+        let k = dec(k).map_err(|_| ApiError::bad_request("Invalid UTF8 or contains NULL"))?;
+        let v = dec(v)
+            .map_err(|_| ApiError::bad_request(format!("\"{k}\" parameter not valid UTF-8")))?;
+        out.insert(k, v);
     }
     Ok(out)
 }
 
-/// Listing parameters from the query string.
-pub fn list_params(q: &BTreeMap<String, String>) -> Result<ListParams, ApiError> {
+/// Listing parameters from the query string. A `limit` that is not all
+/// digits is ignored (the maximum applies), as in Swift; `path` only means
+/// something to a container (`with_path`).
+pub fn list_params(q: &BTreeMap<String, String>, with_path: bool) -> Result<ListParams, ApiError> {
     let limit = match q.get("limit") {
-        Some(l) => {
-            let n: usize = l.parse().map_err(|_| {
-                ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    format!("Value of limit must be a positive integer: {l:?}"),
-                )
-            })?;
+        Some(l) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => {
+            let n = l.parse::<usize>().unwrap_or(usize::MAX);
             if n > MAX_LISTING {
                 return Err(ApiError::new(
                     StatusCode::PRECONDITION_FAILED,
@@ -98,22 +94,7 @@ pub fn list_params(q: &BTreeMap<String, String>) -> Result<ListParams, ApiError>
             }
             n
         }
-        None => MAX_LISTING,
-    };
-    let delimiter = match q.get("delimiter").map(String::as_str) {
-        None | Some("") => None,
-        Some(d) => {
-            let mut cs = d.chars();
-            match (cs.next(), cs.next()) {
-                (Some(c), None) => Some(c),
-                _ => {
-                    return Err(ApiError::new(
-                        StatusCode::PRECONDITION_FAILED,
-                        "Bad delimiter",
-                    ))
-                }
-            }
-        }
+        _ => MAX_LISTING,
     };
     let reverse = q
         .get("reverse")
@@ -121,11 +102,12 @@ pub fn list_params(q: &BTreeMap<String, String>) -> Result<ListParams, ApiError>
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     Ok(ListParams {
         prefix: get("prefix"),
-        delimiter,
+        delimiter: q.get("delimiter").filter(|d| !d.is_empty()).cloned(),
         marker: get("marker"),
         end_marker: get("end_marker"),
         limit,
         reverse,
+        path: q.get("path").filter(|_| with_path).cloned(),
     })
 }
 
@@ -187,6 +169,7 @@ pub fn listing_response(
     params: &ListParams,
     format: Format,
     (root, name): (&str, &str),
+    policies: &BTreeMap<u32, String>,
     is_head: bool,
     mut resp: Response<Body>,
 ) -> Result<Response<Body>, ApiError> {
@@ -197,7 +180,7 @@ pub fn listing_response(
     if rows.is_empty() && format == Format::Plain {
         return Ok(resp);
     }
-    let body = render(&rows, format, root, name);
+    let body = render(&rows, format, root, name, policies);
     *resp.status_mut() = StatusCode::OK;
     set_header(
         resp.headers_mut(),
@@ -209,7 +192,14 @@ pub fn listing_response(
 }
 
 /// Renders a listing; `root` is `container`/`account` and `name` its name (XML only).
-pub fn render(rows: &[ListRow], format: Format, root: &str, name: &str) -> String {
+/// `policies` names the storage policies (accounts list each container's).
+pub fn render(
+    rows: &[ListRow],
+    format: Format,
+    root: &str,
+    name: &str,
+    policies: &BTreeMap<u32, String>,
+) -> String {
     match format {
         Format::Plain => rows.iter().map(|r| format!("{}\n", r.name())).collect(),
         Format::Json => {
@@ -219,9 +209,16 @@ pub fn render(rows: &[ListRow], format: Format, root: &str, name: &str) -> Strin
                     ListRow::Object { name, created_at, size, content_type, etag } => serde_json::json!({
                         "name": name, "hash": etag, "bytes": size, "content_type": content_type, "last_modified": iso(created_at)
                     }),
-                    ListRow::Container { name, object_count, bytes_used, put_timestamp } => serde_json::json!({
-                        "name": name, "count": object_count, "bytes": bytes_used, "last_modified": iso(put_timestamp)
-                    }),
+                    ListRow::Container { name, object_count, bytes_used, put_timestamp, storage_policy_index } => {
+                        let mut v = serde_json::json!({
+                            "name": name, "count": object_count, "bytes": bytes_used, "last_modified": iso(put_timestamp)
+                        });
+                        let policy = u32::try_from(*storage_policy_index).ok().and_then(|i| policies.get(&i));
+                        if let Some(p) = policy {
+                            v["storage_policy"] = serde_json::Value::String(p.clone());
+                        }
+                        v
+                    }
                     ListRow::Subdir(s) => serde_json::json!({ "subdir": s }),
                 })
                 .collect();
@@ -241,7 +238,7 @@ pub fn render(rows: &[ListRow], format: Format, root: &str, name: &str) -> Strin
                         xml_escape(content_type),
                         iso(created_at)
                     )),
-                    ListRow::Container { name, object_count, bytes_used, put_timestamp } => s.push_str(&format!(
+                    ListRow::Container { name, object_count, bytes_used, put_timestamp, .. } => s.push_str(&format!(
                         "<container><name>{}</name><count>{object_count}</count><bytes>{bytes_used}</bytes><last_modified>{}</last_modified></container>",
                         xml_escape(name),
                         iso(put_timestamp)

@@ -349,27 +349,50 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let h = req.headers().clone();
     delete_at(&h)?;
     let st = s.store.clone();
-    blocking(move || {
-        st.check_device(&key.device, true)?;
-        match st.state(&key)? {
+    let (k2, h2) = (key.clone(), h.clone());
+    let content_type = header(&h, "content-type")
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let ctype = content_type.clone();
+    // With a new Content-Type the container listing must show it too: the
+    // update carries the object's size and ETag with the new type.
+    let listed = blocking(move || {
+        st.check_device(&k2.device, true)?;
+        match st.state(&k2)? {
             ObjectState::Present(info) => {
                 if info.timestamp >= ts {
                     return Err(conflict(info.timestamp));
                 }
                 let mut meta = Metadata::new();
-                user_metadata(&h, &mut meta, false);
-                meta.insert("name".into(), key.name());
+                user_metadata(&h2, &mut meta, false);
+                meta.insert("name".into(), k2.name());
                 meta.insert("X-Timestamp".into(), ts.internal());
-                replication_metadata(&h, &mut meta);
-                st.post(&key, ts, meta)?;
-                Ok(empty(StatusCode::ACCEPTED))
+                replication_metadata(&h2, &mut meta);
+                if let Some(t) = &ctype {
+                    meta.insert("Content-Type".into(), t.clone());
+                    meta.entry("Content-Type-Timestamp".into())
+                        .or_insert_with(|| ts.internal());
+                }
+                st.post(&k2, ts, meta)?;
+                Ok((info.content_length, info.etag))
             }
             ObjectState::Deleted(t) => Err(ApiError::new(StatusCode::NOT_FOUND, "")
                 .with_header("x-backend-timestamp", t.internal())),
             ObjectState::Missing => Err(ApiError::new(StatusCode::NOT_FOUND, "")),
         }
     })
-    .await
+    .await?;
+    if let Some(t) = content_type {
+        let (size, etag) = listed;
+        let update = vec![
+            ("X-Size".to_string(), size.to_string()),
+            ("X-Content-Type".to_string(), t),
+            ("X-Timestamp".to_string(), ts.internal()),
+            ("X-Etag".to_string(), etag),
+        ];
+        container_update(&s, "PUT", &key, &h, update, ts).await;
+    }
+    Ok(empty(StatusCode::ACCEPTED))
 }
 
 async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {

@@ -323,6 +323,7 @@ impl Broker {
                 meta.insert(k.clone(), (v.clone(), t.clone()));
             }
         }
+        check_user_metadata(&meta)?;
         let json: serde_json::Map<String, serde_json::Value> = meta
             .into_iter()
             .map(|(k, (v, t))| (k, serde_json::json!([v, t])))
@@ -469,6 +470,36 @@ fn parse_metadata(raw: &str) -> BTreeMap<String, (String, String)> {
 }
 
 /// `hex(md5(...))` re-exported for listing ETags and tests.
+/// Swift's limits on a database's whole user metadata (what the clients set
+/// with `X-Account-Meta-*` / `X-Container-Meta-*`, counting live values).
+const MAX_META_COUNT: usize = 90;
+const MAX_META_OVERALL_SIZE: usize = 4096;
+
+fn check_user_metadata(meta: &BTreeMap<String, (String, String)>) -> Result<()> {
+    let (mut count, mut size) = (0usize, 0usize);
+    for (k, (v, _)) in meta {
+        let key = k.to_ascii_lowercase();
+        let name = key
+            .strip_prefix("x-account-meta-")
+            .or_else(|| key.strip_prefix("x-container-meta-"));
+        if let (Some(name), false) = (name, v.is_empty()) {
+            count += 1;
+            size += name.len() + v.len();
+        }
+    }
+    if count > MAX_META_COUNT {
+        return Err(StorageError::MetadataLimit(format!(
+            "Too many metadata items; max {MAX_META_COUNT}"
+        )));
+    }
+    if size > MAX_META_OVERALL_SIZE {
+        return Err(StorageError::MetadataLimit(format!(
+            "Total metadata too large; max {MAX_META_OVERALL_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn md5_hex(data: &[u8]) -> String {
     hex(&Md5::digest(data))
 }

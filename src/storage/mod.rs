@@ -39,6 +39,9 @@ pub enum StorageError {
     InvalidName(String),
     #[error("object not found")]
     NotFound,
+    /// A database's user metadata would exceed Swift's limits (count or size).
+    #[error("{0}")]
+    MetadataLimit(String),
     #[error("corrupt metadata in {path}: {reason}")]
     BadMetadata { path: PathBuf, reason: String },
     #[error("object {0} was quarantined")]

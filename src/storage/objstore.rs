@@ -240,13 +240,7 @@ fn is_data_system_key(k: &str) -> bool {
     let l = k.to_ascii_lowercase();
     matches!(
         l.as_str(),
-        "name"
-            | "content-length"
-            | "content-type"
-            | "etag"
-            | "deleted"
-            | "x-static-large-object"
-            | "x-object-manifest"
+        "name" | "content-length" | "content-type" | "etag" | "deleted" | "x-static-large-object"
     ) || l.starts_with("x-object-sysmeta-")
         || l.starts_with("content-type-")
 }

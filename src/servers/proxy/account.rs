@@ -135,22 +135,18 @@ async fn get(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Resp
     }
 }
 
-/// `limit` above the listing limit is a 412, as in Swift.
+/// `limit` above the listing limit is a 412, as in Swift; a `limit` that
+/// is not all digits is ignored (the backend lists up to the maximum).
 pub fn check_limit(pairs: &[(String, String)]) -> Option<Response<Body>> {
     let (_, l) = pairs.iter().find(|(k, _)| k == "limit")?;
-    match l.parse::<i64>() {
-        Ok(n) if n > headers::LISTING_LIMIT as i64 => Some(headers::text(
+    if l.is_empty() || !l.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match l.parse::<u64>() {
+        Ok(n) if n <= headers::LISTING_LIMIT as u64 => None,
+        _ => Some(headers::text(
             StatusCode::PRECONDITION_FAILED,
             &format!("Maximum limit is {}", headers::LISTING_LIMIT),
-        )),
-        Ok(n) if n < 0 => Some(headers::text(
-            StatusCode::PRECONDITION_FAILED,
-            "Value of limit must be a positive integer",
-        )),
-        Ok(_) => None,
-        Err(_) => Some(headers::text(
-            StatusCode::PRECONDITION_FAILED,
-            "Value of limit must be a positive integer",
         )),
     }
 }

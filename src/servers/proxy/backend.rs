@@ -20,6 +20,10 @@ use tokio::net::TcpStream;
 use super::nodes::{ErrorLimiter, NodeAddr};
 use crate::servers::http::quote;
 
+/// Headers a backend answer may carry: up to 90 metadata items plus the
+/// usual and per-policy headers, more than hyper's default of 100.
+const MAX_BACKEND_HEADERS: usize = 256;
+
 /// A backend answer with its body read into memory (for small responses).
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -59,6 +63,7 @@ impl Backend {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
+            .http1_max_headers(MAX_BACKEND_HEADERS)
             .build(connector);
         Backend {
             client,
@@ -160,7 +165,9 @@ impl Backend {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = http1::Builder::new()
+            .max_headers(MAX_BACKEND_HEADERS)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;
         tokio::spawn(async move {

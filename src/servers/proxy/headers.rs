@@ -74,6 +74,7 @@ pub fn error(status: StatusCode, detail: Option<&str>) -> Response<Body> {
         (401, None) => "<html><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the document you requested.</p></html>".into(),
         (403, None) => "<html><h1>Forbidden</h1><p>Access was denied to this resource.</p></html>".into(),
         (404, None) => "<html><h1>Not Found</h1><p>The resource could not be found.</p></html>".into(),
+        (202, None) => "<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>".into(),
         (503, None) => "<html><h1>Service Unavailable</h1><p>The server is currently unavailable. Please try again at a later time.</p></html>".into(),
         (_, None) => format!("<html><h1>{reason}</h1></html>"),
     };
@@ -97,9 +98,11 @@ pub fn text(status: StatusCode, body: &str) -> Response<Body> {
     r
 }
 
-/// A header as UTF-8 text.
+/// A header as UTF-8 text. Clients send non-ASCII values (metadata, DLO
+/// manifests, copy sources) as raw UTF-8 bytes, so those count as text too.
 pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
+    h.get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 /// Sets a header from text (values HTTP cannot carry are skipped).
@@ -155,28 +158,42 @@ pub fn new_trans_id(suffix: &str) -> String {
     format!("tx{}-{secs:010x}{suffix}", &id[..21])
 }
 
-/// Content type guessed from an object name's extension (Python's defaults
-/// for the common ones), `application/octet-stream` otherwise.
+/// Content type guessed from an object name's extension as Swift's proxy
+/// guesses it, `application/octet-stream` when nothing matches.
 pub fn guess_type(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("txt") => "text/plain",
-        Some("html" | "htm") => "text/html",
-        Some("css") => "text/css",
-        Some("js") => "text/javascript",
-        Some("json") => "application/json",
-        Some("xml") => "application/xml",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        Some("gif") => "image/gif",
-        Some("pdf") => "application/pdf",
-        Some("gz") => "application/gzip",
-        Some("tar") => "application/x-tar",
-        Some("zip") => "application/zip",
-        Some("mp4") => "video/mp4",
-        Some("csv") => "text/csv",
-        _ => "application/octet-stream",
+    super::mime_types::guess(name).unwrap_or("application/octet-stream")
+}
+
+/// An empty body that still announces its length: HTTP lets a server leave
+/// `Content-Length` out of a 204, and hyper does for an empty body, but
+/// Swift sends `Content-Length: 0` and clients check for it. A body that
+/// knows its length is 0 (but has not said it is over) keeps the header.
+struct AnnouncedEmpty;
+
+impl hyper::body::Body for AnnouncedEmpty {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(None)
     }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(0)
+    }
+}
+
+/// Makes a 204 carry `Content-Length: 0` on the wire, as Swift's do.
+pub fn announce_empty(r: &mut Response<Body>) {
+    set(r.headers_mut(), "content-length", "0");
+    *r.body_mut() = Body::new(AnnouncedEmpty);
 }
 
 /// An empty response with a status.

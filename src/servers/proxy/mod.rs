@@ -20,6 +20,7 @@ mod headers;
 mod info;
 mod listing;
 mod memcache;
+mod mime_types;
 mod nodes;
 mod object;
 mod object_put;

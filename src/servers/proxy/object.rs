@@ -316,7 +316,8 @@ async fn write(
             |i, n| {
                 let mut h = hdrs.clone();
                 headers::set(&mut h, "x-timestamp", &ts);
-                if is_delete {
+                // POST too: a new Content-Type reaches the container listing.
+                {
                     if let Some(cn) = &cont_nodes {
                         super::writes::update_headers(
                             &mut h,
@@ -337,10 +338,12 @@ async fn write(
         return headers::error(StatusCode::NOT_FOUND, None);
     }
     if r.status().is_success() {
-        let mut ok = headers::empty_like(r.status());
-        if !is_delete {
-            headers::set(ok.headers_mut(), "content-type", "text/html; charset=UTF-8");
-        }
+        let mut ok = if is_delete {
+            headers::empty_like(r.status())
+        } else {
+            headers::error(r.status(), None)
+        };
+        headers::set(ok.headers_mut(), "content-type", "text/html; charset=UTF-8");
         return ok;
     }
     r

@@ -37,20 +37,27 @@ fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
             ),
         ));
     }
-    let chunked = headers::get(h, "transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let length = match headers::get(h, "content-length") {
+    let chunked = match transfer_encoding(h) {
+        Ok(c) => c,
+        Err((status, msg)) => return Err(headers::text(status, msg)),
+    };
+    let length = match headers::get(h, "content-length").filter(|_| !chunked) {
         Some(v) => match v.trim().parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => {
                 return Err(headers::text(
                     StatusCode::BAD_REQUEST,
-                    "Invalid Content-Length",
+                    "Invalid Content-Length header value",
                 ))
             }
         },
         None if chunked => None,
-        None => return Err(headers::error(StatusCode::LENGTH_REQUIRED, None)),
+        None => {
+            return Err(headers::text(
+                StatusCode::LENGTH_REQUIRED,
+                "Missing Content-Length header.",
+            ))
+        }
     };
     if length.is_some_and(|n| n > headers::MAX_FILE_SIZE) {
         return Err(headers::text(
@@ -81,6 +88,29 @@ fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
         h.remove("x-detect-content-type");
     }
     Ok(length)
+}
+
+/// Whether the body is chunked. Only `chunked` alone is supported: more than
+/// one coding is a 501 and any other coding a 400, as Swift answers.
+fn transfer_encoding(h: &HeaderMap) -> Result<bool, (StatusCode, &'static str)> {
+    let Some(te) = h.get("transfer-encoding") else {
+        return Ok(false);
+    };
+    let te = String::from_utf8_lossy(te.as_bytes());
+    if te.contains(',') {
+        return Err((
+            StatusCode::NOT_IMPLEMENTED,
+            "Unsupported Transfer-Coding header value specified in Transfer-Encoding header",
+        ));
+    }
+    if te.eq_ignore_ascii_case("chunked") {
+        Ok(true)
+    } else {
+        Err((
+            StatusCode::BAD_REQUEST,
+            "Invalid Transfer-Encoding header value",
+        ))
+    }
 }
 
 /// Connects one slot: its node, else the next untried handoff.

@@ -32,28 +32,57 @@ pub struct ApiPath {
     pub object: Option<String>,
 }
 
-/// Splits a request path; `None` for paths outside the v1 API.
-pub fn parse_path(raw: &str) -> Option<ApiPath> {
-    let decoded = percent_decode_str(raw).decode_utf8().ok()?;
-    let rest = decoded.strip_prefix('/')?;
-    let mut it = rest.splitn(4, '/');
-    let version = it.next()?;
-    if version != "v1" && version != "v1.0" {
-        return None;
+/// Why a path names no account, container or object, each answered as
+/// Swift's proxy answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPath {
+    /// Not UTF-8 once decoded, or holds a NUL: 412.
+    Utf8,
+    /// No account (`/v1`, `/info asdf`): 412 `Bad URL`.
+    NoAccount,
+    /// An empty segment before the last one: 404.
+    NotFound,
+    /// A version other than `v1`/`v1.0`: 400.
+    Version,
+}
+
+impl BadPath {
+    pub fn response(self) -> Response<Body> {
+        match self {
+            BadPath::Utf8 => headers::text(
+                StatusCode::PRECONDITION_FAILED,
+                "Invalid UTF8 or contains NULL",
+            ),
+            BadPath::NoAccount => headers::text(StatusCode::PRECONDITION_FAILED, "Bad URL"),
+            BadPath::NotFound => headers::error(StatusCode::NOT_FOUND, None),
+            BadPath::Version => headers::error(StatusCode::BAD_REQUEST, None),
+        }
     }
-    let account = it.next().filter(|a| !a.is_empty())?.to_string();
-    let container = it.next().map(str::to_string);
-    let object = it.next().map(str::to_string);
-    match (&container, &object) {
-        (Some(c), Some(_)) if c.is_empty() => return None,
-        _ => {}
-    }
-    let container = container.filter(|c| !c.is_empty());
-    let object = object.filter(|o| !o.is_empty());
+}
+
+/// Splits a request path as Swift does: `/<version>/<account>[/<container>[/<object>]]`,
+/// the object keeping any further slashes; empty trailing parts are absent.
+pub fn parse_path(raw: &str) -> Result<ApiPath, BadPath> {
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| BadPath::Utf8)?;
     if decoded.contains('\0') {
-        return None;
+        return Err(BadPath::Utf8);
     }
-    Some(ApiPath {
+    let rest = decoded.strip_prefix('/').ok_or(BadPath::NotFound)?;
+    let segs: Vec<&str> = rest.splitn(4, '/').collect();
+    if segs[0].is_empty() || segs[..segs.len() - 1].iter().any(|s| s.is_empty()) {
+        return Err(BadPath::NotFound);
+    }
+    let part = |i: usize| segs.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string());
+    let (account, container, object) = (part(1), part(2), part(3));
+    let Some(account) = account else {
+        return Err(BadPath::NoAccount);
+    };
+    if segs[0] != "v1" && segs[0] != "v1.0" {
+        return Err(BadPath::Version);
+    }
+    Ok(ApiPath {
         account,
         container,
         object,
@@ -69,6 +98,12 @@ pub async fn handle(proxy: Arc<Proxy>, mut req: Request<Body>) -> Response<Body>
     let trans_id = headers::new_trans_id(&suffix);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // A client that asks for keep-alive hears it confirmed, as from Swift's
+    // WSGI server.
+    let keep_alive = headers::get(req.headers(), "connection").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
+    });
     if proxy.conf.has(Filter::Gatekeeper) {
         strip_inbound(req.headers_mut());
     }
@@ -84,10 +119,15 @@ pub async fn handle(proxy: Arc<Proxy>, mut req: Request<Body>) -> Response<Body>
             h.remove(k);
         }
     }
+    if keep_alive {
+        headers::set(h, "connection", "keep-alive");
+    }
     headers::set(h, "x-trans-id", &trans_id);
     headers::set(h, "x-openstack-request-id", &trans_id);
     if method == Method::HEAD {
         *resp.body_mut() = Body::empty();
+    } else if resp.status() == StatusCode::NO_CONTENT {
+        headers::announce_empty(&mut resp);
     }
     if proxy.conf.has(Filter::ProxyLogging) {
         tracing::info!(
@@ -139,8 +179,9 @@ async fn route(proxy: &Arc<Proxy>, req: Request<Body>, trans_id: &str) -> Respon
         }
         who = auth.identify(&proxy.cache, req.headers()).await;
     }
-    let Some(p) = parse_path(path) else {
-        return headers::error(StatusCode::NOT_FOUND, Some("Bad URL"));
+    let p = match parse_path(path) {
+        Ok(p) => p,
+        Err(e) => return e.response(),
     };
     if p.account.len() > headers::MAX_ACCOUNT_NAME_LENGTH {
         return headers::text(StatusCode::BAD_REQUEST, "Account name length too long");
@@ -237,7 +278,10 @@ pub async fn check_access(
                 headers::set(
                     r.headers_mut(),
                     "www-authenticate",
-                    &format!("Swift realm=\"{}\"", p.account),
+                    &format!(
+                        "Swift realm=\"{}\"",
+                        crate::servers::http::quote(&p.account)
+                    ),
                 );
             }
             Err(r)

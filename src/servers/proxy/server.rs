@@ -109,6 +109,45 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request<Body>) -> Response
     super::pipeline::handle(proxy, req).await
 }
 
+/// Serves `app` over HTTP/1.1 until `shutdown`, then lets open requests
+/// finish. Header names go out in Title-Case, as Swift's WSGI server sends
+/// them: some clients compare names case-sensitively (hyper would lowercase
+/// them).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .title_case_headers(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+}
+
 const USAGE: &str = "Usage: swift-proxy-server CONFIG_FILE [-v|--verbose]";
 
 /// The whole `swift-proxy-server` binary.
@@ -150,8 +189,7 @@ pub fn run(conf_path: PathBuf) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot bind {addr}: {e}"))?;
         tracing::info!("proxy-server listening on {addr}");
-        harness::serve(listener, app(proxy), harness::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        serve(listener, app(proxy), harness::shutdown_signal()).await;
+        Ok(())
     })
 }

@@ -10,11 +10,15 @@ use crate::storage::Result;
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
     pub prefix: String,
-    pub delimiter: Option<char>,
+    /// Rolls names up to `subdir`s at its first occurrence after the prefix
+    /// (any length, as Swift allows).
+    pub delimiter: Option<String>,
     pub marker: String,
     pub end_marker: String,
     pub limit: usize,
     pub reverse: bool,
+    /// Container `?path=`: the direct children of a pseudo-directory.
+    pub path: Option<String>,
 }
 
 /// One listing entry.
@@ -32,6 +36,7 @@ pub enum ListRow {
         object_count: i64,
         bytes_used: i64,
         put_timestamp: String,
+        storage_policy_index: i64,
     },
     Subdir(String),
 }
@@ -46,40 +51,49 @@ impl ListRow {
     }
 }
 
+/// The smallest string above every name that starts with `s` (its last
+/// character bumped by one).
+fn bump_last(s: &str) -> String {
+    let mut out: String = s.to_string();
+    if let Some(c) = out.pop() {
+        out.push(char::from_u32(c as u32 + 1).unwrap_or(c));
+    }
+    out
+}
+
+/// The bounds of one query of a listing walk.
+struct Bounds<'a> {
+    /// `name < below`, when set.
+    below: Option<&'a str>,
+    /// `name > above` (or `>=` when `inclusive`), when set.
+    above: Option<&'a str>,
+    inclusive: bool,
+}
+
 impl Broker {
-    fn query_batch(
-        &self,
-        p: &ListParams,
-        marker: &str,
-        end: &str,
-        n: usize,
-    ) -> Result<Vec<ListRow>> {
+    fn query_batch(&self, b: &Bounds, reverse: bool, n: usize) -> Result<Vec<ListRow>> {
         let (cols, table) = match self.kind {
             DbKind::Container => ("name, created_at, size, content_type, etag", "object"),
-            DbKind::Account => ("name, object_count, bytes_used, put_timestamp", "container"),
+            DbKind::Account => (
+                "name, object_count, bytes_used, put_timestamp, storage_policy_index",
+                "container",
+            ),
         };
         let mut sql = format!("SELECT {cols} FROM {table} WHERE deleted = 0");
         let mut args: Vec<Value> = Vec::new();
-        let (lo, hi) = if p.reverse {
-            (end, marker)
-        } else {
-            (marker, end)
-        };
-        if !lo.is_empty() {
-            sql.push_str(" AND name > ?");
-            args.push(Value::Text(lo.into()));
-        }
-        if !hi.is_empty() {
+        if let Some(v) = b.below {
             sql.push_str(" AND name < ?");
-            args.push(Value::Text(hi.into()));
+            args.push(Value::Text(v.into()));
         }
-        if !p.prefix.is_empty() {
-            sql.push_str(" AND name >= ? AND substr(name, 1, ?) = ?");
-            args.push(Value::Text(p.prefix.clone()));
-            args.push(Value::Integer(p.prefix.chars().count() as i64));
-            args.push(Value::Text(p.prefix.clone()));
+        if let Some(v) = b.above {
+            sql.push_str(if b.inclusive {
+                " AND name >= ?"
+            } else {
+                " AND name > ?"
+            });
+            args.push(Value::Text(v.into()));
         }
-        sql.push_str(if p.reverse {
+        sql.push_str(if reverse {
             " ORDER BY name DESC"
         } else {
             " ORDER BY name"
@@ -101,52 +115,115 @@ impl Broker {
                     object_count: r.get(1)?,
                     bytes_used: r.get(2)?,
                     put_timestamp: r.get(3)?,
+                    storage_policy_index: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
                 },
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Lists live rows in name order (or reverse), rolling names up to
-    /// `subdir`s at the first delimiter after the prefix.
+    /// Lists live rows in name order (or reverse), the way Swift's brokers
+    /// walk them: names under `prefix` between the markers, rolled up to a
+    /// `subdir` at the first delimiter after the prefix (each subdir once,
+    /// the walk skipping past it), or with `path` only the direct children
+    /// of that pseudo-directory.
     pub fn list(&self, p: &ListParams) -> Result<Vec<ListRow>> {
+        let (mut marker, mut end_marker) = if p.reverse {
+            (p.end_marker.clone(), p.marker.clone())
+        } else {
+            (p.marker.clone(), p.end_marker.clone())
+        };
+        let (prefix, delimiter, path) = match &p.path {
+            Some(path) => {
+                let dir = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", path.trim_end_matches('/'))
+                };
+                (dir.clone(), Some("/".to_string()), Some(dir))
+            }
+            None => (p.prefix.clone(), p.delimiter.clone(), None),
+        };
+        let end_prefix = (!prefix.is_empty()).then(|| bump_last(&prefix));
+        let orig_marker = marker.clone();
+        let mut force_gte = false;
         let mut out = Vec::new();
-        let mut marker = p.marker.clone();
-        let end = p.end_marker.clone();
-        let limit = p.limit;
-        'outer: while out.len() < limit {
-            let want = limit - out.len();
-            let rows = self.query_batch(p, &marker, &end, want)?;
-            let got = rows.len();
+        while out.len() < p.limit {
+            let below = match &end_prefix {
+                _ if !end_marker.is_empty()
+                    && end_prefix.as_ref().is_none_or(|e| end_marker < *e) =>
+                {
+                    Some(end_marker.as_str())
+                }
+                Some(e) => Some(e.as_str()),
+                None => None,
+            };
+            let (above, inclusive) = if force_gte {
+                (Some(marker.as_str()), true)
+            } else if !marker.is_empty() && (prefix.is_empty() || marker >= prefix) {
+                (Some(marker.as_str()), false)
+            } else if !prefix.is_empty() {
+                (Some(prefix.as_str()), true)
+            } else {
+                (None, false)
+            };
+            force_gte = false;
+            let bounds = Bounds {
+                below,
+                above,
+                inclusive,
+            };
+            let rows = self.query_batch(&bounds, p.reverse, p.limit - out.len())?;
+            let Some(d) = delimiter.as_deref().filter(|d| !d.is_empty()) else {
+                out.extend(rows);
+                return Ok(out);
+            };
+            if rows.is_empty() {
+                break;
+            }
             for row in rows {
                 let name = row.name().to_string();
-                if let Some(d) = p.delimiter {
-                    let rest = &name[p.prefix.len()..];
-                    if let Some(i) = rest.find(d) {
-                        let subdir = format!("{}{}", p.prefix, &rest[..i + d.len_utf8()]);
-                        if subdir != p.marker {
-                            out.push(ListRow::Subdir(subdir.clone()));
-                        }
-                        marker = if p.reverse {
-                            subdir
-                        } else {
-                            format!(
-                                "{}{}",
-                                &subdir[..subdir.len() - d.len_utf8()],
-                                char::from_u32(d as u32 + 1).unwrap_or(d)
-                            )
-                        };
-                        continue 'outer;
+                if p.reverse {
+                    end_marker = name.clone();
+                } else {
+                    marker = name.clone();
+                }
+                let end = name
+                    .get(prefix.len()..)
+                    .and_then(|rest| rest.find(d))
+                    .map(|i| i + prefix.len());
+                if let Some(dir) = &path {
+                    if name == *dir {
+                        continue;
                     }
+                    match end {
+                        Some(e) if name.len() > e + d.len() => {
+                            if p.reverse {
+                                end_marker = name[..e + d.len()].to_string();
+                            } else {
+                                marker = format!("{}{}", &name[..e], bump_last(d));
+                            }
+                            break;
+                        }
+                        _ => {}
+                    }
+                } else if let Some(e) = end {
+                    if p.reverse {
+                        end_marker = name[..e + d.len()].to_string();
+                    } else {
+                        marker = format!("{}{}", &name[..e], bump_last(d));
+                        force_gte = true;
+                    }
+                    let dir_name = &name[..e + d.len()];
+                    if dir_name != orig_marker {
+                        out.push(ListRow::Subdir(dir_name.to_string()));
+                    }
+                    break;
                 }
-                marker = name;
                 out.push(row);
-                if out.len() >= limit {
-                    break 'outer;
+                if out.len() >= p.limit {
+                    break;
                 }
-            }
-            if got < want {
-                break;
             }
         }
         Ok(out)
