@@ -401,6 +401,12 @@ async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let h = req.headers().clone();
     let (st, k2) = (s.store.clone(), key.clone());
     let if_delete_at = header(&h, "x-if-delete-at").map(str::to_string);
+    if if_delete_at
+        .as_deref()
+        .is_some_and(|v| v.trim().parse::<i64>().is_err())
+    {
+        return Err(ApiError::bad_request("Bad X-If-Delete-At header value"));
+    }
     let (status, orig) = blocking(move || {
         st.check_device(&k2.device, false)?;
         let state = st.state(&k2)?;

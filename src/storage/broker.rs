@@ -509,6 +509,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn user_metadata_is_limited_as_a_whole() {
+        let item = |i: usize, v: &str| {
+            (
+                format!("X-Container-Meta-K{i}"),
+                (v.to_string(), "1".into()),
+            )
+        };
+        let mut meta: BTreeMap<_, _> = (0..90).map(|i| item(i, "v")).collect();
+        meta.insert("X-Container-Sysmeta-Z".into(), ("x".into(), "1".into()));
+        assert!(check_user_metadata(&meta).is_ok());
+        meta.insert(item(90, "").0, item(90, "").1);
+        assert!(
+            check_user_metadata(&meta).is_ok(),
+            "empty values are deletions"
+        );
+        meta.insert(item(91, "v").0, item(91, "v").1);
+        assert!(check_user_metadata(&meta)
+            .unwrap_err()
+            .to_string()
+            .contains("Too many"));
+        let big: BTreeMap<_, _> = (0..2).map(|i| item(i, &"x".repeat(2100))).collect();
+        assert!(check_user_metadata(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("too large"));
+    }
+
+    #[test]
     fn chexor_is_an_xor() {
         let a = chexor("00000000000000000000000000000000", "o", "1");
         assert_eq!(chexor(&a, "o", "1"), "00000000000000000000000000000000");

@@ -112,6 +112,7 @@ async fn copy_into(
         .any(|(k, v)| k == "multipart-manifest" && v == "get");
     let mut get_headers = HeaderMap::new();
     for k in [
+        "range",
         "if-match",
         "if-none-match",
         "if-modified-since",
@@ -170,6 +171,7 @@ async fn copy_into(
         None => headers::set(&mut h, "transfer-encoding", "chunked"),
     }
     h.remove("etag");
+    h.remove("range");
     if is_manifest && !manifest_get {
         h.remove("x-object-manifest");
     }

@@ -36,7 +36,27 @@ pub async fn handle(
                 .iter()
                 .any(|(k, v)| k == "multipart-manifest" && v == "get");
             let (parts, _) = req.into_parts();
-            let resp = get(proxy, ctx, &method, &parts.headers, a, c, o).await;
+            let mut resp = get(proxy, ctx, &method, &parts.headers, a, c, o).await;
+            let dlo = proxy.conf.has(Filter::Dlo) && !manifest_get;
+            if dlo && matches!(resp.status().as_u16(), 304 | 412 | 416) {
+                // The range and conditions were judged against the manifest
+                // itself; a manifest is judged as its concatenation instead.
+                let mut plain = parts.headers.clone();
+                for k in [
+                    "range",
+                    "if-match",
+                    "if-none-match",
+                    "if-modified-since",
+                    "if-unmodified-since",
+                ] {
+                    plain.remove(k);
+                }
+                let again = get(proxy, ctx, &method, &plain, a, c, o).await;
+                if again.status().is_success() && again.headers().contains_key("x-object-manifest")
+                {
+                    resp = again;
+                }
+            }
             if proxy.conf.has(Filter::Dlo)
                 && !manifest_get
                 && resp.headers().contains_key("x-object-manifest")
@@ -99,7 +119,12 @@ pub fn delete_at(h: &mut HeaderMap) -> Result<(), String> {
         if t < now {
             return Err("X-Delete-At in past".into());
         }
-        headers::set(h, "x-delete-at", &format!("{}", t as i64));
+        // Swift keeps delete-at times to ten digits.
+        headers::set(
+            h,
+            "x-delete-at",
+            &format!("{:010}", t.min(9_999_999_999.0) as i64),
+        );
     }
     Ok(())
 }

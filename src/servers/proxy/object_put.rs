@@ -348,3 +348,22 @@ async fn pump(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_chunked_transfer_coding_is_accepted() {
+        let te = |v: &str| {
+            let mut h = HeaderMap::new();
+            headers::set(&mut h, "transfer-encoding", v);
+            transfer_encoding(&h).map_err(|(s, _)| s.as_u16())
+        };
+        assert_eq!(transfer_encoding(&HeaderMap::new()), Ok(false));
+        assert_eq!(te("chunked"), Ok(true));
+        assert_eq!(te("Chunked"), Ok(true));
+        assert_eq!(te("gzip,chunked"), Err(501));
+        assert_eq!(te("gzip"), Err(400));
+    }
+}

@@ -288,3 +288,36 @@ pub async fn check_access(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Statuses as Swift's proxy answers these paths (with a valid token).
+    #[test]
+    fn bad_paths_get_swifts_answers() {
+        let err = |p: &str| parse_path(p).err().map(|e| e.response().status().as_u16());
+        assert_eq!(err("/v1"), Some(412));
+        assert_eq!(err("/v1/"), Some(412));
+        assert_eq!(err("/info%20asdf"), Some(412));
+        assert_eq!(err("/v1/AUTH_test/abc%00def"), Some(412));
+        assert_eq!(err("/v1/AUTH_test/%FF%FE"), Some(412));
+        assert_eq!(err("/v1//testc/testo"), Some(404));
+        assert_eq!(err("/v1/testa//testo"), Some(404));
+        assert_eq!(err("/v1///testo"), Some(404));
+        assert_eq!(err("/v2/AUTH_test"), Some(400));
+        let p = parse_path("/v1/a/c/o/with/slashes/").unwrap();
+        assert_eq!(
+            (
+                p.account.as_str(),
+                p.container.as_deref(),
+                p.object.as_deref()
+            ),
+            ("a", Some("c"), Some("o/with/slashes/"))
+        );
+        let p = parse_path("/v1/a/c/").unwrap();
+        assert_eq!((p.container.as_deref(), p.object), (Some("c"), None));
+        let p = parse_path("/v1.0/%E2%98%83").unwrap();
+        assert_eq!((p.account.as_str(), p.container), ("\u{2603}", None));
+    }
+}
