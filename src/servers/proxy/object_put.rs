@@ -216,7 +216,11 @@ pub async fn put(
                     Some((parts.status, parts.headers))
                 }
                 Err(e) => {
-                    backend.limiter.error(&node, &format!("PUT: {e}"));
+                    // A body we stopped sending (the client failed or sent
+                    // too much) says nothing about the node.
+                    if !e.is_body_write_aborted() {
+                        backend.limiter.error(&node, &format!("PUT: {e}"));
+                    }
                     None
                 }
             }
