@@ -1,5 +1,6 @@
-//! Running the cluster: one child process per storage server and one for
-//! the proxy, each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
+//! Running the cluster: one child process per storage server, per node
+//! daemon (`layout::DAEMONS`, e.g. the object replicator) and one for the
+//! proxy, each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
 //! all (SIGTERM, then SIGKILL after a grace period). A child that is killed,
 //! or dies after running a while, is restarted, as an operator would bring
 //! a failed node back; one that exits right after starting stops the cluster.
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use super::layout::{Layout, NODES, SERVERS};
+use super::layout::{Layout, DAEMONS, NODES, SERVERS};
 
 struct Proc {
     name: String,
@@ -135,6 +136,25 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
                 }
             }
             ports.push((name, layout.port(node, *off)));
+        }
+    }
+    for node in 1..=NODES {
+        for (daemon, server) in DAEMONS {
+            let conf = layout.server_conf(server, node);
+            let name = format!("{daemon}-{node}");
+            match spawn(
+                launch,
+                &format!("swift-{daemon}"),
+                &conf,
+                &layout.log(),
+                &name,
+            ) {
+                Ok(p) => procs.push(p),
+                Err(e) => {
+                    stop_all(&mut procs).await;
+                    return Err(e);
+                }
+            }
         }
     }
     match spawn(

@@ -23,6 +23,9 @@ pub const USERS: &[(&str, &str, &str, &str)] = &[
 /// Server kinds with their port offset from a node's base port.
 pub const SERVERS: &[(&str, u16)] = &[("object", 0), ("container", 1), ("account", 2)];
 
+/// Background daemons run per node: (binary kind, config of the server it reads).
+pub const DAEMONS: &[(&str, &str)] = &[("object-replicator", "object")];
+
 /// Paths and ports of one all-in-one cluster.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -151,7 +154,7 @@ impl Layout {
             port = self.port(node, off),
             etc = self.etc().display(),
             cache = self.recon_cache(node).display(),
-        )
+        ) + daemon_sections(kind)
     }
 
     fn proxy_text(&self) -> String {
@@ -194,5 +197,13 @@ impl Layout {
             self.auth_url()
         ));
         s
+    }
+}
+
+/// The daemon sections of a storage server's config.
+fn daemon_sections(kind: &str) -> &'static str {
+    match kind {
+        "object" => "\n[object-replicator]\nconcurrency = 2\ninterval = 30\n",
+        _ => "",
     }
 }

@@ -89,6 +89,13 @@ fn run_server(kind: &str, conf: &std::path::Path) -> Result<(), String> {
         "object" => ServerKind::Object,
         "container" => ServerKind::Container,
         "account" => ServerKind::Account,
+        "object-replicator" => {
+            let args = [conf.to_string_lossy().into_owned()];
+            return match crate::daemons::object_replicator::main_with(&args) {
+                0 => Ok(()),
+                rc => Err(format!("object-replicator exited with status {rc}")),
+            };
+        }
         other => return Err(format!("unknown server kind {other:?}")),
     };
     crate::servers::harness::run(kind, conf.to_path_buf())

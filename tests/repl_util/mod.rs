@@ -147,6 +147,18 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
+    let (st, _, b) = http_full(port, method, path, headers, body);
+    (st, b)
+}
+
+/// A raw HTTP/1.1 request; returns status, lower-cased headers and body.
+pub fn http_full(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, std::collections::BTreeMap<String, String>, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -160,34 +172,49 @@ pub fn http(
     s.write_all(body).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
+    let Some(split) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, Default::default(), out);
+    };
     let head = String::from_utf8_lossy(&out[..split]).into_owned();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let hdrs: std::collections::BTreeMap<String, String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let mut rest = out[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
+    if hdrs
+        .get("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
     {
         rest = dechunk(&rest);
     }
-    (status, rest)
+    (status, hdrs, rest)
 }
 
+/// Decodes a chunked body; a truncated one yields what arrived.
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let Some(i) = b.windows(2).position(|w| w == b"\r\n") else {
             return out;
         };
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap();
+        let Some(n) = std::str::from_utf8(&b[..i])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+        else {
+            return out;
+        };
         if n == 0 {
             return out;
         }
-        out.extend_from_slice(&b[i + 2..i + 2 + n]);
-        b = &b[i + 2 + n + 2..];
+        let Some(chunk) = b.get(i + 2..i + 2 + n) else {
+            out.extend_from_slice(&b[i + 2..]);
+            return out;
+        };
+        out.extend_from_slice(chunk);
+        b = b.get(i + 4 + n..).unwrap_or(&[]);
     }
 }
 
