@@ -10,6 +10,7 @@ pub mod conf;
 pub mod db_replicator;
 pub mod object_auditor;
 pub mod object_replicator;
+pub mod object_updater;
 pub mod recon_cron;
 pub mod runner;
 

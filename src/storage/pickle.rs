@@ -17,6 +17,8 @@ pub enum Pickle {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
+    /// A list (or tuple, when read).
+    List(Vec<Pickle>),
     /// Insertion-ordered key/value pairs.
     Dict(Vec<(Pickle, Pickle)>),
 }
@@ -80,6 +82,16 @@ impl Pickle {
                 out.push(0x86); // TUPLE2
                 out.push(b'R'); // REDUCE
             }
+            Pickle::List(items) => {
+                out.push(b']');
+                if !items.is_empty() {
+                    out.push(b'(');
+                    for v in items {
+                        v.write(out);
+                    }
+                    out.push(b'e'); // APPENDS
+                }
+            }
             Pickle::Dict(items) => {
                 out.push(b'}');
                 if !items.is_empty() {
@@ -94,10 +106,14 @@ impl Pickle {
         }
     }
 
-    /// Parses a pickle (any protocol) into the subset above.
+    /// Parses a pickle (any protocol) into the subset above. Dict
+    /// subclasses (Swift's `HeaderKeyDict`) read as dicts whether pickled
+    /// with protocol 0 (`copy_reg._reconstructor`, whose state is the dict)
+    /// or protocol 2 (`NEWOBJ` then `SETITEMS`).
     pub fn loads(data: &[u8]) -> Result<Pickle> {
-        let opts = serde_pickle::DeOptions::new().replace_unresolved_globals();
-        let v = serde_pickle::value_from_slice(data, opts)
+        let opts = || serde_pickle::DeOptions::new().replace_unresolved_globals();
+        let v = serde_pickle::value_from_slice(data, opts().keep_restore_state())
+            .or_else(|_| serde_pickle::value_from_slice(data, opts()))
             .map_err(|e| StorageError::Pickle(e.to_string()))?;
         from_value(v)
     }
@@ -143,6 +159,9 @@ fn from_value(v: serde_pickle::Value) -> Result<Pickle> {
         V::F64(f) => Pickle::Float(f),
         V::String(s) => Pickle::Str(s),
         V::Bytes(b) => Pickle::Bytes(b),
+        V::List(l) | V::Tuple(l) => {
+            Pickle::List(l.into_iter().map(from_value).collect::<Result<_>>()?)
+        }
         V::Dict(d) => Pickle::Dict(
             d.into_iter()
                 .map(|(k, v)| Ok((from_key(k), from_value(v)?)))
@@ -183,12 +202,34 @@ mod tests {
                 Pickle::Bytes("/a/c/\u{e9}".as_bytes().to_vec()),
             ),
             (Pickle::Str("big".into()), Pickle::Int(1 << 40)),
+            (Pickle::Str("empty".into()), Pickle::List(vec![])),
             (Pickle::Str("f".into()), Pickle::Float(1.5)),
             (Pickle::Str("n".into()), Pickle::Int(-5)),
             (Pickle::Str("none".into()), Pickle::None),
+            (
+                Pickle::Str("successes".into()),
+                Pickle::List(vec![Pickle::Int(0), Pickle::Int(3)]),
+            ),
         ]);
         let bytes = p.dumps();
         assert!(bytes[..32].windows(14).any(|w| w == b"_codecs\nencode"));
         assert_eq!(Pickle::loads(&bytes).unwrap(), p);
+    }
+
+    /// Swift's `HeaderKeyDict` as Python pickles it with protocols 0 and 2.
+    #[test]
+    fn dict_subclasses() {
+        let p0 =
+            b"(dp0\nVheaders\np1\nccopy_reg\n_reconstructor\np2\n(cswift.common.header_key_dict\n\
+HeaderKeyDict\np3\nc__builtin__\ndict\np4\n(dp5\nVX-Size\np6\nV3\np7\nstp8\nRp9\ns.";
+        let mut p2 = b"\x80\x02}q\x00X\x07\x00\x00\x00headersq\x01cswift.common.header_key_dict\n\
+HeaderKeyDict\nq\x02)\x81q\x03X\x06\x00\x00\x00X-Sizeq\x04X\x01\x00\x00\x00"
+            .to_vec();
+        p2.extend_from_slice(b"3q\x05ss.");
+        for bytes in [&p0[..], &p2[..]] {
+            let v = Pickle::loads(bytes).unwrap();
+            let h = v.get("headers").unwrap().to_string_map();
+            assert_eq!(h.get("X-Size").map(String::as_str), Some("3"), "{v:?}");
+        }
     }
 }

@@ -68,7 +68,11 @@ impl Running {
 
 /// Writes `<kind>-server.conf` and starts the binary; waits for `/healthcheck`.
 pub fn spawn(site: &Site, kind: &str, extra: &str) -> Running {
-    let port = free_port();
+    spawn_on(site, kind, extra, free_port())
+}
+
+/// `spawn` on a given port (e.g. one a ring already names).
+pub fn spawn_on(site: &Site, kind: &str, extra: &str, port: u16) -> Running {
     let conf = site.etc().join(format!("{kind}-server-{port}.conf"));
     std::fs::write(
         &conf,
@@ -106,4 +110,49 @@ pub fn spawn(site: &Site, kind: &str, extra: &str) -> Running {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("{kind} server did not come up on port {port}");
+}
+
+/// One HTTP/1.0 request to 127.0.0.1:`port`; returns the status, headers
+/// (lower-cased names) and body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let hdrs = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (
+        status,
+        hdrs,
+        out.get(split + 4..).unwrap_or_default().to_vec(),
+    )
 }

@@ -1,0 +1,317 @@
+//! swift-object-updater against real servers: a container replica that was
+//! down when an object was written gets the update once it is back, the
+//! nodes that already have it are remembered in the pending file, and
+//! pending files pass both ways between ours and Swift's updater code
+//! (Swift's updater delivers what our object server wrote; ours delivers
+//! what Swift's disk-file code wrote).
+
+mod common;
+#[path = "server_util/mod.rs"]
+mod server_util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferroswift::conf::ring_file::save_ring;
+use ferroswift::ring::builder::edit::NewDevice;
+use ferroswift::ring::builder::RingBuilder;
+use ferroswift::ring::codec::RingFormat;
+use ferroswift::ring::hash::HashPathConf;
+use ferroswift::ring::Ring;
+use rand::SeedableRng;
+use serde_json::Value;
+use server_util::{free_port, http, spawn, spawn_on, Running, Site, HASH_SUFFIX};
+
+/// Writes `etc/container.ring.gz`: one replica per `(port, device)`.
+/// Returns the partition of `AUTH_a/c`.
+fn container_ring(site: &Site, devs: &[(u16, &str)]) -> u32 {
+    let mut b = RingBuilder::new(4, devs.len() as f64, 1).unwrap();
+    for (i, (port, dev)) in devs.iter().enumerate() {
+        b.add_dev(NewDevice {
+            id: Some(i as u32),
+            region: 1,
+            zone: i as u32 + 1,
+            ip: "127.0.0.1".into(),
+            port: *port,
+            replication_ip: "127.0.0.1".into(),
+            replication_port: *port,
+            device: dev.to_string(),
+            meta: String::new(),
+            weight: 1.0,
+        })
+        .unwrap();
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    b.rebalance(0, &mut rng).unwrap();
+    let data = b.get_ring();
+    save_ring(site.etc().join("container.ring.gz"), &data, RingFormat::V1).unwrap();
+    let ring = Ring::new(data).unwrap();
+    ring.get_part(
+        &HashPathConf::new("", HASH_SUFFIX),
+        "AUTH_a",
+        Some("c"),
+        None,
+    )
+    .unwrap()
+}
+
+fn updater_conf(site: &Site) -> PathBuf {
+    std::fs::create_dir_all(site.root().join("cache")).unwrap();
+    let conf = site.etc().join("object-updater.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ndevices = {}\nmount_check = false\nswift_dir = {}\nrecon_cache_path = {}\n\n\
+             [object-updater]\ninterval = 5\nnode_timeout = 3\nconcurrency = 4\n",
+            site.devices().display(),
+            site.etc().display(),
+            site.root().join("cache").display(),
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn run_updater(conf: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_swift-object-updater"))
+        .arg(conf)
+        .args(["-o", "-v"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "updater failed: {log}");
+    log
+}
+
+/// Every async pending file of the object device.
+fn pendings(site: &Site) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let root = site.devices().join("sda1/async_pending");
+    for sfx in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(sfx.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(f.path());
+        }
+    }
+    out
+}
+
+fn listing(port: u16, dev: &str, part: u32) -> Vec<(String, u64)> {
+    let (status, _, body) = http(
+        port,
+        "GET",
+        &format!("/{dev}/{part}/AUTH_a/c?format=json"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn put_object(obj: &Running, name: &str, body: &[u8], ts: &str, hosts: &str, part: u32) {
+    let part = part.to_string();
+    let (status, _, _) = http(
+        obj.port,
+        "PUT",
+        &format!("/sda1/0/AUTH_a/c/{name}"),
+        &[
+            ("X-Timestamp", ts),
+            ("Content-Type", "text/plain"),
+            ("X-Container-Host", hosts),
+            ("X-Container-Device", "sdb1,sdc1"),
+            ("X-Container-Partition", &part),
+        ],
+        body,
+    );
+    assert_eq!(status, 201);
+}
+
+/// Swift reads a pickle: `{"successes": [...], "obj": ...}`.
+fn swift_reads_pending(path: &Path) -> Value {
+    let out = common::run_swift_python(
+        "import sys, json\nfrom swift.common.utils.pickle import unpickle\n\
+         d = unpickle(open(sys.argv[1], 'rb').read())\n\
+         print(json.dumps({'successes': d.get('successes'), 'obj': d['obj'], 'op': d['op'],\n\
+         'size': dict(d['headers']).get('X-Size')}))",
+        &[&path.to_string_lossy()],
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const SWIFT_UPDATER: &str = r#"
+import sys
+from swift.common import utils
+utils.HASH_PATH_PREFIX = b''
+utils.HASH_PATH_SUFFIX = sys.argv[4].encode()
+from swift.obj.updater import ObjectUpdater
+conf = {'devices': sys.argv[1], 'swift_dir': sys.argv[2], 'recon_cache_path': sys.argv[3],
+        'mount_check': 'false', 'interval': '30', 'node_timeout': '3'}
+ObjectUpdater(conf).run_once()
+"#;
+
+const SWIFT_WRITES_PENDING: &str = r#"
+import sys
+from swift.common import utils
+utils.HASH_PATH_PREFIX = b''
+utils.HASH_PATH_SUFFIX = sys.argv[2].encode()
+from swift.common.header_key_dict import HeaderKeyDict
+from swift.common.storage_policy import POLICIES
+from swift.common.utils import Timestamp
+from swift.obj.diskfile import DiskFileManager
+ts = Timestamp(float(sys.argv[3]))
+headers = HeaderKeyDict({'x-size': '11', 'x-content-type': 'text/plain',
+    'x-etag': '5eb63bbbe01eeed093cb22bb8f5acdc3', 'x-timestamp': ts.internal,
+    'X-Backend-Storage-Policy-Index': '0', 'referer': 'PUT http://x/v1/AUTH_a/c/o3'})
+data = {'op': 'PUT', 'account': 'AUTH_a', 'container': 'c', 'obj': 'o3',
+        'headers': headers, 'db_state': None}
+mgr = DiskFileManager({'devices': sys.argv[1], 'mount_check': 'false'}, utils.get_logger({}))
+mgr.pickle_async_update('sda1', 'AUTH_a', 'c', 'o3', data, ts, POLICIES[0])
+"#;
+
+#[test]
+fn pending_updates_reach_every_container_replica() {
+    let site = Site::new();
+    for d in ["sdb1", "sdc1"] {
+        std::fs::create_dir_all(site.devices().join(d)).unwrap();
+    }
+    let (p1, p2) = (free_port(), free_port());
+    let part = container_ring(&site, &[(p1, "sdb1"), (p2, "sdc1")]);
+    let hosts = format!("127.0.0.1:{p1},127.0.0.1:{p2}");
+    let conf = updater_conf(&site);
+    let obj = spawn(&site, "object", "");
+    let c1 = spawn_on(&site, "container", "", p1);
+    let mut c2 = Some(spawn_on(&site, "container", "", p2));
+    for (port, dev) in [(p1, "sdb1"), (p2, "sdc1")] {
+        let path = format!("/{dev}/{part}/AUTH_a/c");
+        let (s, _, _) = http(port, "PUT", &path, &[("X-Timestamp", "1000.00000")], b"");
+        assert_eq!(s, 201);
+    }
+
+    // Replica 2 is down during the write: its update is kept as a pending.
+    c2.take();
+    put_object(&obj, "o1", b"hello", "1001.00000", &hosts, part);
+    assert_eq!(listing(p1, "sdb1", part), [("o1".to_string(), 5)]);
+    let files = pendings(&site);
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // A pass while it is still down: replica 1 (id 0) is remembered.
+    let log = run_updater(&conf);
+    assert!(log.contains("1 failures"), "{log}");
+    let seen = swift_reads_pending(&files[0]);
+    assert_eq!(seen["successes"], serde_json::json!([0]), "{seen}");
+    assert_eq!(
+        (seen["obj"].as_str(), seen["size"].as_str()),
+        (Some("o1"), Some("5"))
+    );
+    let recon: Value = serde_json::from_str(
+        &std::fs::read_to_string(site.root().join("cache/object.recon")).unwrap(),
+    )
+    .unwrap();
+    let stats = &recon["object_updater_stats"];
+    assert_eq!(stats["failures_account_container_count"], 1, "{recon}");
+    assert_eq!(
+        stats["failures_oldest_timestamp_account_containers"]["oldest_entries"][0]["container"],
+        "c"
+    );
+    assert!(recon["object_updater_sweep"].as_f64().is_some());
+
+    // Back up: the next pass delivers it and removes the file.
+    let c2 = spawn_on(&site, "container", "", p2);
+    assert!(listing(p2, "sdc1", part).is_empty());
+    let log = run_updater(&conf);
+    assert!(log.contains("1 successes"), "{log}");
+    assert_eq!(listing(p2, "sdc1", part), [("o1".to_string(), 5)]);
+    assert!(pendings(&site).is_empty());
+    assert!(
+        !files[0].parent().unwrap().exists(),
+        "empty suffix dir kept"
+    );
+    let recon: Value = serde_json::from_str(
+        &std::fs::read_to_string(site.root().join("cache/object.recon")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        recon["object_updater_stats"]["failures_account_container_count"],
+        0
+    );
+
+    // Swift's updater delivers a pending our object server wrote.
+    drop(c1);
+    put_object(&obj, "o2", b"hello world", "1002.00000", &hosts, part);
+    assert_eq!(pendings(&site).len(), 1);
+    let c1 = spawn_on(&site, "container", "", p1);
+    let devices = site.devices().to_string_lossy().into_owned();
+    let etc = site.etc().to_string_lossy().into_owned();
+    let cache2 = site
+        .root()
+        .join("cache-swift")
+        .to_string_lossy()
+        .into_owned();
+    common::run_swift_python(SWIFT_UPDATER, &[&devices, &etc, &cache2, HASH_SUFFIX]);
+    assert!(
+        pendings(&site).is_empty(),
+        "Swift's updater left {:?}",
+        pendings(&site)
+    );
+    assert_eq!(
+        listing(p1, "sdb1", part),
+        [("o1".to_string(), 5), ("o2".to_string(), 11)]
+    );
+
+    // Ours delivers a pending written by Swift's disk-file code.
+    common::run_swift_python(SWIFT_WRITES_PENDING, &[&devices, HASH_SUFFIX, "1003.5"]);
+    assert_eq!(pendings(&site).len(), 1);
+    let log = run_updater(&conf);
+    assert!(pendings(&site).is_empty(), "{log}");
+    for (port, dev) in [(p1, "sdb1"), (p2, "sdc1")] {
+        assert_eq!(
+            listing(port, dev, part).last(),
+            Some(&("o3".to_string(), 11)),
+            "{dev}"
+        );
+    }
+    drop((c1, c2));
+}
+
+#[test]
+fn junk_pendings_are_quarantined_and_bad_config_is_an_error() {
+    let site = Site::new();
+    let part = container_ring(&site, &[(free_port(), "sdb1")]);
+    assert!(part < 16);
+    let conf = updater_conf(&site);
+    let dir = site.devices().join("sda1/async_pending/abc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("0123456789abcdef0123456789abcabc-0000001000.00000");
+    std::fs::write(&junk, b"garbage").unwrap();
+    let log = run_updater(&conf);
+    assert!(log.contains("1 quarantines"), "{log}");
+    assert!(site
+        .devices()
+        .join("sda1/quarantined/objects")
+        .join(junk.file_name().unwrap())
+        .is_file());
+
+    let bad = site.etc().join("bad.conf");
+    std::fs::write(&bad, "[object-updater]\nconcurrency = many\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swift-object-updater"))
+        .arg(&bad)
+        .arg("-o")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("concurrency"), "{err}");
+}
