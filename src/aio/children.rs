@@ -34,8 +34,15 @@ impl Launcher {
         match self {
             Launcher::SelfExe(exe) => {
                 let mut c = Command::new(exe);
-                let kind = bin.trim_start_matches("swift-").trim_end_matches("-server");
-                c.arg("--run-server").arg(kind).arg(conf);
+                match bin.strip_suffix("-server") {
+                    Some(server) => {
+                        let kind = server.trim_start_matches("swift-");
+                        c.arg("--run-server").arg(kind).arg(conf);
+                    }
+                    None => {
+                        c.arg("--run-daemon").arg(bin).arg(conf);
+                    }
+                }
                 c
             }
             Launcher::BinDir(dir) => {
@@ -114,7 +121,14 @@ async fn stop_all(procs: &mut [Proc]) {
     }
 }
 
-/// Starts every server, prints the banner, and runs until signalled.
+/// Whether a config file has `[section]`.
+fn has_section(conf: &Path, section: &str) -> bool {
+    std::fs::read_to_string(conf)
+        .map(|t| crate::conf::server_conf::parse_ini(&t).contains_key(section))
+        .unwrap_or(false)
+}
+
+/// Starts every server and daemon, prints the banner, and runs until signalled.
 pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), String> {
     let mut procs = Vec::new();
     let mut ports = Vec::new();
@@ -138,25 +152,6 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
             ports.push((name, layout.port(node, *off)));
         }
     }
-    for node in 1..=NODES {
-        for (daemon, server) in DAEMONS {
-            let conf = layout.server_conf(server, node);
-            let name = format!("{daemon}-{node}");
-            match spawn(
-                launch,
-                &format!("swift-{daemon}"),
-                &conf,
-                &layout.log(),
-                &name,
-            ) {
-                Ok(p) => procs.push(p),
-                Err(e) => {
-                    stop_all(&mut procs).await;
-                    return Err(e);
-                }
-            }
-        }
-    }
     match spawn(
         launch,
         "swift-proxy-server",
@@ -171,6 +166,22 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
         }
     }
     ports.push(("proxy-server".into(), layout.proxy_port));
+    for node in 1..=NODES {
+        for (kind, bin, section) in DAEMONS {
+            let conf = layout.server_conf(kind, node);
+            if !has_section(&conf, section) {
+                continue;
+            }
+            let name = format!("{section}-{node}");
+            match spawn(launch, bin, &conf, &layout.log(), &name) {
+                Ok(p) => procs.push(p),
+                Err(e) => {
+                    stop_all(&mut procs).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
     for (name, port) in &ports {
         if !wait_port(*port).await {
             stop_all(&mut procs).await;

@@ -23,8 +23,15 @@ pub const USERS: &[(&str, &str, &str, &str)] = &[
 /// Server kinds with their port offset from a node's base port.
 pub const SERVERS: &[(&str, u16)] = &[("object", 0), ("container", 1), ("account", 2)];
 
-/// Background daemons run per node: (binary kind, config of the server it reads).
-pub const DAEMONS: &[(&str, &str)] = &[("object-replicator", "object")];
+/// Background daemons each node runs: (server kind whose config holds the
+/// section, binary, config section). A daemon runs only when its section is
+/// in the config (configs written by older versions lack some).
+pub const DAEMONS: &[(&str, &str, &str)] = &[
+    ("object", "swift-object-replicator", "object-replicator"),
+    ("object", "swift-object-updater", "object-updater"),
+    ("object", "swift-object-auditor", "object-auditor"),
+];
+
 
 /// Paths and ports of one all-in-one cluster.
 #[derive(Debug, Clone)]
@@ -200,10 +207,15 @@ impl Layout {
     }
 }
 
-/// The daemon sections of a storage server's config.
+/// The daemon sections of a storage server's config: short intervals, so
+/// a development cluster heals within seconds.
 fn daemon_sections(kind: &str) -> &'static str {
     match kind {
-        "object" => "\n[object-replicator]\nconcurrency = 2\ninterval = 30\n",
+        "object" => {
+            "\n[object-replicator]\nconcurrency = 2\ninterval = 30\n\n\
+             [object-updater]\ninterval = 5\n\n\
+             [object-auditor]\ninterval = 30\n"
+        }
         _ => "",
     }
 }

@@ -1,8 +1,9 @@
 //! swift-all-in-one: a complete cluster on 127.0.0.1 from one command.
 //!
 //! `layout` writes the directory (configs, device directories, rings, built
-//! once and reused on restart); `children` runs the storage servers and the
-//! proxy as child processes (this same executable in server mode) and stops
+//! once and reused on restart); `children` runs the storage servers, the
+//! proxy and each node's background daemons (updaters, auditors) as child
+//! processes (this same executable in server or daemon mode) and stops
 //! them on Ctrl-C.
 
 pub mod children;
@@ -41,6 +42,9 @@ pub struct Options {
     /// Internal: run one server (`object`, `container`, `account` or `proxy`) with a config.
     #[arg(long, hide = true, num_args = 2, value_names = ["KIND", "CONF"])]
     pub run_server: Option<Vec<PathBuf>>,
+    /// Internal: run one daemon (e.g. `swift-object-updater`) with a config.
+    #[arg(long, hide = true, num_args = 2, value_names = ["NAME", "CONF"])]
+    pub run_daemon: Option<Vec<String>>,
     /// Write the layout and rings, print the credentials, and exit.
     #[arg(long)]
     pub setup_only: bool,
@@ -49,6 +53,13 @@ pub struct Options {
 /// The whole binary.
 pub fn main() -> ExitCode {
     let opts = Options::parse();
+    if let Some([name, conf]) = opts.run_daemon.as_deref() {
+        let Some(entry) = crate::daemons::entry(name) else {
+            eprintln!("swift-all-in-one: unknown daemon {name:?}");
+            return ExitCode::from(2);
+        };
+        return ExitCode::from(entry(std::slice::from_ref(conf)));
+    }
     match run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -14,6 +14,17 @@ pub mod object_updater;
 pub mod recon_cron;
 pub mod runner;
 
+/// A daemon binary's entry point by name, taking the arguments after the
+/// program name (the all-in-one cluster runs daemons from its own executable).
+pub fn entry(name: &str) -> Option<fn(&[String]) -> u8> {
+    let f: fn(&[String]) -> u8 = match name {
+        "swift-object-auditor" => object_auditor::run,
+        "swift-object-updater" => object_updater::run,
+        _ => return None,
+    };
+    Some(f)
+}
+
 /// Why a daemon could not start or finish its pass.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -295,7 +295,12 @@ pub fn audit_loop(conf: &AuditorConf, args: &DaemonArgs) -> Result<(), DaemonErr
 
 /// `swift-object-auditor CONFIG [-o] [-v] [-z FPS] [-d DEVS]`.
 pub fn main() -> u8 {
-    runner::main("swift-object-auditor", "object-auditor", |args, c| {
+    run(&std::env::args().skip(1).collect::<Vec<_>>())
+}
+
+/// The binary with explicit arguments (after the program name).
+pub fn run(argv: &[String]) -> u8 {
+    runner::main_with("swift-object-auditor", "object-auditor", argv, |args, c| {
         let conf = AuditorConf::from_conf(c)?;
         runner::run(args.once, conf.interval, || audit_loop(&conf, args))
     })

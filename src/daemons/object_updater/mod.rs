@@ -550,7 +550,12 @@ fn dump_aggregate(conf: &UpdaterConf, devices: &[String], elapsed: f64) -> Resul
 
 /// `swift-object-updater CONFIG [-o] [-v]`.
 pub fn main() -> u8 {
-    runner::main("swift-object-updater", "object-updater", |args, c| {
+    run(&std::env::args().skip(1).collect::<Vec<_>>())
+}
+
+/// The binary with explicit arguments (after the program name).
+pub fn run(argv: &[String]) -> u8 {
+    runner::main_with("swift-object-updater", "object-updater", argv, |args, c| {
         let conf = UpdaterConf::from_conf(c)?;
         let ring_path = conf.swift_dir.join("container.ring.gz");
         let ring = RingHandle::open(&ring_path).map_err(|e| DaemonError::Conf(e.to_string()))?;
