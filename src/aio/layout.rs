@@ -30,6 +30,9 @@ pub const DAEMONS: &[(&str, &str, &str)] = &[
     ("object", "swift-object-replicator", "object-replicator"),
     ("object", "swift-object-updater", "object-updater"),
     ("object", "swift-object-auditor", "object-auditor"),
+    ("container", "swift-container-updater", "container-updater"),
+    ("container", "swift-container-auditor", "container-auditor"),
+    ("account", "swift-account-auditor", "account-auditor"),
 ];
 
 
@@ -216,6 +219,11 @@ fn daemon_sections(kind: &str) -> &'static str {
              [object-updater]\ninterval = 5\n\n\
              [object-auditor]\ninterval = 30\n"
         }
+        "container" => {
+            "\n[container-updater]\ninterval = 5\n\n\
+             [container-auditor]\ninterval = 60\n"
+        }
+        "account" => "\n[account-auditor]\ninterval = 60\n",
         _ => "",
     }
 }

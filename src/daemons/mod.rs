@@ -7,6 +7,8 @@
 
 pub mod cluster;
 pub mod conf;
+pub mod container_updater;
+pub mod db_auditor;
 pub mod db_replicator;
 pub mod object_auditor;
 pub mod object_replicator;
@@ -20,6 +22,9 @@ pub fn entry(name: &str) -> Option<fn(&[String]) -> u8> {
     let f: fn(&[String]) -> u8 = match name {
         "swift-object-auditor" => object_auditor::run,
         "swift-object-updater" => object_updater::run,
+        "swift-container-updater" => container_updater::run,
+        "swift-container-auditor" => db_auditor::run_container,
+        "swift-account-auditor" => db_auditor::run_account,
         _ => return None,
     };
     Some(f)

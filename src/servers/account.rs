@@ -76,7 +76,10 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
                 )?,
                 None => return Err(not_found()),
             };
-            if b.is_deleted()? {
+            // The container updater reports even to a deleted account.
+            let overrides = header(&h, "x-account-override-deleted")
+                .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+            if !overrides && b.is_deleted()? {
                 return Err(not_found());
             }
             let del = header(&h, "x-delete-timestamp").unwrap_or("0");

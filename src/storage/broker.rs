@@ -21,9 +21,11 @@ use super::{Result, StorageError, Timestamp};
 mod listing;
 mod schema;
 mod sync;
+mod upkeep;
 
 pub use listing::{ListParams, ListRow};
 pub use sync::Row;
+pub use upkeep::{is_corruption, quarantine_db, Reported};
 
 /// Which kind of database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
