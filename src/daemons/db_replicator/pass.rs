@@ -431,25 +431,7 @@ fn cleanup_handoff(
 
 /// Moves a broken database to `<dev>/quarantined/<type>s/<hash>`.
 fn quarantine(path: &Path, kind: DbKind) {
-    let Some(hash_dir) = path.parent() else {
-        return;
-    };
-    let Some(dev) = hash_dir.ancestors().nth(4) else {
-        return;
-    };
-    let name = hash_dir.file_name().unwrap_or_default();
-    let mut to = dev.join("quarantined").join(kind.datadir()).join(name);
-    if to.exists() {
-        to = to.with_file_name(format!(
-            "{}-{}",
-            name.to_string_lossy(),
-            uuid::Uuid::new_v4().simple()
-        ));
-    }
-    if let Some(p) = to.parent() {
-        let _ = std::fs::create_dir_all(p);
-    }
-    if let Err(e) = std::fs::rename(hash_dir, &to) {
-        tracing::error!("cannot quarantine {}: {e}", hash_dir.display());
+    if let Err(e) = crate::storage::broker::quarantine_db(path, kind) {
+        tracing::error!("cannot quarantine {}: {e}", path.display());
     }
 }
