@@ -365,7 +365,7 @@ pub fn main() -> u8 {
 
 /// The binary with explicit arguments (after the program name).
 pub fn run(argv: &[String]) -> u8 {
-    runner::main_with_args(
+    runner::main_with(
         "swift-container-updater",
         "container-updater",
         argv,

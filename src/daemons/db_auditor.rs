@@ -261,7 +261,7 @@ impl DbAuditor {
 }
 
 fn run_kind(name: &str, section: &str, kind: DbKind, argv: &[String]) -> u8 {
-    runner::main_with_args(name, section, argv, |args, c| {
+    runner::main_with(name, section, argv, |args, c| {
         let conf = DbAuditorConf::from_conf(c, kind)?;
         let interval = conf.interval;
         let mut auditor = DbAuditor::new(conf);

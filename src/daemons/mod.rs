@@ -22,6 +22,7 @@ pub fn entry(name: &str) -> Option<fn(&[String]) -> u8> {
     let f: fn(&[String]) -> u8 = match name {
         "swift-object-auditor" => object_auditor::run,
         "swift-object-updater" => object_updater::run,
+        "swift-object-replicator" => object_replicator::main_with,
         "swift-container-updater" => container_updater::run,
         "swift-container-auditor" => db_auditor::run_container,
         "swift-account-auditor" => db_auditor::run_account,
