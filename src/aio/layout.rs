@@ -35,7 +35,6 @@ pub const DAEMONS: &[(&str, &str, &str)] = &[
     ("account", "swift-account-auditor", "account-auditor"),
 ];
 
-
 /// Paths and ports of one all-in-one cluster.
 #[derive(Debug, Clone)]
 pub struct Layout {
