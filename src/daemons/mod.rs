@@ -12,6 +12,7 @@ pub mod db_auditor;
 pub mod db_replicator;
 pub mod object_auditor;
 pub mod object_replicator;
+pub mod object_expirer;
 pub mod object_updater;
 pub mod recon_cron;
 pub mod runner;

@@ -97,6 +97,19 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
         if !deleted {
             s.check_space(&p[0])?;
         }
+        // Hidden accounts (`.expiring_objects`) get their containers on the
+        // first row, as Swift's container server does.
+        if !s.auto_create_account_prefix.is_empty()
+            && p[2].starts_with(&s.auto_create_account_prefix)
+            && !path.is_file()
+        {
+            let (a, c, dbp) = (p[2].clone(), p[3].clone(), path.clone());
+            blocking(move || {
+                Broker::create(&dbp, DbKind::Container, &a, Some(&c), ts, policy)?;
+                Ok(())
+            })
+            .await?;
+        }
         let row = ObjectRow {
             name,
             ts,

@@ -12,6 +12,7 @@ pub mod harness;
 pub mod http;
 pub mod listing;
 pub mod object;
+mod object_expiring;
 mod object_get;
 pub mod options;
 pub mod proxy;

@@ -16,6 +16,7 @@ use axum::Router;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
+use super::object_expiring::{conditional_update, parse_delete_at};
 use super::http::{
     empty, header, header_text, policy_index, req_timestamp, set_header, split_path, title_case,
     ApiError, ApiResult,
@@ -41,6 +42,8 @@ pub struct ObjectServer {
     pub updates: UpdateClient,
     /// How long a PUT/DELETE waits for its container updates before answering.
     pub container_update_timeout: Duration,
+    /// The cluster's hash salt (names the expiring-objects queue rows).
+    pub salt: crate::storage::hashpath::HashSalt,
 }
 
 impl ObjectServer {
@@ -51,6 +54,7 @@ impl ObjectServer {
             policies,
             updates: UpdateClient::new(0.5, 3.0),
             container_update_timeout: Duration::from_secs(1),
+            salt: Default::default(),
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, Str
     }
     let store = DiskStore::new(devices, swift.salt.clone());
     let mut server = ObjectServer::new(Arc::new(store), swift.policies.clone());
+    server.salt = swift.salt.clone();
     server.updates = UpdateClient::new(
         conf.get_f64("conn_timeout", 0.5),
         conf.get_f64("node_timeout", 3.0),
@@ -213,9 +218,15 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     delete_at(&h)?;
     let if_none_match_any = header(&h, "if-none-match").is_some_and(|v| v.trim() == "*");
     let (st, k2) = (s.store.clone(), key.clone());
-    let writer: Box<dyn ObjectWriter> = blocking(move || {
+    let (writer, orig_delete_at) = blocking(move || {
         st.check_device(&k2.device, true)?;
         let state = st.state(&k2)?;
+        let orig = match &state {
+            ObjectState::Present(i) => {
+                parse_delete_at(i.metadata.get("X-Delete-At").map(String::as_str))
+            }
+            _ => None,
+        };
         if let Some(orig) = state.timestamp() {
             if orig >= ts {
                 return Err(conflict(orig));
@@ -224,7 +235,8 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         if if_none_match_any && matches!(state, ObjectState::Present(_)) {
             return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
         }
-        Ok(st.create(&k2, length)?)
+        let writer: Box<dyn ObjectWriter> = st.create(&k2, length)?;
+        Ok((writer, orig))
     })
     .await?;
 
@@ -266,6 +278,9 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     if !is_replication(&h) {
         container_update(&s, "PUT", &key, &h, update_headers, ts).await;
     }
+    let size = meta["Content-Length"].parse().unwrap_or(0);
+    let new_delete_at = parse_delete_at(header(&h, "x-delete-at"));
+    conditional_update(&s, &key, &h, ts, orig_delete_at, new_delete_at, size).await;
     let mut resp = empty(StatusCode::CREATED);
     set_header(resp.headers_mut(), "etag", &etag);
     Ok(resp)
@@ -356,7 +371,7 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let ctype = content_type.clone();
     // With a new Content-Type the container listing must show it too: the
     // update carries the object's size and ETag with the new type.
-    let listed = blocking(move || {
+    let (orig, size, etag) = blocking(move || {
         st.check_device(&k2.device, true)?;
         match st.state(&k2)? {
             ObjectState::Present(info) => {
@@ -374,7 +389,8 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
                         .or_insert_with(|| ts.internal());
                 }
                 st.post(&k2, ts, meta)?;
-                Ok((info.content_length, info.etag))
+                let orig = parse_delete_at(info.metadata.get("X-Delete-At").map(String::as_str));
+                Ok((orig, info.content_length, info.etag))
             }
             ObjectState::Deleted(t) => Err(ApiError::new(StatusCode::NOT_FOUND, "")
                 .with_header("x-backend-timestamp", t.internal())),
@@ -383,7 +399,6 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     })
     .await?;
     if let Some(t) = content_type {
-        let (size, etag) = listed;
         let update = vec![
             ("X-Size".to_string(), size.to_string()),
             ("X-Content-Type".to_string(), t),
@@ -392,6 +407,8 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         ];
         container_update(&s, "PUT", &key, &h, update, ts).await;
     }
+    let new = parse_delete_at(header(&h, "x-delete-at"));
+    conditional_update(&s, &key, &h, ts, orig, new, size).await;
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -401,22 +418,22 @@ async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let h = req.headers().clone();
     let (st, k2) = (s.store.clone(), key.clone());
     let if_delete_at = header(&h, "x-if-delete-at").map(str::to_string);
-    if if_delete_at
-        .as_deref()
-        .is_some_and(|v| v.trim().parse::<i64>().is_err())
-    {
-        return Err(ApiError::bad_request("Bad X-If-Delete-At header value"));
-    }
-    let (status, orig) = blocking(move || {
+    let (status, orig, orig_delete_at) = blocking(move || {
         st.check_device(&k2.device, false)?;
         let state = st.state(&k2)?;
+        let orig_delete_at = match &state {
+            ObjectState::Present(i) => {
+                parse_delete_at(i.metadata.get("X-Delete-At").map(String::as_str))
+            }
+            _ => None,
+        };
         if let Some(want) = if_delete_at {
-            let have = match &state {
-                ObjectState::Present(i) => i.metadata.get("X-Delete-At").cloned(),
-                _ => None,
-            };
-            if have.as_deref() != Some(want.trim()) {
-                return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
+            // Compared as timestamps: the expirer sends `1795313762.00000`.
+            let want = Timestamp::parse(want.trim())
+                .ok_or_else(|| ApiError::bad_request("Bad X-If-Delete-At header value"))?;
+            if orig_delete_at.map(Timestamp::from_secs) != Some(want) {
+                return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, "")
+                    .with_header("x-backend-timestamp", state.timestamp().unwrap_or_default().internal()));
             }
         }
         let orig = state.timestamp();
@@ -430,9 +447,12 @@ async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         if orig.is_none_or(|o| o < ts) {
             st.delete(&k2, ts)?;
         }
-        Ok((status, orig))
+        Ok((status, orig, orig_delete_at))
     })
     .await?;
+    if orig.is_none_or(|o| o < ts) {
+        conditional_update(&s, &key, &h, ts, orig_delete_at, None, 0).await;
+    }
     if orig.is_none_or(|o| o < ts) && !is_replication(&h) {
         container_update(
             &s,
@@ -494,7 +514,7 @@ async fn container_update(
     op: &str,
     key: &ObjectKey,
     h: &HeaderMap,
-    mut headers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     ts: Timestamp,
 ) {
     let Some(partition) = header(h, "x-container-partition").map(str::to_string) else {
@@ -507,31 +527,75 @@ async fn container_update(
         tracing::error!("container update failed: different numbers of hosts and devices");
         return;
     };
+    let row = (key.account.clone(), key.container.clone(), key.object.clone());
+    let mut headers = headers;
+    headers.push((
+        "X-Backend-Storage-Policy-Index".into(),
+        key.policy.to_string(),
+    ));
+    send_update(s, op, key, row, Some(partition), targets, h, headers, ts).await;
+}
+
+/// Sends one row update (`op` of `row` = account, container, object) to
+/// each target's `partition`, waiting at most `container_update_timeout`;
+/// a failed one, or one with no partition to go to, is saved as an async
+/// pending on the object's device for the updater.
+#[allow(clippy::too_many_arguments)] // the parts of Swift's async_update
+pub(super) async fn send_update(
+    s: &Arc<ObjectServer>,
+    op: &str,
+    key: &ObjectKey,
+    row: (String, String, String),
+    partition: Option<String>,
+    targets: Vec<super::update::Target>,
+    h: &HeaderMap,
+    mut headers: Vec<(String, String)>,
+    ts: Timestamp,
+) {
     headers.push((
         "X-Trans-Id".into(),
         header(h, "x-trans-id").unwrap_or("-").to_string(),
     ));
     headers.push(("Referer".into(), format!("{op} {}", key.name())));
     headers.push((
-        "X-Backend-Storage-Policy-Index".into(),
-        key.policy.to_string(),
-    ));
-    headers.push((
         "User-Agent".into(),
         format!("object-server {}", std::process::id()),
     ));
+    let save = |s: Arc<ObjectServer>, key: ObjectKey, headers: Vec<(String, String)>, op: String| {
+        let update = AsyncUpdate {
+            op,
+            account: row.0.clone(),
+            container: row.1.clone(),
+            obj: row.2.clone(),
+            headers,
+            timestamp: ts,
+        };
+        async move {
+            let st = s.store.clone();
+            let saved =
+                tokio::task::spawn_blocking(move || st.save_async_update(&key, &update)).await;
+            if let Ok(Err(e)) = saved {
+                tracing::error!("could not save async pending: {e}");
+            }
+        }
+    };
+    let Some(partition) = partition.filter(|_| !targets.is_empty()) else {
+        save(s.clone(), key.clone(), headers, op.to_string()).await;
+        return;
+    };
     let mut tasks = Vec::new();
     for target in targets {
-        let (s, key, headers, partition, op) = (
+        let (s2, key, headers, partition, op) = (
             s.clone(),
             key.clone(),
             headers.clone(),
             partition.clone(),
             op.to_string(),
         );
+        let path = format!("/{}/{}/{}", row.0, row.1, row.2);
+        let pending = save(s.clone(), key.clone(), headers.clone(), op.clone());
         tasks.push(tokio::spawn(async move {
-            let path = format!("/{}/{}/{}", key.account, key.container, key.object);
-            let res = s
+            let res = s2
                 .updates
                 .send(&target, &partition, &op, &path, &headers)
                 .await;
@@ -543,20 +607,7 @@ async fn container_update(
                 target.host,
                 target.device
             );
-            let update = AsyncUpdate {
-                op,
-                account: key.account.clone(),
-                container: key.container.clone(),
-                obj: key.object.clone(),
-                headers,
-                timestamp: ts,
-            };
-            let st = s.store.clone();
-            let saved =
-                tokio::task::spawn_blocking(move || st.save_async_update(&key, &update)).await;
-            if let Ok(Err(e)) = saved {
-                tracing::error!("could not save async pending: {e}");
-            }
+            pending.await;
         }));
     }
     let _ =

@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod broker;
 pub mod device;
 pub mod diskfile;
+pub mod expiring;
 pub mod hasher;
 pub mod hashes;
 pub mod hashpath;

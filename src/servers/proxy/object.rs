@@ -129,6 +129,43 @@ pub fn delete_at(h: &mut HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the expiring-objects queue row of a write with `X-Delete-At`
+/// goes: the task container and its container nodes (Swift's proxy sends
+/// them as `X-Delete-At-Container`/`-Host`/`-Device`/`-Partition`).
+pub fn delete_at_nodes(
+    proxy: &super::server::Proxy,
+    h: &HeaderMap,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Option<(String, super::rings::PartNodes)> {
+    use crate::storage::expiring;
+    let at: u64 = headers::get(h, "x-delete-at")?.trim().parse().ok()?;
+    let digest = proxy.rings.hash.hash_path(a, Some(c), Some(o)).ok()?;
+    let container = expiring::task_container(at, &crate::storage::hashpath::hex(&digest));
+    let nodes = proxy.rings.nodes(
+        super::rings::RingKind::Container,
+        expiring::ACCOUNT,
+        Some(&container),
+        None,
+        0,
+    )?;
+    Some((container, nodes))
+}
+
+/// Adds one backend slot's share of the queue-row update headers.
+pub fn delete_at_headers(
+    h: &mut HeaderMap,
+    target: &Option<(String, super::rings::PartNodes)>,
+    slot: usize,
+    slots: usize,
+) {
+    if let Some((container, nodes)) = target {
+        super::writes::update_headers(h, "delete-at", nodes.part, &nodes.primaries, slot, slots);
+        headers::set(h, "x-delete-at-container", container);
+    }
+}
+
 /// GET or HEAD of one object (no manifest handling).
 pub async fn get(
     proxy: &Arc<Proxy>,
@@ -329,8 +366,19 @@ async fn write(
     let policy = info.policy();
     let hdrs = backend_headers(&client, ctx, policy);
     let cont_nodes = proxy.rings.nodes(RingKind::Container, a, Some(c), None, 0);
-    let ts = Timestamp::now().internal();
     let is_delete = method == Method::DELETE;
+    // A DELETE may carry its own X-Timestamp (the expirer deletes at the
+    // object's X-Delete-At), as Swift's proxy allows.
+    let ts = headers::get(&client, "x-timestamp")
+        .filter(|_| is_delete)
+        .and_then(Timestamp::parse)
+        .unwrap_or_else(Timestamp::now)
+        .internal();
+    let expiring = if is_delete {
+        None
+    } else {
+        delete_at_nodes(proxy, &client, a, c, o)
+    };
     let w = proxy
         .write_replicas(
             RingKind::Object(policy),
@@ -341,6 +389,7 @@ async fn write(
             |i, n| {
                 let mut h = hdrs.clone();
                 headers::set(&mut h, "x-timestamp", &ts);
+                delete_at_headers(&mut h, &expiring, i, n);
                 // POST too: a new Content-Type reaches the container listing.
                 {
                     if let Some(cn) = &cont_nodes {

@@ -175,6 +175,7 @@ pub async fn put(
     )
     .await;
     let cont_nodes = proxy.rings.nodes(RingKind::Container, a, Some(c), None, 0);
+    let expiring = super::object::delete_at_nodes(proxy, &client, a, c, o);
     let ts = Timestamp::now().internal();
     let mut hdrs = backend_headers(&client, ctx, policy);
     headers::set(&mut hdrs, "x-timestamp", &ts);
@@ -197,6 +198,7 @@ pub async fn put(
         if let Some(cn) = &cont_nodes {
             super::writes::update_headers(&mut h, "container", cn.part, &cn.primaries, i, n);
         }
+        super::object::delete_at_headers(&mut h, &expiring, i, n);
         let uri = format!("/{}/{}{}", quote(&node.device), nodes.part, quote(&path));
         let mut req = Request::new(Body::from_stream(stream));
         *req.method_mut() = Method::PUT;
