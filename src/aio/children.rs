@@ -182,6 +182,15 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
             }
         }
     }
+    for (bin, conf, name) in layout.cluster_daemons() {
+        match spawn(launch, &bin, &conf, &layout.log(), &name) {
+            Ok(p) => procs.push(p),
+            Err(e) => {
+                stop_all(&mut procs).await;
+                return Err(e);
+            }
+        }
+    }
     for (name, port) in &ports {
         if !wait_port(*port).await {
             stop_all(&mut procs).await;

@@ -33,6 +33,8 @@ pub const DAEMONS: &[(&str, &str, &str)] = &[
     ("container", "swift-container-updater", "container-updater"),
     ("container", "swift-container-auditor", "container-auditor"),
     ("account", "swift-account-auditor", "account-auditor"),
+    ("container", "swift-container-replicator", "container-replicator"),
+    ("account", "swift-account-replicator", "account-replicator"),
 ];
 
 /// Paths and ports of one all-in-one cluster.
@@ -114,6 +116,8 @@ impl Layout {
             }
         }
         write_new(&self.proxy_conf(), &self.proxy_text())?;
+        mkdir(&self.root.join("cache/expirer"))?;
+        write_new(&self.expirer_conf(), &self.expirer_text())?;
         for (kind, off) in SERVERS {
             let name = format!("{kind}.ring.gz");
             let path = self.etc().join(&name);
@@ -158,12 +162,42 @@ impl Layout {
              [pipeline:main]\npipeline = healthcheck recon {kind}-server\n\n\
              [app:{kind}-server]\nuse = egg:swift#{kind}\n\n\
              [filter:healthcheck]\nuse = egg:swift#healthcheck\n\n\
-             [filter:recon]\nuse = egg:swift#recon\n",
+             [filter:recon]\nuse = egg:swift#recon\n{daemons}",
+            daemons = daemon_sections(kind),
             srv = self.root.join(format!("srv/{node}")).display(),
             port = self.port(node, off),
             etc = self.etc().display(),
             cache = self.recon_cache(node).display(),
         ) + daemon_sections(kind)
+    }
+
+    /// Daemons that serve the whole cluster rather than one node:
+    /// (binary, config, log name).
+    pub fn cluster_daemons(&self) -> Vec<(String, PathBuf, String)> {
+        vec![(
+            "swift-object-expirer".into(),
+            self.expirer_conf(),
+            "object-expirer".into(),
+        )]
+    }
+
+    /// `etc/object-expirer.conf`: the expirer and its internal client.
+    pub fn expirer_conf(&self) -> PathBuf {
+        self.etc().join("object-expirer.conf")
+    }
+
+    fn expirer_text(&self) -> String {
+        format!(
+            "[DEFAULT]\nswift_dir = {etc}\nrecon_cache_path = {cache}\n\n\
+             [object-expirer]\ninterval = 10\n\n\
+             [pipeline:main]\npipeline = catch_errors proxy-logging cache proxy-server\n\n\
+             [app:proxy-server]\nuse = egg:swift#proxy\n\n\
+             [filter:catch_errors]\nuse = egg:swift#catch_errors\n\n\
+             [filter:proxy-logging]\nuse = egg:swift#proxy_logging\n\n\
+             [filter:cache]\nuse = egg:swift#memcache\n",
+            etc = self.etc().display(),
+            cache = self.root.join("cache/expirer").display(),
+        )
     }
 
     fn proxy_text(&self) -> String {
@@ -219,10 +253,14 @@ fn daemon_sections(kind: &str) -> &'static str {
              [object-auditor]\ninterval = 30\n"
         }
         "container" => {
-            "\n[container-updater]\ninterval = 5\n\n\
+            "\n[container-replicator]\ninterval = 10\n\n\
+             [container-updater]\ninterval = 5\n\n\
              [container-auditor]\ninterval = 60\n"
         }
-        "account" => "\n[account-auditor]\ninterval = 60\n",
+        "account" => {
+            "\n[account-replicator]\ninterval = 10\n\n\
+             [account-auditor]\ninterval = 60\n"
+        }
         _ => "",
     }
 }

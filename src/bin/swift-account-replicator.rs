@@ -1,5 +1,6 @@
 //! swift-account-replicator: see `ferroswift::daemons::db_replicator`.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(ferroswift::daemons::db_replicator::account_main())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::ExitCode::from(ferroswift::daemons::db_replicator::run_account(&args))
 }

@@ -1,5 +1,6 @@
 //! swift-object-expirer: see `ferroswift::daemons::object_expirer`.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(ferroswift::daemons::object_expirer::main())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::ExitCode::from(ferroswift::daemons::object_expirer::run(&args))
 }

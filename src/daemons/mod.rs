@@ -11,8 +11,8 @@ pub mod container_updater;
 pub mod db_auditor;
 pub mod db_replicator;
 pub mod object_auditor;
-pub mod object_replicator;
 pub mod object_expirer;
+pub mod object_replicator;
 pub mod object_updater;
 pub mod recon_cron;
 pub mod runner;
@@ -27,6 +27,9 @@ pub fn entry(name: &str) -> Option<fn(&[String]) -> u8> {
         "swift-container-updater" => container_updater::run,
         "swift-container-auditor" => db_auditor::run_container,
         "swift-account-auditor" => db_auditor::run_account,
+        "swift-container-replicator" => db_replicator::run_container,
+        "swift-account-replicator" => db_replicator::run_account,
+        "swift-object-expirer" => object_expirer::run,
         _ => return None,
     };
     Some(f)

@@ -106,11 +106,7 @@ impl InternalClient {
             .await
             .map_err(|e| e.to_string())?;
         let (parts, body) = resp.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok((parts.status, parts.headers, body))
     }
 
@@ -172,7 +168,8 @@ async fn pop_queue(
             .await;
         ok |= r.is_ok_and(|a| a.ok() || a.status == 404);
     }
-    ok.then_some(()).ok_or_else(|| format!("could not remove {task}"))
+    ok.then_some(())
+        .ok_or_else(|| format!("could not remove {task}"))
 }
 
 /// One expiration pass over the queue.
@@ -203,10 +200,15 @@ pub async fn run_pass(conf: &ExpirerConf) -> Result<PassReport, DaemonError> {
     let containers = ic.list(&account_path).await.map_err(DaemonError::Other)?;
     let t = now();
     let mut report = PassReport::default();
-    let pace = (conf.tasks_per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / conf.tasks_per_second));
+    let pace =
+        (conf.tasks_per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / conf.tasks_per_second));
     for c in containers {
-        let Some(name) = c["name"].as_str() else { continue };
-        let Ok(c_time) = name.parse::<u64>() else { continue };
+        let Some(name) = c["name"].as_str() else {
+            continue;
+        };
+        let Ok(c_time) = name.parse::<u64>() else {
+            continue;
+        };
         if c_time as f64 > t {
             break;
         }
@@ -214,7 +216,9 @@ pub async fn run_pass(conf: &ExpirerConf) -> Result<PassReport, DaemonError> {
         let rows = ic.list(&cpath).await.map_err(DaemonError::Other)?;
         let mut left = rows.len();
         for row in rows {
-            let Some(task) = row["name"].as_str() else { continue };
+            let Some(task) = row["name"].as_str() else {
+                continue;
+            };
             let Some((at, a, cn, o)) = parse_task_object(task) else {
                 tracing::error!("Unexpected task object name {task:?} in {name}");
                 report.errors += 1;
@@ -273,7 +277,10 @@ pub async fn run_pass(conf: &ExpirerConf) -> Result<PassReport, DaemonError> {
             let r = ic.request("DELETE", &cpath, &[]).await;
             if !matches!(&r, Ok((s, _, _)) if s.is_success() || *s == StatusCode::NOT_FOUND || *s == StatusCode::CONFLICT)
             {
-                tracing::error!("could not delete task container {name}: {:?}", r.map(|a| a.0));
+                tracing::error!(
+                    "could not delete task container {name}: {:?}",
+                    r.map(|a| a.0)
+                );
             }
         }
     }
@@ -291,8 +298,8 @@ pub async fn run_pass(conf: &ExpirerConf) -> Result<PassReport, DaemonError> {
 }
 
 /// `swift-object-expirer CONFIG [-o] [-v]`.
-pub fn main() -> u8 {
-    runner::main("swift-object-expirer", "object-expirer", |args, c| {
+pub fn run(argv: &[String]) -> u8 {
+    runner::main_with("swift-object-expirer", "object-expirer", argv, |args, c| {
         let conf = ExpirerConf::from_conf(c)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

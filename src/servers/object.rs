@@ -16,11 +16,11 @@ use axum::Router;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
-use super::object_expiring::{conditional_update, parse_delete_at};
 use super::http::{
     empty, header, header_text, policy_index, req_timestamp, set_header, split_path, title_case,
     ApiError, ApiResult,
 };
+use super::object_expiring::{conditional_update, parse_delete_at};
 use super::update::{targets, UpdateClient};
 use crate::conf::server_conf::{ServerConf, SwiftConf};
 use crate::storage::device::{Devices, Reserve};
@@ -432,8 +432,12 @@ async fn delete(s: Arc<ObjectServer>, req: Request) -> ApiResult {
             let want = Timestamp::parse(want.trim())
                 .ok_or_else(|| ApiError::bad_request("Bad X-If-Delete-At header value"))?;
             if orig_delete_at.map(Timestamp::from_secs) != Some(want) {
-                return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, "")
-                    .with_header("x-backend-timestamp", state.timestamp().unwrap_or_default().internal()));
+                return Err(
+                    ApiError::new(StatusCode::PRECONDITION_FAILED, "").with_header(
+                        "x-backend-timestamp",
+                        state.timestamp().unwrap_or_default().internal(),
+                    ),
+                );
             }
         }
         let orig = state.timestamp();
@@ -527,7 +531,11 @@ async fn container_update(
         tracing::error!("container update failed: different numbers of hosts and devices");
         return;
     };
-    let row = (key.account.clone(), key.container.clone(), key.object.clone());
+    let row = (
+        key.account.clone(),
+        key.container.clone(),
+        key.object.clone(),
+    );
     let mut headers = headers;
     headers.push((
         "X-Backend-Storage-Policy-Index".into(),
@@ -561,24 +569,25 @@ pub(super) async fn send_update(
         "User-Agent".into(),
         format!("object-server {}", std::process::id()),
     ));
-    let save = |s: Arc<ObjectServer>, key: ObjectKey, headers: Vec<(String, String)>, op: String| {
-        let update = AsyncUpdate {
-            op,
-            account: row.0.clone(),
-            container: row.1.clone(),
-            obj: row.2.clone(),
-            headers,
-            timestamp: ts,
-        };
-        async move {
-            let st = s.store.clone();
-            let saved =
-                tokio::task::spawn_blocking(move || st.save_async_update(&key, &update)).await;
-            if let Ok(Err(e)) = saved {
-                tracing::error!("could not save async pending: {e}");
+    let save =
+        |s: Arc<ObjectServer>, key: ObjectKey, headers: Vec<(String, String)>, op: String| {
+            let update = AsyncUpdate {
+                op,
+                account: row.0.clone(),
+                container: row.1.clone(),
+                obj: row.2.clone(),
+                headers,
+                timestamp: ts,
+            };
+            async move {
+                let st = s.store.clone();
+                let saved =
+                    tokio::task::spawn_blocking(move || st.save_async_update(&key, &update)).await;
+                if let Ok(Err(e)) = saved {
+                    tracing::error!("could not save async pending: {e}");
+                }
             }
-        }
-    };
+        };
     let Some(partition) = partition.filter(|_| !targets.is_empty()) else {
         save(s.clone(), key.clone(), headers, op.to_string()).await;
         return;

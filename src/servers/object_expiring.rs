@@ -47,14 +47,19 @@ pub async fn conditional_update(
             // Without hosts, other object servers of the write update the queue.
             return;
         };
-        let digest_hex = s.salt.hash_path(&key.account, Some(&key.container), Some(&key.object));
+        let digest_hex = s
+            .salt
+            .hash_path(&key.account, Some(&key.container), Some(&key.object));
         let container = header(h, "x-delete-at-container")
             .map(str::to_string)
             .unwrap_or_else(|| expiring::task_container(at, &digest_hex));
         let partition = header(h, "x-delete-at-partition").map(str::to_string);
         let targets = targets(Some(hosts), header(h, "x-delete-at-device")).unwrap_or_default();
         let headers = vec![
-            ("X-Backend-Storage-Policy-Index".to_string(), "0".to_string()),
+            (
+                "X-Backend-Storage-Policy-Index".to_string(),
+                "0".to_string(),
+            ),
             ("X-Timestamp".to_string(), ts.internal()),
             ("X-Size".to_string(), "0".to_string()),
             (
@@ -75,14 +80,19 @@ pub async fn conditional_update(
         if !header(h, "x-backend-clean-expiring-object-queue").is_none_or(config_true) {
             return;
         }
-        let digest_hex = s.salt.hash_path(&key.account, Some(&key.container), Some(&key.object));
+        let digest_hex = s
+            .salt
+            .hash_path(&key.account, Some(&key.container), Some(&key.object));
         let row = (
             expiring::ACCOUNT.to_string(),
             expiring::task_container(old, &digest_hex),
             expiring::task_object(old, &key.account, &key.container, &key.object),
         );
         let headers = vec![
-            ("X-Backend-Storage-Policy-Index".to_string(), "0".to_string()),
+            (
+                "X-Backend-Storage-Policy-Index".to_string(),
+                "0".to_string(),
+            ),
             ("X-Timestamp".to_string(), ts.internal()),
         ];
         send_update(s, "DELETE", key, row, None, Vec::new(), h, headers, ts).await;

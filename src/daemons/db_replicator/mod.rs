@@ -90,13 +90,13 @@ impl ReplConf {
     }
 }
 
-/// Shared `main` of both replicator binaries.
-fn main_for(kind: DbKind) -> u8 {
+/// Shared entry of both replicator binaries, over explicit arguments.
+fn run_for(kind: DbKind, argv: &[String]) -> u8 {
     let (name, section) = match kind {
         DbKind::Container => ("swift-container-replicator", "container-replicator"),
         DbKind::Account => ("swift-account-replicator", "account-replicator"),
     };
-    runner::main(name, section, |args, c| {
+    runner::main_with(name, section, argv, |args, c| {
         let conf = ReplConf::from_conf(c, kind)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -115,11 +115,11 @@ fn main_for(kind: DbKind) -> u8 {
 }
 
 /// `swift-container-replicator CONFIG [-o] [-v] [-d DEVS] [-p PARTS]`.
-pub fn container_main() -> u8 {
-    main_for(DbKind::Container)
+pub fn run_container(argv: &[String]) -> u8 {
+    run_for(DbKind::Container, argv)
 }
 
 /// `swift-account-replicator CONFIG [-o] [-v] [-d DEVS] [-p PARTS]`.
-pub fn account_main() -> u8 {
-    main_for(DbKind::Account)
+pub fn run_account(argv: &[String]) -> u8 {
+    run_for(DbKind::Account, argv)
 }
