@@ -33,7 +33,11 @@ pub const DAEMONS: &[(&str, &str, &str)] = &[
     ("container", "swift-container-updater", "container-updater"),
     ("container", "swift-container-auditor", "container-auditor"),
     ("account", "swift-account-auditor", "account-auditor"),
-    ("container", "swift-container-replicator", "container-replicator"),
+    (
+        "container",
+        "swift-container-replicator",
+        "container-replicator",
+    ),
     ("account", "swift-account-replicator", "account-replicator"),
 ];
 
