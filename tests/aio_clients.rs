@@ -129,26 +129,6 @@ fn swift_cli_upload_list_download_stat_delete() {
     assert!(!c.output().unwrap().status.success());
 }
 
-/// A tiny blocking HTTP helper over the Swift virtualenv's python.
-fn auth_token(aio: &Aio, user: &str, key: &str) -> (String, String) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .get(aio.auth_url())
-            .header("x-auth-user", user)
-            .header("x-auth-key", key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let h = r.headers();
-        (
-            h["x-storage-url"].to_str().unwrap().to_string(),
-            h["x-auth-token"].to_str().unwrap().to_string(),
-        )
-    })
-}
-
 #[test]
 fn kill_a_storage_node_during_puts() {
     let _turn = ONE_CLUSTER_AT_A_TIME
@@ -156,7 +136,7 @@ fn kill_a_storage_node_during_puts() {
         .unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::run(&tmp.path().join("aio"));
-    let (url, token) = auth_token(&aio, "test:tester", "testing");
+    let (url, token) = aio.auth_token("test:tester", "testing");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     rt.block_on(async {

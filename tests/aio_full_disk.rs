@@ -41,21 +41,7 @@ fn full_device_routes_writes_to_handoffs_and_still_deletes() {
     let aio = Aio::run(&tmp.path().join("aio"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
-    let (url, token) = rt.block_on(async {
-        let r = client
-            .get(aio.auth_url())
-            .header("x-auth-user", "test:tester")
-            .header("x-auth-key", "testing")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let h = r.headers();
-        (
-            h["x-storage-url"].to_str().unwrap().to_string(),
-            h["x-auth-token"].to_str().unwrap().to_string(),
-        )
-    });
+    let (url, token) = aio.auth_token("test:tester", "testing");
     let call = |method: reqwest::Method, path: &str, body: Vec<u8>| {
         rt.block_on(async {
             client

@@ -176,6 +176,26 @@ impl Aio {
         None
     }
 
+    /// Logs in through tempauth: (storage URL, token).
+    pub fn auth_token(&self, user: &str, key: &str) -> (String, String) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .get(self.auth_url())
+                .header("x-auth-user", user)
+                .header("x-auth-key", key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let h = r.headers();
+            (
+                h["x-storage-url"].to_str().unwrap().to_string(),
+                h["x-auth-token"].to_str().unwrap().to_string(),
+            )
+        })
+    }
+
     /// The `swift` client of the Swift virtualenv, logged in as `user`.
     pub fn swift(&self, user: &str, key: &str) -> Command {
         let venv = swift_python();
