@@ -211,15 +211,35 @@ pub fn main(
                 let _ = out.flush();
             }
         };
-        if containers {
-            let ring = open_ring(&conf.swift_dir, "container").map_err(|e| e.to_string())?;
+        for (kind, wanted) in [(Kind::Container, containers), (Kind::Object, objects)] {
+            if !wanted {
+                continue;
+            }
+            // Containers live in the account; objects in one container.
+            let (ring_name, list_in, prefix, noun) = match kind {
+                Kind::Container => (
+                    "container".to_string(),
+                    None,
+                    plan::container_prefix(idx),
+                    "containers",
+                ),
+                Kind::Object => (
+                    info.policy.ring_name(),
+                    Some(plan::objects_container(idx)),
+                    plan::OBJECT_PREFIX.to_string(),
+                    "objects",
+                ),
+            };
+            let ring = open_ring(&conf.swift_dir, &ring_name).map_err(|e| e.to_string())?;
             let names = client
-                .list(None, &plan::container_prefix(idx))
+                .list(list_in.as_deref(), &prefix)
                 .await
                 .map_err(|e| e.to_string())?
                 .unwrap_or_default();
             let section = if names.is_empty() {
-                events.message("No containers to query. Has swift-dispersion-populate been run?");
+                events.message(&format!(
+                    "No {noun} to query. Has swift-dispersion-populate been run?"
+                ));
                 None
             } else {
                 let q = Query {
@@ -233,43 +253,15 @@ pub fn main(
                     seen: &seen,
                     events: &events,
                 };
-                let r = q.run(Kind::Container, None, &names).await;
+                let r = q.run(kind, list_in.as_deref(), &names).await;
                 progress.finish();
                 print(&r);
                 Some(r)
             };
-            run.container = Some(section);
-        }
-        if objects {
-            let ring =
-                open_ring(&conf.swift_dir, &info.policy.ring_name()).map_err(|e| e.to_string())?;
-            let container = plan::objects_container(idx);
-            let names = client
-                .list(Some(&container), plan::OBJECT_PREFIX)
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default();
-            let section = if names.is_empty() {
-                events.message("No objects to query. Has swift-dispersion-populate been run?");
-                None
-            } else {
-                let q = Query {
-                    direct: &direct,
-                    ring: &ring,
-                    hash: &info.hash,
-                    account: &account,
-                    policy_index: idx,
-                    concurrency: conf.concurrency,
-                    debug: args.debug,
-                    seen: &seen,
-                    events: &events,
-                };
-                let r = q.run(Kind::Object, Some(&container), &names).await;
-                progress.finish();
-                print(&r);
-                Some(r)
-            };
-            run.object = Some(section);
+            match kind {
+                Kind::Container => run.container = Some(section),
+                Kind::Object => run.object = Some(section),
+            }
         }
         run.unmounted = seen.unmounted.borrow().clone();
         Ok::<Run, String>(run)
