@@ -7,11 +7,10 @@ mod common;
 mod repl_util;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferroswift::servers::ssync::sender::{self, Source, Target, Timeouts};
-use repl_util::server_util::{free_port, spawn, Running, Site};
+use repl_util::server_util::{spawn, spawn_swift, Site};
 use repl_util::{http, read_meta};
 use serde_json::Value;
 
@@ -169,46 +168,6 @@ fn swift_sender_pushes_into_our_object_server() {
     assert_eq!(again["ok"], true);
 }
 
-/// Swift's object server on a fresh device tree; killed on drop.
-fn swift_object_server(site: &Site, devices: &Path) -> Running {
-    let port = free_port();
-    let conf = site.etc().join("swift-object-server.conf");
-    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "[DEFAULT]\ndevices = {}\nmount_check = false\nbind_ip = 127.0.0.1\nbind_port = {port}\n\
-             workers = 0\nswift_dir = {}\nuser = {}\nlog_level = WARNING\n\n\
-             [pipeline:main]\npipeline = object-server\n\n[app:object-server]\nuse = egg:swift#object\n",
-            devices.display(),
-            site.etc().display(),
-            user.trim()
-        ),
-    )
-    .unwrap();
-    let bin = common::swift_python()
-        .parent()
-        .unwrap()
-        .join("swift-object-server");
-    let child = Command::new(common::swift_python())
-        .arg(bin)
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = Running { child, port };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "Swift's object server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    running
-}
-
 #[test]
 fn our_sender_pushes_into_swift_object_server() {
     let site = Site::new();
@@ -217,7 +176,7 @@ fn our_sender_pushes_into_swift_object_server() {
     swift_side(&site, "write", &site.devices(), &[]);
     let dst = site.root().join("swift-dst");
     std::fs::create_dir_all(dst.join("sda1")).unwrap();
-    let swift_server = swift_object_server(&site, &dst);
+    let swift_server = spawn_swift(&common::swift_python(), &site, "object", &dst, "");
     let t = Timeouts {
         conn: Duration::from_secs(2),
         node: Duration::from_secs(10),

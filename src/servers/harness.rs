@@ -43,14 +43,18 @@ impl ServerKind {
         }
     }
 
-    /// Builds the app router (without pipeline filters), `OPTIONS` included.
+    /// Builds the app router (without pipeline filters), `OPTIONS` and the
+    /// `replication_server` role included.
     pub fn app(self, conf: &ServerConf, swift: &SwiftConf) -> Result<Router, String> {
         let app = match self {
             ServerKind::Object => super::object::app_from_conf(conf, swift),
             ServerKind::Container => super::container::app_from_conf(conf, swift),
             ServerKind::Account => super::account::app_from_conf(conf, swift),
         }?;
-        Ok(super::options::layer(app, self))
+        let replication = conf
+            .get("replication_server")
+            .is_none_or(crate::conf::server_conf::config_true);
+        Ok(super::options::layer(app, self, replication))
     }
 }
 

@@ -1,6 +1,9 @@
 //! `OPTIONS` on a storage server, answered as Swift's servers answer it:
 //! 200 on any path, with the methods the server takes in `Allow` and its
 //! type in `Server` (`swift-recon --validate-servers` reads the latter).
+//! Also the `replication_server` role: set to false, a server refuses the
+//! replication verbs with 405 (and leaves them out of `Allow`), so the
+//! replicators can be kept on a separate network and port.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -11,10 +14,15 @@ use axum::Router;
 
 use super::harness::ServerKind;
 
+/// The verbs only replication uses (Swift marks REPLICATE and SSYNC so;
+/// PUSHDB is this project's database copy, so it belongs with them).
+const REPLICATION_METHODS: [&str; 3] = ["PUSHDB", "REPLICATE", "SSYNC"];
+
 impl ServerKind {
-    /// The request methods this server answers, sorted as Swift lists them.
-    pub fn allowed_methods(self) -> &'static [&'static str] {
-        match self {
+    /// The request methods this server answers, sorted as Swift lists them;
+    /// without the replication verbs when `replication` is false.
+    pub fn allowed_methods(self, replication: bool) -> Vec<&'static str> {
+        let all: &[&str] = match self {
             ServerKind::Object => &[
                 "DELETE",
                 "GET",
@@ -38,7 +46,11 @@ impl ServerKind {
                 "PUT",
                 "REPLICATE",
             ],
-        }
+        };
+        all.iter()
+            .copied()
+            .filter(|m| replication || !REPLICATION_METHODS.contains(m))
+            .collect()
     }
 
     /// The `Server` header: `<type>-server/<version>`.
@@ -51,15 +63,22 @@ impl ServerKind {
     }
 }
 
-/// Answers `OPTIONS` on any path before the app sees the request.
-pub fn layer(app: Router, kind: ServerKind) -> Router {
-    let allow = HeaderValue::from_str(&kind.allowed_methods().join(", "))
+/// Answers `OPTIONS` on any path before the app sees the request, and
+/// refuses the replication verbs with 405 unless `replication` (Swift's
+/// `replication_server`, true unless set false) is on.
+pub fn layer(app: Router, kind: ServerKind, replication: bool) -> Router {
+    let allow = HeaderValue::from_str(&kind.allowed_methods(replication).join(", "))
         .unwrap_or(HeaderValue::from_static(""));
     let server =
         HeaderValue::from_str(&kind.server_header()).unwrap_or(HeaderValue::from_static("swift"));
     app.layer(middleware::from_fn(move |req: Request, next: Next| {
         let (allow, server) = (allow.clone(), server.clone());
         async move {
+            if !replication && REPLICATION_METHODS.contains(&req.method().as_str()) {
+                let mut resp = Response::new(Body::empty());
+                *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                return resp;
+            }
             if req.method() != Method::OPTIONS {
                 return next.run(req).await;
             }

@@ -112,6 +112,48 @@ pub fn spawn_on(site: &Site, kind: &str, extra: &str, port: u16) -> Running {
     panic!("{kind} server did not come up on port {port}");
 }
 
+/// Swift's own `<kind>` server (`object`, `container`, `account`), run by
+/// the oracle's `python` over `devices`, with `extra` lines in its app
+/// section; killed on drop.
+pub fn spawn_swift(python: &Path, site: &Site, kind: &str, devices: &Path, extra: &str) -> Running {
+    let port = free_port();
+    let conf = site.etc().join(format!("swift-{kind}-server-{port}.conf"));
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ndevices = {}\nmount_check = false\nbind_ip = 127.0.0.1\nbind_port = {port}\n\
+             workers = 0\nswift_dir = {}\nuser = {}\nlog_level = WARNING\n\n\
+             [pipeline:main]\npipeline = {kind}-server\n\n[app:{kind}-server]\nuse = egg:swift#{kind}\n{extra}\n",
+            devices.display(),
+            site.etc().display(),
+            user.trim()
+        ),
+    )
+    .unwrap();
+    let bin = python
+        .parent()
+        .unwrap()
+        .join(format!("swift-{kind}-server"));
+    let child = Command::new(python)
+        .arg(bin)
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running { child, port };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Swift's {kind} server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running
+}
+
 /// One HTTP/1.0 request to 127.0.0.1:`port`; returns the status, headers
 /// (lower-cased names) and body.
 pub fn http(
