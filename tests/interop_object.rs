@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
-use server_util::{spawn, Site, HASH_SUFFIX};
+use server_util::{spawn, spawn_swift, Site, HASH_SUFFIX};
 
 const DIRECT: &str = r#"
 import sys, json
@@ -132,6 +132,118 @@ print('ok')
     );
 }
 
+/// Non-ASCII header values as a client sends them: UTF-8, and a Latin-1
+/// byte that is not UTF-8.
+const NON_ASCII: [(&str, &[u8]); 3] = [
+    ("content-type", b"text/pl\xc3\xa9in"),
+    ("x-object-meta-snow", b"\xe2\x98\x83 man"),
+    ("x-object-meta-l1", b"caf\xe9"),
+];
+
+/// Every `user.swift.metadata*` pickle as Python reads it (keys and values
+/// as hex of their bytes), whether it is marked as written by Python 3, and
+/// what Swift's `read_metadata` makes of it.
+const READ_PICKLES: &str = r#"
+import sys, json, pickle, xattr
+from swift.obj.diskfile import read_metadata
+out = {}
+for path in sys.argv[1:]:
+    raw, i = b'', 0
+    while True:
+        try:
+            raw += xattr.getxattr(path, 'user.swift.metadata' + (str(i) if i else ''))
+        except OSError:
+            break
+        i += 1
+    d = pickle.loads(raw, encoding='bytes')
+    out[path] = {
+        'py3': b'_codecs\nencode' in raw[:32],
+        'pickle': {k.hex(): v.hex() for k, v in d.items()},
+        'swift': {k: v for k, v in read_metadata(path).items()},
+    }
+print(json.dumps(out))
+"#;
+
+#[test]
+fn non_ascii_metadata_is_stored_as_swift_stores_it_and_read_both_ways() {
+    let site = Site::new();
+    let ours = spawn(&site, "object", "");
+    let swift_devices = site.root().join("swift-node");
+    std::fs::create_dir_all(swift_devices.join("sda1")).unwrap();
+    let python = common::swift_python();
+    let swift = spawn_swift(&python, &site, "object", &swift_devices, "");
+    let path = "/sda1/0/AUTH_test/cont/%E2%98%83obj";
+    let mut put =
+        format!("PUT {path} HTTP/1.1\r\nHost: x\r\nX-Timestamp: 1700000000.00000\r\n").into_bytes();
+    for (name, value) in NON_ASCII {
+        put.extend_from_slice(format!("{name}: ").as_bytes());
+        put.extend_from_slice(value);
+        put.extend_from_slice(b"\r\n");
+    }
+    put.extend_from_slice(b"Content-Length: 1\r\nConnection: close\r\n\r\nx");
+    for port in [ours.port, swift.port] {
+        let resp = raw(port, &put);
+        assert!(resp.starts_with("HTTP/1.1 201"), "{port}: {resp}");
+    }
+    let (our_file, swift_file) = (
+        find(&site.devices(), ".data"),
+        find(&swift_devices, ".data"),
+    );
+    assert_eq!(
+        our_file.strip_prefix(site.devices()).unwrap(),
+        swift_file.strip_prefix(&swift_devices).unwrap()
+    );
+
+    // The same pickled bytes, Python 3 style, and the same metadata read back.
+    let out = common::run_swift_python(
+        READ_PICKLES,
+        &[our_file.to_str().unwrap(), swift_file.to_str().unwrap()],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (o, s) = (
+        &v[our_file.to_str().unwrap()],
+        &v[swift_file.to_str().unwrap()],
+    );
+    assert_eq!(o["pickle"], s["pickle"]);
+    assert_eq!(o["swift"], s["swift"]);
+    assert_eq!((&o["py3"], &s["py3"]), (&true.into(), &true.into()));
+    let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02x}")).collect::<String>();
+    // Swift keeps the name as UTF-8 text and header values one char per byte,
+    // so the snowman in a header is UTF-8-encoded twice on disk.
+    assert_eq!(
+        o["pickle"][hex(b"name")],
+        hex("/AUTH_test/cont/\u{2603}obj".as_bytes())
+    );
+    assert_eq!(
+        o["pickle"][hex(b"X-Object-Meta-Snow")],
+        hex("\u{e2}\u{98}\u{83} man".as_bytes())
+    );
+
+    // Swap the files: each server now serves the other's, and both answer
+    // with the bytes the client sent.
+    let tmp = site.root().join("swap.data");
+    std::fs::rename(&our_file, &tmp).unwrap();
+    std::fs::rename(&swift_file, &our_file).unwrap();
+    std::fs::rename(&tmp, &swift_file).unwrap();
+    let head = format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    for port in [ours.port, swift.port] {
+        let resp = raw_bytes(port, head.as_bytes());
+        assert!(resp.starts_with(b"HTTP/1.1 200"), "{port}");
+        for (name, value) in NON_ASCII {
+            let mut line = format!("\r\n{name}: ").into_bytes();
+            line.extend_from_slice(value);
+            line.extend_from_slice(b"\r\n");
+            let lower = resp.to_ascii_lowercase();
+            let want = line.to_ascii_lowercase();
+            assert!(
+                lower.windows(want.len()).any(|w| w == want),
+                "port {port}: no {name} {value:?} in {:?}",
+                String::from_utf8_lossy(&resp)
+            );
+        }
+    }
+}
+
 #[test]
 fn hostile_names_get_400_and_nothing_escapes() {
     let site = Site::new();
@@ -169,11 +281,15 @@ fn hostile_names_get_400_and_nothing_escapes() {
 }
 
 fn raw(port: u16, req: &[u8]) -> String {
+    String::from_utf8_lossy(&raw_bytes(port, req)).into_owned()
+}
+
+fn raw_bytes(port: u16, req: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(req).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -14,7 +14,8 @@ use axum::response::IntoResponse;
 use axum::Router;
 
 use super::http::{
-    empty, header, policy_index, req_timestamp, set_header, split_path, ApiError, ApiResult,
+    empty, header, header_text, policy_index, req_timestamp, set_header, split_path, ApiError,
+    ApiResult,
 };
 use super::listing::{
     list_params, listing_response, metadata_updates, query_params, DbServer, Format,
@@ -116,7 +117,8 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
             size: header(&h, "x-size")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            content_type: header(&h, "x-content-type").unwrap_or("").to_string(),
+            // The object server sends the bytes its client sent: UTF-8 text.
+            content_type: h.get("x-content-type").map(header_text).unwrap_or_default(),
             etag: header(&h, "x-etag").unwrap_or("").to_string(),
             deleted,
             policy,

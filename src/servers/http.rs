@@ -138,6 +138,22 @@ pub fn header_text(v: &HeaderValue) -> String {
     }
 }
 
+/// A header's value as object metadata holds it: one char per byte.
+pub fn header_meta(v: &HeaderValue) -> String {
+    crate::storage::metadata::from_header_bytes(v.as_bytes())
+}
+
+/// Inserts an object metadata value as a header, byte for byte.
+pub fn set_meta_header(h: &mut HeaderMap, name: &str, value: &str) {
+    let bytes = crate::storage::metadata::to_header_bytes(value);
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_bytes(&bytes),
+    ) {
+        h.insert(n, v);
+    }
+}
+
 /// `X-Timestamp`, required for writes.
 pub fn req_timestamp(h: &HeaderMap) -> Result<Timestamp, ApiError> {
     let v = header(h, "x-timestamp").ok_or_else(|| ApiError::bad_request("Missing timestamp"))?;

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::http::{
-    empty, header, header_text, policy_index, req_timestamp, set_header, split_path, title_case,
+    empty, header, header_meta, policy_index, req_timestamp, set_header, split_path, title_case,
     ApiError, ApiResult,
 };
 use super::object_expiring::{conditional_update, parse_delete_at};
@@ -142,7 +142,7 @@ fn user_metadata(h: &HeaderMap, meta: &mut Metadata, with_system: bool) {
             name.starts_with("x-object-meta-") || name.starts_with("x-object-transient-sysmeta-");
         let sys = with_system && name.starts_with("x-object-sysmeta-");
         if user || sys || STORED_HEADERS.contains(&name) {
-            meta.insert(title_case(name), header_text(v));
+            meta.insert(title_case(name), header_meta(v));
         }
     }
 }
@@ -161,7 +161,7 @@ fn replication_metadata(h: &HeaderMap, meta: &mut Metadata) {
     let names = header(h, "x-backend-replication-headers").unwrap_or("");
     for name in names.split_whitespace() {
         if let Some(v) = h.get(name) {
-            meta.insert(title_case(name), header_text(v));
+            meta.insert(title_case(name), header_meta(v));
         }
     }
 }
@@ -201,9 +201,10 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let key = object_key(&s, &req)?;
     let ts = req_timestamp(req.headers())?;
     let h = req.headers().clone();
-    let content_type = header(&h, "content-type")
-        .ok_or_else(|| ApiError::bad_request("No content type"))?
-        .to_string();
+    let content_type = h
+        .get("content-type")
+        .map(header_meta)
+        .ok_or_else(|| ApiError::bad_request("No content type"))?;
     let chunked =
         header(&h, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let length: Option<u64> = match header(&h, "content-length") {
@@ -365,9 +366,10 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     delete_at(&h)?;
     let st = s.store.clone();
     let (k2, h2) = (key.clone(), h.clone());
-    let content_type = header(&h, "content-type")
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
+    let content_type = h
+        .get("content-type")
+        .map(header_meta)
+        .filter(|t| !t.is_empty());
     let ctype = content_type.clone();
     // With a new Content-Type the container listing must show it too: the
     // update carries the object's size and ETag with the new type.

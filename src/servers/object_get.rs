@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, Response, StatusCode};
 use bytes::Bytes;
 
 use super::http::{
-    check_conditions, empty, header, http_date, parse_range, set_header, ApiError, ApiResult,
-    Ranges,
+    check_conditions, empty, header, http_date, parse_range, set_header, set_meta_header, ApiError,
+    ApiResult, Ranges,
 };
 use super::object::{blocking, is_public_meta, object_key, ObjectServer};
 use crate::storage::{ObjectInfo, ObjectReader, ObjectState, Timestamp};
@@ -30,10 +30,10 @@ enum Piece {
 fn object_headers(info: &ObjectInfo, h: &mut HeaderMap) {
     for (k, v) in &info.metadata {
         if is_public_meta(k) {
-            set_header(h, k, v);
+            set_meta_header(h, k, v);
         }
     }
-    set_header(
+    set_meta_header(
         h,
         "content-type",
         info.metadata

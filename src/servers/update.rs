@@ -77,7 +77,12 @@ impl UpdateClient {
         for _ in 0..2 {
             let mut req = self.client.request(method.clone(), &url);
             for (k, v) in headers {
-                req = req.header(k.as_str(), v.as_str());
+                // Values are sent byte for byte as object metadata holds them.
+                let v = crate::storage::metadata::to_header_bytes(v);
+                match reqwest::header::HeaderValue::from_bytes(&v) {
+                    Ok(v) => req = req.header(k.as_str(), v),
+                    Err(e) => return Err(format!("bad header {k}: {e}")),
+                }
             }
             match req.send().await {
                 Ok(resp) => return Ok(resp.status().as_u16()),

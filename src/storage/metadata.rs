@@ -4,6 +4,11 @@
 //! and split over `user.swift.metadata`, `user.swift.metadata1`, ... in chunks
 //! small enough for ext4's per-inode xattr space; the MD5 of the whole pickle
 //! goes in `user.swift.metadata_checksum`.
+//!
+//! Values taken from request headers are held as Swift holds them: one char
+//! per header byte (Latin-1, what Python's WSGI layer calls a native
+//! string), so a UTF-8 header value is stored UTF-8-encoded twice, exactly as
+//! Swift writes it, and comes back out byte for byte. `name` is real text.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -36,24 +41,62 @@ fn xattr_error(path: &Path, e: std::io::Error) -> StorageError {
     }
 }
 
+/// A header value's bytes as a metadata value: one char per byte.
+pub fn from_header_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The header bytes of a metadata value: one byte per char. A value with
+/// wider chars (real text, as earlier versions of this project stored
+/// UTF-8 values) goes out as UTF-8.
+pub fn to_header_bytes(value: &str) -> std::borrow::Cow<'_, [u8]> {
+    if value.is_ascii() {
+        return std::borrow::Cow::Borrowed(value.as_bytes());
+    }
+    match value
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+    {
+        Ok(bytes) => std::borrow::Cow::Owned(bytes),
+        Err(_) => std::borrow::Cow::Borrowed(value.as_bytes()),
+    }
+}
+
 /// Serialises metadata the way Swift does (before chunking).
 pub fn encode(meta: &Metadata) -> Vec<u8> {
     bytes_dict(meta.iter()).dumps()
 }
 
-/// Parses a metadata pickle.
+/// Parses a metadata pickle as Swift reads it: UTF-8 bytes when Python 3
+/// wrote it (its `bytes` pickle as `_codecs.encode`); when Python 2 did,
+/// every value but `name` is Latin-1 (one char per byte).
 pub fn decode(data: &[u8], path: &Path) -> Result<Metadata> {
     let value = Pickle::loads(data).map_err(|e| StorageError::BadMetadata {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    if !matches!(value, Pickle::Dict(_)) {
+    let Pickle::Dict(items) = value else {
         return Err(StorageError::BadMetadata {
             path: path.to_path_buf(),
             reason: "not a dict".into(),
         });
+    };
+    let by_py3 = data[..data.len().min(32)]
+        .windows(14)
+        .any(|w| w == b"_codecs\nencode");
+    let text = |p: &Pickle, is_name: bool| match p {
+        Pickle::Bytes(b) if !by_py3 && !is_name => Some(from_header_bytes(b)),
+        other => other.as_text(),
+    };
+    let mut meta = Metadata::new();
+    for (k, v) in &items {
+        let Some(key) = text(k, false) else { continue };
+        if let Some(value) = text(v, key == "name") {
+            meta.insert(key, value);
+        }
     }
-    Ok(value.to_string_map())
+    Ok(meta)
 }
 
 /// Writes metadata to an open file's xattrs.
@@ -147,5 +190,28 @@ mod tests {
         write(&f, &path, &meta).unwrap();
         assert!(xattr::get(&path, "user.swift.metadata5").unwrap().is_some());
         assert_eq!(read(&f, &path).unwrap(), meta);
+    }
+
+    #[test]
+    fn header_bytes_round_trip_one_char_per_byte() {
+        let raw = b"caf\xe9 \xe2\x98\x83";
+        let v = from_header_bytes(raw);
+        assert_eq!(v.chars().count(), raw.len());
+        assert_eq!(&*to_header_bytes(&v), raw);
+        // Real text (wider chars) goes out as UTF-8.
+        assert_eq!(&*to_header_bytes("\u{2603}"), "\u{2603}".as_bytes());
+    }
+
+    #[test]
+    fn python2_pickles_read_as_latin1_except_the_name() {
+        // pickle.dumps({'name': '/a/c/\xe2\x98\x83', 'X-Object-Meta-M': '\xe2\x98\x83'}, 2)
+        // as Python 2 writes it: plain byte strings.
+        let mut data = b"\x80\x02}q\x00(U\x04nameq\x01U\x08/a/c/".to_vec();
+        data.extend_from_slice(
+            b"\xe2\x98\x83q\x02U\x0fX-Object-Meta-Mq\x03U\x03\xe2\x98\x83q\x04u.",
+        );
+        let meta = decode(&data, Path::new("x")).unwrap();
+        assert_eq!(meta["name"], "/a/c/\u{2603}");
+        assert_eq!(meta["X-Object-Meta-M"], "\u{e2}\u{98}\u{83}");
     }
 }

@@ -50,17 +50,21 @@ impl Input {
 
     /// The next line with its newline; empty at the end of the body.
     async fn line(&mut self) -> Result<String, String> {
+        Ok(String::from_utf8_lossy(&self.line_bytes().await?).into_owned())
+    }
+
+    /// `line` as the bytes sent (header values are not always UTF-8).
+    async fn line_bytes(&mut self) -> Result<BytesMut, String> {
         loop {
             if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
-                let l = self.buf.split_to(i + 1);
-                return Ok(String::from_utf8_lossy(&l).into_owned());
+                return Ok(self.buf.split_to(i + 1));
             }
             if self.buf.len() > MAX_LINE {
                 return Err("line too long".into());
             }
             if !self.fill().await? {
                 if self.buf.is_empty() {
-                    return Ok(String::new());
+                    return Ok(BytesMut::new());
                 }
                 return Err("missing newline".into());
             }
@@ -234,21 +238,23 @@ async fn subrequest(
     let mut content_length: Option<u64> = None;
     let mut replication_headers = Vec::new();
     loop {
-        let line = input.line().await.map_err(|e| (0, e))?;
+        let line = input.line_bytes().await.map_err(|e| (0, e))?;
         if line.is_empty() {
             return Err((0, format!("Got no headers for {context}")));
         }
-        let line = line.trim();
+        let line = line.trim_ascii();
         if line.is_empty() {
             break;
         }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| (0, format!("bad header line {line:?}")))?;
-        let name = name.trim().to_ascii_lowercase();
-        let value = value.trim();
+        let colon = line.iter().position(|b| *b == b':').ok_or_else(|| {
+            let line = String::from_utf8_lossy(line);
+            (0, format!("bad header line {line:?}"))
+        })?;
+        let name = String::from_utf8_lossy(line[..colon].trim_ascii()).to_ascii_lowercase();
+        let raw_value = line[colon + 1..].trim_ascii();
+        let value = String::from_utf8_lossy(raw_value);
         let hn = HeaderName::from_bytes(name.as_bytes()).map_err(|e| (0, e.to_string()))?;
-        let hv = HeaderValue::from_bytes(value.as_bytes()).map_err(|e| (0, e.to_string()))?;
+        let hv = HeaderValue::from_bytes(raw_value).map_err(|e| (0, e.to_string()))?;
         builder = builder.header(hn, hv);
         if name != "etag" && name != "x-backend-no-commit" {
             replication_headers.push(name.clone());

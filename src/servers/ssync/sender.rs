@@ -309,12 +309,14 @@ fn subrequest(
     path: &str,
     headers: &BTreeMap<String, String>,
 ) -> std::io::Result<()> {
-    let mut msg = format!("{method} {path}");
+    let mut msg = format!("{method} {path}").into_bytes();
     for (k, v) in headers {
-        msg.push_str(&format!("\r\n{k}: {v}"));
+        // Metadata values go out byte for byte, as Swift's sender sends them.
+        msg.extend_from_slice(format!("\r\n{k}: ").as_bytes());
+        msg.extend_from_slice(&crate::storage::metadata::to_header_bytes(v));
     }
-    msg.push_str("\r\n\r\n");
-    chunk(w, msg.as_bytes())
+    msg.extend_from_slice(b"\r\n\r\n");
+    chunk(w, &msg)
 }
 
 /// Sends what the node wants of one object (nothing if it is gone).
