@@ -25,6 +25,7 @@ mod nodes;
 mod object;
 mod object_put;
 mod pipeline;
+mod putter;
 mod rings;
 mod server;
 mod swift_info;

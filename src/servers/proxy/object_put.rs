@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::client::conn::http1::SendRequest;
 use tokio::sync::mpsc;
 
 use super::backend::{best_status, quorum};
@@ -18,12 +16,11 @@ use super::info::path_of;
 use super::nodes::NodeAddr;
 use super::object::{backend_headers, delete_at};
 use super::pipeline::Ctx;
+use super::putter::{self, Chunk, Putter};
 use super::rings::RingKind;
 use super::server::Proxy;
 use crate::servers::http::quote;
 use crate::storage::Timestamp;
-
-type Chunk = Result<Bytes, std::io::Error>;
 
 /// Validates a PUT's headers; `Err` is the response to send.
 fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
@@ -113,26 +110,6 @@ fn transfer_encoding(h: &HeaderMap) -> Result<bool, (StatusCode, &'static str)> 
     }
 }
 
-/// Connects one slot: its node, else the next untried handoff.
-async fn connect_slot(
-    proxy: &Proxy,
-    first: NodeAddr,
-    spare: &std::sync::Mutex<std::collections::VecDeque<NodeAddr>>,
-) -> Option<(NodeAddr, SendRequest<Body>)> {
-    let mut node = Some(first);
-    while let Some(n) = node.take() {
-        if !proxy.backend.limiter.is_limited(&n) {
-            if let Ok(mut s) = proxy.backend.connect(&n).await {
-                if s.ready().await.is_ok() {
-                    return Some((n, s));
-                }
-            }
-        }
-        node = spare.lock().ok().and_then(|mut s| s.pop_front());
-    }
-    None
-}
-
 /// PUT of one object with a streamed body of `length` bytes (None = chunked).
 pub async fn put(
     proxy: &Arc<Proxy>,
@@ -165,15 +142,8 @@ pub async fn put(
         .settings
         .affinity
         .order_for_write(&nodes.primaries, &nodes.handoffs);
-    let n = nodes.primaries.len();
+    let n = nodes.primaries.len().min(order.len());
     let replicas = nodes.replicas.max(n);
-    let spare = std::sync::Mutex::new(order[n.min(order.len())..].iter().cloned().collect());
-    let slots = futures::future::join_all(
-        order[..n.min(order.len())]
-            .iter()
-            .map(|first| connect_slot(proxy, first.clone(), &spare)),
-    )
-    .await;
     let cont_nodes = proxy.rings.nodes(RingKind::Container, a, Some(c), None, 0);
     let expiring = super::object::delete_at_nodes(proxy, &client, a, c, o);
     let ts = Timestamp::now().internal();
@@ -181,18 +151,14 @@ pub async fn put(
     headers::set(&mut hdrs, "x-timestamp", &ts);
     headers::set(&mut hdrs, "expect", "100-continue");
     match length {
-        Some(l) => headers::set(&mut hdrs, "content-length", &l.to_string()),
-        None => headers::set(&mut hdrs, "transfer-encoding", "chunked"),
+        // A request with Expect must have a body (RFC 7231 5.1.1): an
+        // empty object goes chunked, as Swift sends it.
+        Some(l) if l > 0 => headers::set(&mut hdrs, "content-length", &l.to_string()),
+        _ => headers::set(&mut hdrs, "transfer-encoding", "chunked"),
     }
     let path = path_of(a, Some(c), Some(o));
-    let mut senders: Vec<Option<mpsc::Sender<Chunk>>> = Vec::new();
-    let mut waiters = Vec::new();
-    for (i, slot) in slots.into_iter().enumerate() {
-        let Some((node, mut conn)) = slot else {
-            continue;
-        };
-        let (tx, mut rx) = mpsc::channel::<Chunk>(8);
-        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    // Slot i carries the i-th container update whichever node fills it.
+    let request_for = |i: usize, node: &NodeAddr, body: Body| -> Option<Request<Body>> {
         let mut h = hdrs.clone();
         headers::set(&mut h, "host", &node.host());
         if let Some(cn) = &cont_nodes {
@@ -200,43 +166,50 @@ pub async fn put(
         }
         super::object::delete_at_headers(&mut h, &expiring, i, n);
         let uri = format!("/{}/{}{}", quote(&node.device), nodes.part, quote(&path));
-        let mut req = Request::new(Body::from_stream(stream));
+        let mut req = Request::new(body);
         *req.method_mut() = Method::PUT;
         *req.headers_mut() = h;
-        let Ok(u) = uri.parse() else { continue };
-        *req.uri_mut() = u;
-        senders.push(Some(tx));
-        let backend = proxy.backend.clone();
-        let timeout = backend.node_timeout;
-        waiters.push(tokio::spawn(async move {
-            let r = conn.send_request(req).await;
-            match r {
-                Ok(resp) => {
-                    backend.note_status(&node, resp.status());
-                    let (parts, b) = resp.into_parts();
-                    let _ = tokio::time::timeout(timeout, b.collect()).await;
-                    Some((parts.status, parts.headers))
-                }
-                Err(e) => {
-                    // A body we stopped sending (the client failed or sent
-                    // too much) says nothing about the node.
-                    if !e.is_body_write_aborted() {
-                        backend.limiter.error(&node, &format!("PUT: {e}"));
-                    }
-                    None
-                }
-            }
-        }));
-    }
+        *req.uri_mut() = uri.parse().ok()?;
+        Some(req)
+    };
+    let spare: putter::Spare = std::sync::Mutex::new(order[n..].iter().cloned().collect());
+    let putters: Vec<Putter> =
+        futures::future::join_all(order[..n].iter().enumerate().map(|(i, first)| {
+            let build = move |node: &NodeAddr, body: Body| request_for(i, node, body);
+            putter::connect(&proxy.backend, first.clone(), &spare, build)
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let need = quorum(replicas);
-    if senders.len() < need {
-        return headers::error(StatusCode::SERVICE_UNAVAILABLE, None);
+    if let Some(r) = early_answer(&putters, &client, need) {
+        return r;
     }
+    let mut statuses = Vec::new();
+    let mut good: Vec<HeaderMap> = Vec::new();
+    let mut senders: Vec<Option<mpsc::Sender<Chunk>>> = Vec::new();
+    let mut streams = Vec::new();
+    for p in putters {
+        match p {
+            Putter::Streaming { node, tx, answer } => {
+                senders.push(Some(tx));
+                streams.push((node, answer));
+            }
+            Putter::Answered { status, headers } => {
+                if status.is_success() {
+                    good.push(headers);
+                }
+                statuses.push(status);
+            }
+        }
+    }
+    let need_streams = need.saturating_sub(statuses.len());
     if let Err(r) = pump(
         body,
         &mut senders,
         length,
-        need,
+        need_streams,
         proxy.settings.client_timeout,
     )
     .await
@@ -244,18 +217,20 @@ pub async fn put(
         return r;
     }
     drop(senders);
-    let mut statuses = Vec::new();
-    let mut good: Vec<HeaderMap> = Vec::new();
-    let wait = proxy.backend.node_timeout + Duration::from_secs(1);
-    for w in waiters {
-        match tokio::time::timeout(wait, w).await {
-            Ok(Ok(Some((s, h)))) => {
+    let answers =
+        futures::future::join_all(streams.into_iter().map(|(node, answer)| async move {
+            putter::finish(&proxy.backend, &node, answer).await
+        }))
+        .await;
+    for a in answers {
+        match a {
+            Some((s, h)) => {
                 if s.is_success() {
                     good.push(h);
                 }
                 statuses.push(s);
             }
-            _ => statuses.push(StatusCode::SERVICE_UNAVAILABLE),
+            None => statuses.push(StatusCode::SERVICE_UNAVAILABLE),
         }
     }
     while statuses.len() < replicas {
@@ -289,6 +264,29 @@ pub async fn put(
         );
     }
     r
+}
+
+/// What Swift answers once the expect phase is over, before any body is
+/// sent: 412 when a node already holds the object and the client said
+/// `If-None-Match: *`, 202 when a node holds something newer (409), 503
+/// when fewer than `need` nodes are ready.
+fn early_answer(putters: &[Putter], client: &HeaderMap, need: usize) -> Option<Response<Body>> {
+    let early = |code: StatusCode| {
+        putters
+            .iter()
+            .any(|p| matches!(p, Putter::Answered { status, .. } if *status == code))
+    };
+    let none_match_any = headers::get(client, "if-none-match").is_some_and(|v| v.trim() == "*");
+    if none_match_any && early(StatusCode::PRECONDITION_FAILED) {
+        return Some(headers::error(StatusCode::PRECONDITION_FAILED, None));
+    }
+    if early(StatusCode::CONFLICT) {
+        return Some(headers::error(StatusCode::ACCEPTED, None));
+    }
+    if putters.len() < need {
+        return Some(headers::error(StatusCode::SERVICE_UNAVAILABLE, None));
+    }
+    None
 }
 
 /// Copies the client body to every live backend stream; fails with 499 on a

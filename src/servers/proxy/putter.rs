@@ -1,0 +1,175 @@
+//! One backend connection of a streamed object PUT and its
+//! `Expect: 100-continue` phase: a node that fails before asking for the
+//! body (507, another 5xx, no answer in time, no connection) is
+//! error-limited and the next handoff takes its place in the same request.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, Response, StatusCode};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use super::backend::Backend;
+use super::nodes::NodeAddr;
+
+/// A piece of the object body on its way to a backend.
+pub type Chunk = Result<Bytes, std::io::Error>;
+
+/// How many chunks may wait for a slow backend before the client waits.
+const QUEUE: usize = 8;
+
+/// A backend PUT past its expect phase.
+pub enum Putter {
+    /// The node asked for the body: it goes to `tx`, the final answer
+    /// comes out of `answer`.
+    Streaming {
+        node: NodeAddr,
+        tx: mpsc::Sender<Chunk>,
+        answer: JoinHandle<hyper::Result<Response<Incoming>>>,
+    },
+    /// The node gave its final answer before the body (e.g. 409, or 412
+    /// for `If-None-Match: *`); it gets no body.
+    Answered {
+        status: StatusCode,
+        headers: HeaderMap,
+    },
+}
+
+/// The nodes not yet tried, shared by every slot of one PUT (handoffs, in
+/// the order the ring gives them).
+pub type Spare = Mutex<VecDeque<NodeAddr>>;
+
+/// Fills one slot: `first`, else the next untried node of `spare`, until one
+/// passes the expect phase. `build` makes the request for a node around
+/// the body it will stream (None: the request cannot be built).
+pub async fn connect<F>(
+    backend: &Arc<Backend>,
+    first: NodeAddr,
+    spare: &Spare,
+    build: F,
+) -> Option<Putter>
+where
+    F: Fn(&NodeAddr, Body) -> Option<Request<Body>>,
+{
+    let mut next = Some(first);
+    while let Some(node) = next.take() {
+        if !backend.limiter.is_limited(&node) {
+            if let Some(p) = try_node(backend, node, &build).await {
+                return Some(p);
+            }
+        }
+        next = spare.lock().ok().and_then(|mut s| s.pop_front());
+    }
+    None
+}
+
+/// Sends the request head to one node and waits (up to `node_timeout`) for
+/// its `100 Continue` or an early final answer. Failures are counted
+/// against the node as Swift counts them: a 507 suppresses it at once,
+/// other 5xx answers, timeouts and transport errors add one error.
+async fn try_node<F>(backend: &Arc<Backend>, node: NodeAddr, build: &F) -> Option<Putter>
+where
+    F: Fn(&NodeAddr, Body) -> Option<Request<Body>>,
+{
+    let mut conn = backend.connect(&node).await.ok()?;
+    if let Err(e) = conn.ready().await {
+        backend
+            .limiter
+            .error(&node, &format!("PUT connection: {e}"));
+        return None;
+    }
+    let (tx, mut rx) = mpsc::channel::<Chunk>(QUEUE);
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut req = build(&node, Body::from_stream(stream))?;
+    let go_on = Arc::new(Notify::new());
+    let signal = go_on.clone();
+    hyper::ext::on_informational(&mut req, move |r| {
+        if r.status() == StatusCode::CONTINUE {
+            signal.notify_one();
+        }
+    });
+    let mut answer = tokio::spawn(async move { conn.send_request(req).await });
+    let phase = tokio::time::timeout(backend.node_timeout, async {
+        tokio::select! {
+            biased;
+            done = &mut answer => Some(done),
+            _ = go_on.notified() => None,
+        }
+    })
+    .await;
+    match phase {
+        Ok(None) => Some(Putter::Streaming { node, tx, answer }),
+        Ok(Some(Ok(Ok(resp)))) => {
+            let status = resp.status();
+            backend.note_status(&node, status);
+            if status.is_server_error() {
+                return None;
+            }
+            let (parts, body) = resp.into_parts();
+            let _ = tokio::time::timeout(backend.node_timeout, body.collect()).await;
+            Some(Putter::Answered {
+                status,
+                headers: parts.headers,
+            })
+        }
+        Ok(Some(Ok(Err(e)))) => {
+            backend
+                .limiter
+                .error(&node, &format!("Expect: 100-continue: {e}"));
+            None
+        }
+        Ok(Some(Err(e))) => {
+            backend
+                .limiter
+                .error(&node, &format!("Expect: 100-continue: {e}"));
+            None
+        }
+        Err(_) => {
+            answer.abort();
+            backend
+                .limiter
+                .error(&node, "Expect: 100-continue: timeout");
+            None
+        }
+    }
+}
+
+/// The final answer of a node that took the body: status and headers, or
+/// None when it failed (the failure is counted against the node, unless
+/// the proxy itself stopped the body).
+pub async fn finish(
+    backend: &Backend,
+    node: &NodeAddr,
+    mut answer: JoinHandle<hyper::Result<Response<Incoming>>>,
+) -> Option<(StatusCode, HeaderMap)> {
+    let wait = backend.node_timeout + std::time::Duration::from_secs(1);
+    match tokio::time::timeout(wait, &mut answer).await {
+        Ok(Ok(Ok(resp))) => {
+            backend.note_status(node, resp.status());
+            let (parts, body) = resp.into_parts();
+            let _ = tokio::time::timeout(backend.node_timeout, body.collect()).await;
+            Some((parts.status, parts.headers))
+        }
+        Ok(Ok(Err(e))) => {
+            // A body we stopped sending (the client failed or sent too
+            // much) says nothing about the node.
+            if !e.is_body_write_aborted() {
+                backend.limiter.error(node, &format!("PUT: {e}"));
+            }
+            None
+        }
+        Ok(Err(_)) => None,
+        Err(_) => {
+            answer.abort();
+            backend
+                .limiter
+                .error(node, "PUT: timeout waiting for the answer");
+            None
+        }
+    }
+}

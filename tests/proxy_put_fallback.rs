@@ -1,0 +1,258 @@
+//! The proxy's object PUT when a primary fails before asking for the body:
+//! a device past its `fallocate_reserve` (507) or a node that never answers
+//! `Expect: 100-continue` is replaced by a handoff in that same request, so
+//! the object still gets all its copies, and none on the failing node.
+
+mod aio_util;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aio_util::Aio;
+use ferroswift::ring::hash::HashPathConf;
+use ferroswift::ring::Ring;
+
+/// Each test runs a whole cluster; they take turns.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Node numbers (from the `sd<N>` device names) of an object's primaries
+/// and of its first handoff.
+fn placement(aio: &Aio, name: &str) -> (u32, Vec<u16>, u16) {
+    let data = ferroswift::conf::ring_file::load_ring(aio.dir.join("etc/object.ring.gz")).unwrap();
+    let ring = Ring::new(data).unwrap();
+    let swift = ferroswift::conf::server_conf::load_swift_conf(&aio.dir.join("etc")).unwrap();
+    let hash = HashPathConf::new(swift.salt.prefix.as_bytes(), swift.salt.suffix.as_bytes());
+    let part = ring
+        .get_part(&hash, "AUTH_test", Some("c"), Some(name))
+        .unwrap();
+    let node = |dev: &str| dev.trim_start_matches("sd").parse::<u16>().unwrap();
+    let primaries = ring
+        .get_part_nodes(part)
+        .iter()
+        .map(|n| node(&n.device.device))
+        .collect();
+    let handoff = ring
+        .get_more_nodes(part)
+        .map(|n| node(&n.device.device))
+        .next()
+        .expect("a handoff");
+    (part, primaries, handoff)
+}
+
+/// Nodes holding a `.data` file of the object.
+fn copies(aio: &Aio, part: u32, name: &str) -> Vec<u16> {
+    let swift = ferroswift::conf::server_conf::load_swift_conf(&aio.dir.join("etc")).unwrap();
+    let hash = swift.salt.hash_path("AUTH_test", Some("c"), Some(name));
+    let mut out = Vec::new();
+    for node in 1..=4u16 {
+        let dir = aio.dir.join(format!(
+            "srv/{node}/sd{node}/objects/{part}/{}/{hash}",
+            &hash[29..]
+        ));
+        let found = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".data"));
+        if found {
+            out.push(node);
+        }
+    }
+    out
+}
+
+/// A cluster whose configs `edit` may change before it starts.
+fn cluster(dir: &Path, edit: impl FnOnce(&Path)) -> Aio {
+    let aio = Aio::setup(dir);
+    edit(&aio.dir);
+    aio.start()
+}
+
+fn add_to_section(file: &Path, section: &str, line: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(section), "{section} missing in {text}");
+    std::fs::write(
+        file,
+        text.replacen(section, &format!("{section}\n{line}"), 1),
+    )
+    .unwrap();
+}
+
+/// Client calls through the proxy, as test:tester.
+struct Client {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Client {
+    fn new(aio: &Aio) -> Client {
+        let (url, token) = aio.auth_token("test:tester", "testing");
+        Client {
+            rt: tokio::runtime::Runtime::new().unwrap(),
+            http: reqwest::Client::new(),
+            url,
+            token,
+        }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.rt.block_on(async {
+            let r = self
+                .http
+                .request(method, format!("{}/{path}", self.url))
+                .header("x-auth-token", &self.token)
+                .header("content-length", body.len())
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.bytes().await.unwrap().to_vec())
+        })
+    }
+}
+
+/// The first `count` object names that have node `node` among their
+/// primaries (`with`) or not.
+fn names(aio: &Aio, node: u16, with: bool, count: usize) -> Vec<String> {
+    (0..10_000)
+        .map(|i| format!("obj-{i}"))
+        .filter(|n| placement(aio, n).1.contains(&node) == with)
+        .take(count)
+        .collect()
+}
+
+/// PUTs each object, then checks its copies: the primaries other than
+/// `bad` plus the first handoff when `bad` is a primary; and the body
+/// reads back.
+fn put_and_check(aio: &Aio, client: &Client, objects: &[String], bad: u16) {
+    for name in objects {
+        let body = format!("contents of {name}").into_bytes();
+        let (status, _) = client.call(reqwest::Method::PUT, &format!("c/{name}"), body.clone());
+        assert_eq!(status, 201, "PUT {name}");
+        let (part, primaries, handoff) = placement(aio, name);
+        let mut want: Vec<u16> = primaries.iter().copied().filter(|n| *n != bad).collect();
+        if primaries.contains(&bad) {
+            want.push(handoff);
+        }
+        want.sort();
+        // The proxy answers once every node has; allow a moment anyway.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let got = loop {
+            let got = copies(aio, part, name);
+            if got == want || Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            got, want,
+            "copies of {name} (primaries {primaries:?}, handoff {handoff}, failing node {bad})"
+        );
+        let (status, read) = client.call(reqwest::Method::GET, &format!("c/{name}"), vec![]);
+        assert_eq!((status, read), (200, body), "GET {name}");
+    }
+}
+
+#[test]
+fn primary_answering_507_is_replaced_by_a_handoff_in_the_same_put() {
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = cluster(&tmp.path().join("aio"), |dir| {
+        add_to_section(
+            &dir.join("etc/object-server/1.conf"),
+            "[DEFAULT]",
+            "fallocate_reserve = 100%",
+        );
+    });
+    let client = Client::new(&aio);
+    assert_eq!(client.call(reqwest::Method::PUT, "c", vec![]).0, 201);
+    // The device really is full: a direct write is refused.
+    let direct = client.rt.block_on(async {
+        reqwest::Client::new()
+            .put(format!(
+                "http://127.0.0.1:{}/sd1/0/AUTH_test/c/probe",
+                aio.base_port + 10
+            ))
+            .header("x-timestamp", "1700000000.00000")
+            .header("content-type", "text/plain")
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(direct, 507);
+    // The first of these meets node 1 unwarned (507 in the expect phase);
+    // later ones may find it error-limited already. Either way each object
+    // keeps three copies, none on node 1. An empty object goes too.
+    put_and_check(&aio, &client, &names(&aio, 1, true, 4), 1);
+    put_and_check(&aio, &client, &names(&aio, 1, false, 1), 1);
+    let empty = names(&aio, 1, true, 5).pop().unwrap();
+    assert_eq!(
+        client
+            .call(reqwest::Method::PUT, &format!("c/{empty}"), vec![])
+            .0,
+        201
+    );
+    let (part, primaries, handoff) = placement(&aio, &empty);
+    let mut want: Vec<u16> = primaries.into_iter().filter(|n| *n != 1).collect();
+    want.push(handoff);
+    want.sort();
+    assert_eq!(
+        copies(&aio, part, &empty),
+        want,
+        "copies of the empty object"
+    );
+}
+
+/// Resumes a stopped process when dropped, so a failing test still lets
+/// the cluster shut down.
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a child server of our cluster; no memory is involved.
+        unsafe {
+            libc::kill(self.0, libc::SIGCONT);
+        }
+    }
+}
+
+#[test]
+fn primary_that_never_asks_for_the_body_is_replaced_after_node_timeout() {
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = cluster(&tmp.path().join("aio"), |dir| {
+        add_to_section(
+            &dir.join("etc/proxy-server.conf"),
+            "[app:proxy-server]",
+            "node_timeout = 1",
+        );
+    });
+    let client = Client::new(&aio);
+    assert_eq!(client.call(reqwest::Method::PUT, "c", vec![]).0, 201);
+    // Node 2's object server freezes: the kernel still accepts connections
+    // for it, but nothing answers.
+    let pid = aio.server_pid("object", 2).expect("object server 2 pid");
+    // SAFETY: kill(2) on a child server of our cluster; no memory is involved.
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP);
+    }
+    let _resume = Resume(pid);
+    let objects = names(&aio, 2, true, 2);
+    let started = Instant::now();
+    put_and_check(&aio, &client, &objects[..1], 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the first PUT did not wait for node 2's node_timeout"
+    );
+    put_and_check(&aio, &client, &objects[1..], 2);
+}
