@@ -6,49 +6,8 @@ mod aio_util;
 
 use std::time::Duration;
 
-use aio_util::{bin, Aio};
+use aio_util::{bin, http, salt, Aio};
 use ferroswift::storage::expiring;
-use ferroswift::storage::hashpath::HashSalt;
-
-fn http(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &'static [u8],
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut r = reqwest::Client::new()
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        let resp = r.body(body).send().await.unwrap();
-        let st = resp.status().as_u16();
-        let h = resp.headers().clone();
-        (st, h, resp.bytes().await.unwrap().to_vec())
-    })
-}
-
-/// The cluster's hash salt, from its swift.conf.
-fn salt(aio: &Aio) -> HashSalt {
-    let text = std::fs::read_to_string(aio.dir.join("etc/swift.conf")).unwrap();
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(k)
-                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
-            })
-            .unwrap()
-    };
-    HashSalt {
-        prefix: get("swift_hash_path_prefix"),
-        suffix: get("swift_hash_path_suffix"),
-    }
-}
 
 /// (host:port, device, partition) of each primary of a name in a ring.
 fn nodes(aio: &Aio, ring: &str, a: &str, c: Option<&str>) -> Vec<(String, String, u32)> {

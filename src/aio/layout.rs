@@ -39,6 +39,7 @@ pub const DAEMONS: &[(&str, &str, &str)] = &[
         "container-replicator",
     ),
     ("account", "swift-account-replicator", "account-replicator"),
+    ("account", "swift-account-reaper", "account-reaper"),
 ];
 
 /// Paths and ports of one all-in-one cluster.
@@ -172,7 +173,7 @@ impl Layout {
             port = self.port(node, off),
             etc = self.etc().display(),
             cache = self.recon_cache(node).display(),
-        ) + daemon_sections(kind)
+        )
     }
 
     /// Daemons that serve the whole cluster rather than one node:
@@ -213,7 +214,8 @@ impl Layout {
             "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\nworkers = 2\nswift_dir = {etc}\n\n\
              [pipeline:main]\npipeline = catch_errors gatekeeper healthcheck proxy-logging cache \
              listing_formats tempauth copy dlo proxy-server\n\n\
-             [app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\n\
+             [app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\
+             allow_account_management = true\n\n\
              [filter:catch_errors]\nuse = egg:swift#catch_errors\n\n\
              [filter:gatekeeper]\nuse = egg:swift#gatekeeper\n\n\
              [filter:healthcheck]\nuse = egg:swift#healthcheck\n\n\
@@ -263,7 +265,8 @@ fn daemon_sections(kind: &str) -> &'static str {
         }
         "account" => {
             "\n[account-replicator]\ninterval = 10\n\n\
-             [account-auditor]\ninterval = 60\n"
+             [account-auditor]\ninterval = 60\n\n\
+             [account-reaper]\ninterval = 10\ndelay_reaping = 0\n"
         }
         _ => "",
     }

@@ -63,10 +63,20 @@ fn wildcard(ip: &str) -> bool {
 /// ours (`bind_ip`, or any local address when it is a wildcard) and its
 /// replication port is `bind_port`.
 pub fn is_local(dev: &Device, bind_ip: &str, bind_port: u16) -> bool {
-    if dev.replication_port != bind_port {
-        return false;
-    }
-    let ip = dev.replication_ip.trim_matches(|c| c == '[' || c == ']');
+    dev.replication_port == bind_port && is_local_ip(&dev.replication_ip, bind_ip)
+}
+
+/// The account reaper's test of whether a ring device is ours: its
+/// client-facing `ip` is one of ours (as [`is_local`] judges) and its
+/// `port` is `bind_port` (any port when `bind_port` is 0).
+pub fn is_local_client(dev: &Device, bind_ip: &str, bind_port: u16) -> bool {
+    (bind_port == 0 || dev.port == bind_port) && is_local_ip(&dev.ip, bind_ip)
+}
+
+/// Whether `ip` is `bind_ip`, or any address of this host when `bind_ip`
+/// is a wildcard (Swift's `whataremyips`).
+fn is_local_ip(ip: &str, bind_ip: &str) -> bool {
+    let ip = ip.trim_matches(|c| c == '[' || c == ']');
     if !wildcard(bind_ip) {
         return ip == bind_ip.trim_matches(|c| c == '[' || c == ']');
     }

@@ -1,10 +1,12 @@
-//! Background daemons: recon-cron, auditors and updaters.
+//! Background daemons: recon-cron, replicators, auditors, updaters, the
+//! expirer and the account reaper.
 //!
 //! They share one configuration reader (`conf`: `[DEFAULT]` plus the
 //! daemon's own section, as Swift's `readconf`) and one runner (`runner`:
 //! `-o/--once`, the `interval` loop, logging). Each daemon module holds only
 //! its pass over the devices and the recon cache entries it writes.
 
+pub mod account_reaper;
 pub mod cluster;
 pub mod conf;
 pub mod container_updater;
@@ -30,6 +32,7 @@ pub fn entry(name: &str) -> Option<fn(&[String]) -> u8> {
         "swift-container-replicator" => db_replicator::run_container,
         "swift-account-replicator" => db_replicator::run_account,
         "swift-object-expirer" => object_expirer::run,
+        "swift-account-reaper" => account_reaper::run,
         _ => return None,
     };
     Some(f)

@@ -284,12 +284,15 @@ async fn delete_container(
         Ok(b.info()?)
     })
     .await?;
-    account_update(&s, &p, &h, &info).await;
+    // Every account replica missing the account makes it a 404, as Swift.
+    if let Some(err) = account_update(&s, &p, &h, &info).await {
+        return Err(err);
+    }
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// Reports a container's state to its account servers. Returns an error
-/// response only when an account server says the account does not exist.
+/// response only when every account server says the account does not exist.
 async fn account_update(
     s: &DbServer,
     p: &[String],
@@ -298,7 +301,7 @@ async fn account_update(
 ) -> Option<ApiError> {
     let partition = header(h, "x-account-partition")?;
     let targets = targets(header(h, "x-account-host"), header(h, "x-account-device"))?;
-    let headers = vec![
+    let mut headers = vec![
         ("X-Put-Timestamp".to_string(), info.put_timestamp.clone()),
         (
             "X-Delete-Timestamp".to_string(),
@@ -319,11 +322,15 @@ async fn account_update(
             format!("container-server {}", std::process::id()),
         ),
     ];
+    // The account reaper deletes containers of an account marked deleted.
+    if header(h, "x-account-override-deleted").is_some_and(|v| v.eq_ignore_ascii_case("yes")) {
+        headers.push(("X-Account-Override-Deleted".to_string(), "yes".to_string()));
+    }
     let path = format!("/{}/{}", p[2], p[3]);
-    let mut missing = false;
-    for t in targets {
-        match s.updates.send(&t, partition, "PUT", &path, &headers).await {
-            Ok(404) => missing = true,
+    let mut missing = 0;
+    for t in &targets {
+        match s.updates.send(t, partition, "PUT", &path, &headers).await {
+            Ok(404) => missing += 1,
             Ok(c) if (200..300).contains(&c) => {}
             other => tracing::error!(
                 "account update to {}/{} failed: {other:?}",
@@ -332,5 +339,6 @@ async fn account_update(
             ),
         }
     }
-    missing.then(|| ApiError::new(StatusCode::NOT_FOUND, ""))
+    (!targets.is_empty() && missing == targets.len())
+        .then(|| ApiError::new(StatusCode::NOT_FOUND, ""))
 }

@@ -297,15 +297,36 @@ impl Broker {
         Ok(())
     }
 
-    /// Marks the database deleted at `ts`.
+    /// Marks the database deleted at `ts`, as Swift's `delete_db`: its
+    /// metadata is cleared first (container sharding keys kept), then the
+    /// delete timestamp and status `DELETED` are set unless a newer delete
+    /// is already recorded.
     pub fn mark_deleted(&self, ts: Timestamp) -> Result<()> {
         let table = self.kind.stat_table();
         let t = ts.internal();
+        let keep: &[&str] = match self.kind {
+            DbKind::Account => &[],
+            DbKind::Container => &[
+                "x-container-sysmeta-shard-quoted-root",
+                "x-container-sysmeta-shard-root",
+                "x-container-sysmeta-sharding",
+            ],
+        };
+        let cleared: BTreeMap<String, (String, String)> = self
+            .info()?
+            .metadata
+            .into_keys()
+            .filter(|k| !keep.contains(&k.to_ascii_lowercase().as_str()))
+            .map(|k| (k, (String::new(), t.clone())))
+            .collect();
+        self.update_metadata(&cleared)?;
         self.conn.execute(
-            &format!("UPDATE {table} SET delete_timestamp = ?1 WHERE delete_timestamp < ?1"),
+            &format!(
+                "UPDATE {table} SET delete_timestamp = ?1, status = 'DELETED', \
+                 status_changed_at = ?1 WHERE delete_timestamp < ?1"
+            ),
             params![t],
         )?;
-        self.conn.execute(&format!("UPDATE {table} SET status = 'DELETED', status_changed_at = ?1 WHERE status <> 'DELETED'"), params![t])?;
         Ok(())
     }
 

@@ -237,3 +237,44 @@ pub fn check(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// One request through reqwest: status, headers and body.
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut r = reqwest::Client::new()
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let resp = r.body(body).send().await.unwrap();
+        let st = resp.status().as_u16();
+        let h = resp.headers().clone();
+        (st, h, resp.bytes().await.unwrap().to_vec())
+    })
+}
+
+/// The cluster's hash salt, from its swift.conf.
+pub fn salt(aio: &Aio) -> ferroswift::storage::hashpath::HashSalt {
+    let text = std::fs::read_to_string(aio.dir.join("etc/swift.conf")).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(k)
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
+            .unwrap()
+    };
+    ferroswift::storage::hashpath::HashSalt {
+        prefix: get("swift_hash_path_prefix"),
+        suffix: get("swift_hash_path_suffix"),
+    }
+}

@@ -34,6 +34,11 @@ pub async fn handle(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) 
             w.response()
         }
         Method::PUT | Method::DELETE => {
+            // A query string on an account DELETE is more likely a request
+            // meant for some middleware than a wish to delete the account.
+            if method == Method::DELETE && req.uri().query().is_some_and(|q| !q.is_empty()) {
+                return headers::error(StatusCode::BAD_REQUEST, None);
+            }
             if !proxy.settings.allow_account_management {
                 let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
                 headers::set(r.headers_mut(), "allow", "GET, HEAD, POST");
@@ -116,6 +121,13 @@ async fn get(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Resp
                 .unwrap_or_default();
             let out = headers::from_backend(&parts.headers);
             listing::respond(parts.status, out, &body, format, a, false, head)
+        }
+        // Marked deleted (waiting for the reaper): gone, even under autocreate.
+        Err((StatusCode::NOT_FOUND, h))
+            if headers::get(&h, "x-account-status")
+                .is_some_and(|v| v.eq_ignore_ascii_case("deleted")) =>
+        {
+            headers::error(StatusCode::GONE, None)
         }
         Err((StatusCode::NOT_FOUND, _)) if proxy.settings.account_autocreate => {
             let mut h = HeaderMap::new();

@@ -235,7 +235,10 @@ pub async fn check_access(
     let Some(auth) = &proxy.auth else {
         return Ok(());
     };
-    if ctx.owner {
+    // Owning an account is not enough to create or delete it: that is for
+    // reseller admins (tempauth's `authorize` decides).
+    let account_op = p.container.is_none() && matches!(*method, Method::PUT | Method::DELETE);
+    if ctx.owner && !account_op {
         return Ok(());
     }
     let acl = match (&p.container, &p.object) {

@@ -1,0 +1,339 @@
+//! Account deletion end to end on the all-in-one cluster: the reseller
+//! admin DELETEs an account through the proxy (tempauth), the account
+//! servers mark it deleted, and one pass of `swift-account-reaper` on every
+//! node removes its objects, container rows and containers; a second pass
+//! does nothing, an account not marked deleted keeps everything, and the
+//! account replicator then reclaims the emptied account databases.
+//!
+//! The same is done with Swift's own reaper (`AccountReaper.run_once` from
+//! the Swift virtualenv) on a second account, against our servers, to show
+//! they answer what Swift's reaper expects.
+
+mod aio_util;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use aio_util::{bin, http, run_swift_python, salt, Aio};
+use ferroswift::servers::http::quote;
+use ferroswift::storage::broker::{Broker, DbKind, ListParams};
+
+const CONTAINERS: &[&str] = &["alpha", "beta", "gamma δ", "delta", "eps&ilon%"];
+const OBJECTS: &[&str] = &["one", "two/slash", "three x", "ünï"];
+
+/// Keeps only the servers' own sections (the test runs each daemon itself).
+fn strip_daemons(aio: &Aio) {
+    for kind in ["object", "container", "account"] {
+        for node in 1..=4 {
+            let p = aio.dir.join(format!("etc/{kind}-server/{node}.conf"));
+            let text = std::fs::read_to_string(&p).unwrap();
+            let end = text.find("[filter:recon]").unwrap();
+            let end = end + text[end..].find("\n\n").unwrap_or(text.len() - end);
+            std::fs::write(&p, format!("{}\n", &text[..end])).unwrap();
+        }
+    }
+}
+
+/// A node's account server config plus one daemon section.
+fn daemon_conf(aio: &Aio, node: u16, section: &str) -> PathBuf {
+    let base =
+        std::fs::read_to_string(aio.dir.join(format!("etc/account-server/{node}.conf"))).unwrap();
+    let name = section.lines().next().unwrap().trim_matches(['[', ']']);
+    let p = aio.dir.join(format!("etc/{node}-{name}.conf"));
+    std::fs::write(&p, format!("{base}\n{section}\n")).unwrap();
+    p
+}
+
+fn token(aio: &Aio, user: &str, key: &str) -> (String, String) {
+    aio.auth_token(user, key)
+}
+
+/// Containers and objects in the account of `user`; returns its URL.
+fn populate(aio: &Aio, user: &str, key: &str) -> String {
+    let (url, tok) = token(aio, user, key);
+    let h = [("x-auth-token", tok.as_str())];
+    for c in CONTAINERS {
+        let (st, ..) = http("PUT", &format!("{url}/{}", quote(c)), &h, b"");
+        assert_eq!(st, 201, "PUT {c}");
+        for o in OBJECTS {
+            let (st, ..) = http(
+                "PUT",
+                &format!("{url}/{}/{}", quote(c), quote(o)),
+                &h,
+                b"data",
+            );
+            assert_eq!(st, 201, "PUT {c}/{o}");
+        }
+    }
+    url
+}
+
+/// Every file under a node's data directories whose name ends in `ext`.
+fn files(aio: &Aio, datadir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = (1..=4)
+        .map(|n| aio.dir.join(format!("srv/{n}/sd{n}/{datadir}")))
+        .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(ext) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Open databases of one account (its account DBs or its container DBs).
+fn dbs(aio: &Aio, kind: DbKind, account: &str) -> Vec<Broker> {
+    files(aio, kind.datadir(), ".db")
+        .iter()
+        .filter_map(|p| Broker::open(p, kind).unwrap())
+        .filter(|b| b.info().unwrap().account == account)
+        .collect()
+}
+
+/// File names in each object hash directory of `account`'s objects.
+fn object_dirs(aio: &Aio, account: &str) -> Vec<Vec<String>> {
+    let salt = salt(aio);
+    let hashes: BTreeSet<String> = CONTAINERS
+        .iter()
+        .flat_map(|c| OBJECTS.iter().map(move |o| (c, o)))
+        .map(|(c, o)| salt.hash_path(account, Some(c), Some(o)))
+        .collect();
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for f in files(aio, "objects", "") {
+        let dir = f.parent().unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if hashes.contains(&name) {
+            dirs.insert(dir.to_path_buf());
+        }
+    }
+    dirs.iter()
+        .map(|d| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// Replicas of every ring of the all-in-one cluster.
+const REPLICAS: usize = 3;
+
+/// The account holds everything it was given.
+fn assert_intact(aio: &Aio, account: &str) {
+    let dirs = object_dirs(aio, account);
+    assert_eq!(dirs.len(), CONTAINERS.len() * OBJECTS.len() * REPLICAS);
+    for d in &dirs {
+        assert!(d.iter().any(|f| f.ends_with(".data")), "{account}: {d:?}");
+    }
+    let cdbs = dbs(aio, DbKind::Container, account);
+    assert_eq!(cdbs.len(), CONTAINERS.len() * REPLICAS);
+    for b in &cdbs {
+        assert!(!b.is_deleted().unwrap());
+        let rows = b
+            .list(&ListParams {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(rows.len(), OBJECTS.len());
+    }
+    let adbs = dbs(aio, DbKind::Account, account);
+    assert_eq!(adbs.len(), REPLICAS);
+    for b in &adbs {
+        assert!(!b.is_status_deleted().unwrap());
+        assert_eq!(b.info().unwrap().container_count, CONTAINERS.len() as i64);
+    }
+}
+
+/// Every object replica is a tombstone, every container replica deleted
+/// and empty, every account replica marked deleted with no containers.
+fn assert_reaped(aio: &Aio, account: &str) {
+    let dirs = object_dirs(aio, account);
+    assert_eq!(dirs.len(), CONTAINERS.len() * OBJECTS.len() * REPLICAS);
+    for d in &dirs {
+        assert!(
+            !d.iter().any(|f| f.ends_with(".data")) && d.iter().any(|f| f.ends_with(".ts")),
+            "{account}: object left {d:?}"
+        );
+    }
+    let cdbs = dbs(aio, DbKind::Container, account);
+    assert_eq!(cdbs.len(), CONTAINERS.len() * REPLICAS);
+    for b in &cdbs {
+        assert!(b.is_deleted().unwrap(), "{} not deleted", b.path.display());
+        let rows = b
+            .list(&ListParams {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(rows.is_empty(), "{}: {rows:?}", b.path.display());
+    }
+    let adbs = dbs(aio, DbKind::Account, account);
+    assert_eq!(adbs.len(), REPLICAS);
+    for b in &adbs {
+        assert!(b.is_status_deleted().unwrap());
+        assert_eq!(b.info().unwrap().container_count, 0);
+        let rows = b
+            .list(&ListParams {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(rows.is_empty(), "{}: {rows:?}", b.path.display());
+    }
+}
+
+/// Runs `bin` once on every node; returns their logs.
+fn run_daemon(aio: &Aio, bin_name: &str, section: &str) -> String {
+    let mut logs = String::new();
+    for node in 1..=4 {
+        let conf = daemon_conf(aio, node, section);
+        let out = Command::new(bin(bin_name))
+            .arg(&conf)
+            .arg("--once")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{bin_name} node {node}: {err}");
+        logs.push_str(&err);
+    }
+    logs
+}
+
+/// Sum of `, N <what>` over the log lines that end an account pass.
+fn logged(logs: &str, account: &str, what: &str) -> u64 {
+    logs.lines()
+        .filter(|l| l.contains(&format!("Completed pass on account {account}")))
+        .flat_map(|l| l.split(", "))
+        .filter_map(|part| part.strip_suffix(what))
+        .filter_map(|n| n.trim().rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Every file under `srv/` with its size and modification time.
+fn snapshot(aio: &Aio) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out: Vec<_> = files(aio, "", "")
+        .into_iter()
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            Some((p, m.len(), m.modified().ok()?))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Deletes an account as the reseller admin, checking who may and how.
+fn delete_account(aio: &Aio, url: &str, owner: (&str, &str)) {
+    let (_, owner_tok) = token(aio, owner.0, owner.1);
+    let (st, ..) = http("DELETE", url, &[("x-auth-token", owner_tok.as_str())], b"");
+    assert_eq!(st, 403, "only a reseller admin deletes an account");
+    let (_, admin) = token(aio, "admin:admin", "admin");
+    let h = [("x-auth-token", admin.as_str())];
+    let (st, ..) = http("DELETE", &format!("{url}?bulk-delete"), &h, b"");
+    assert_eq!(st, 400, "a query string on an account DELETE");
+    let (st, ..) = http("DELETE", url, &h, b"");
+    assert_eq!(st, 204);
+    let (st, ..) = http("HEAD", url, &h, b"");
+    assert_eq!(st, 410, "a deleted account is gone");
+    for b in dbs(aio, DbKind::Account, url.rsplit('/').next().unwrap()) {
+        assert!(b.is_status_deleted().unwrap());
+    }
+}
+
+/// Swift's reaper, one pass per node, against our servers.
+const SWIFT_REAPER: &str = r#"
+import sys
+from swift.common import utils
+utils.HASH_PATH_PREFIX = sys.argv[2].encode()
+utils.HASH_PATH_SUFFIX = sys.argv[3].encode()
+from swift.account.reaper import AccountReaper
+for node, port in zip(sys.argv[5::2], sys.argv[6::2]):
+    conf = {'devices': sys.argv[4] + '/' + node, 'mount_check': 'false',
+            'swift_dir': sys.argv[1], 'bind_ip': '127.0.0.1',
+            'bind_port': port, 'delay_reaping': '0', 'log_name': 'reaper'}
+    AccountReaper(conf).run_once()
+"#;
+
+#[test]
+fn deleted_account_is_reaped_by_ours_and_by_swifts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = Aio::setup(tmp.path());
+    strip_daemons(&aio);
+    let aio = aio.start();
+    let ours = populate(&aio, "test:tester", "testing");
+    let theirs = populate(&aio, "test2:tester2", "testing2");
+    let kept = populate(&aio, "admin:admin", "admin");
+    let (ours_a, theirs_a, kept_a) = (
+        ours.rsplit('/').next().unwrap().to_string(),
+        theirs.rsplit('/').next().unwrap().to_string(),
+        kept.rsplit('/').next().unwrap().to_string(),
+    );
+    assert_intact(&aio, &ours_a);
+
+    // Ours, on an account marked deleted.
+    delete_account(&aio, &ours, ("test:tester", "testing"));
+    let logs = run_daemon(
+        &aio,
+        "swift-account-reaper",
+        "[account-reaper]\ndelay_reaping = 0",
+    );
+    assert_reaped(&aio, &ours_a);
+    assert_intact(&aio, &theirs_a);
+    assert_intact(&aio, &kept_a);
+    assert_eq!(
+        logged(&logs, &ours_a, "containers deleted"),
+        CONTAINERS.len() as u64,
+        "{logs}"
+    );
+    assert_eq!(
+        logged(&logs, &ours_a, "objects deleted"),
+        (CONTAINERS.len() * OBJECTS.len()) as u64,
+        "{logs}"
+    );
+    assert!(!logs.contains("remaining"), "{logs}");
+
+    // A second pass has nothing to do.
+    let before = snapshot(&aio);
+    let logs = run_daemon(
+        &aio,
+        "swift-account-reaper",
+        "[account-reaper]\ndelay_reaping = 0",
+    );
+    assert!(!logs.contains("Beginning pass on account"), "{logs}");
+    assert_eq!(before, snapshot(&aio), "a second pass changed files");
+
+    // Swift's reaper against our servers does the same to another account.
+    delete_account(&aio, &theirs, ("test2:tester2", "testing2"));
+    let s = salt(&aio);
+    let etc = aio.dir.join("etc").to_string_lossy().into_owned();
+    let srv = aio.dir.join("srv").to_string_lossy().into_owned();
+    let mut args = vec![etc, s.prefix.clone(), s.suffix.clone(), srv];
+    for node in 1..=4u16 {
+        args.push(format!("{node}"));
+        args.push((aio.base_port + 10 * node + 2).to_string());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_swift_python(SWIFT_REAPER, &argv);
+    assert_reaped(&aio, &theirs_a);
+    assert_intact(&aio, &kept_a);
+
+    // The account replicator reclaims the emptied accounts, not the other.
+    run_daemon(
+        &aio,
+        "swift-account-replicator",
+        "[account-replicator]\nreclaim_age = 0",
+    );
+    assert!(dbs(&aio, DbKind::Account, &ours_a).is_empty());
+    assert!(dbs(&aio, DbKind::Account, &theirs_a).is_empty());
+    assert_intact(&aio, &kept_a);
+}
