@@ -131,8 +131,7 @@ impl Reaper {
     async fn send(
         &self,
         stats: &mut ReapStats,
-        dev: &Device,
-        part: u32,
+        (dev, part): (&Device, u32),
         method: &str,
         path: &str,
         query: &str,
@@ -189,7 +188,7 @@ impl Reaper {
             let query = format!("format=json&marker={}", quote_query(&marker));
             let headers = [(REPLICATION_NETWORK, "true".to_string())];
             let Some(a) = self
-                .send(&mut stats, lister, part, "GET", &path, &query, &headers)
+                .send(&mut stats, (lister, part), "GET", &path, &query, &headers)
                 .await
             else {
                 break;
@@ -237,7 +236,7 @@ impl Reaper {
                 (REPLICATION_NETWORK, "true".to_string()),
             ];
             match self
-                .send(&mut stats, node, part, "DELETE", &path, "", &headers)
+                .send(&mut stats, (node, part), "DELETE", &path, "", &headers)
                 .await
             {
                 Some(a) if a.ok() => successes += 1,
@@ -289,7 +288,7 @@ impl Reaper {
                 (REPLICATION_NETWORK, "true".to_string()),
             ];
             match self
-                .send(&mut stats, node, part, "DELETE", &path, "", &headers)
+                .send(&mut stats, (node, part), "DELETE", &path, "", &headers)
                 .await
             {
                 Some(a) if a.ok() => successes += 1,
