@@ -52,7 +52,13 @@ fn token(aio: &Aio, user: &str, key: &str) -> (String, String) {
 /// Containers and objects in the account of `user`; returns its URL.
 fn populate(aio: &Aio, user: &str, key: &str) -> String {
     let (url, tok) = token(aio, user, key);
-    let h = [("x-auth-token", tok.as_str())];
+    populate_at(&url, &tok);
+    url
+}
+
+/// Containers and objects at an account URL.
+fn populate_at(url: &str, tok: &str) {
+    let h = [("x-auth-token", tok)];
     for c in CONTAINERS {
         let (st, ..) = http("PUT", &format!("{url}/{}", quote(c)), &h, b"");
         assert_eq!(st, 201, "PUT {c}");
@@ -66,7 +72,6 @@ fn populate(aio: &Aio, user: &str, key: &str) -> String {
             assert_eq!(st, 201, "PUT {c}/{o}");
         }
     }
-    url
 }
 
 /// Every file under a node's data directories whose name ends in `ext`.
@@ -157,39 +162,49 @@ fn assert_intact(aio: &Aio, account: &str) {
 /// Every object replica is a tombstone, every container replica deleted
 /// and empty, every account replica marked deleted with no containers.
 fn assert_reaped(aio: &Aio, account: &str) {
+    if let Some(problem) = not_reaped(aio, account) {
+        panic!("{account}: {problem}");
+    }
+}
+
+/// What is left of an account that should be reaped, if anything.
+fn not_reaped(aio: &Aio, account: &str) -> Option<String> {
+    let all = ListParams {
+        limit: 100,
+        ..Default::default()
+    };
     let dirs = object_dirs(aio, account);
-    assert_eq!(dirs.len(), CONTAINERS.len() * OBJECTS.len() * REPLICAS);
-    for d in &dirs {
-        assert!(
-            !d.iter().any(|f| f.ends_with(".data")) && d.iter().any(|f| f.ends_with(".ts")),
-            "{account}: object left {d:?}"
-        );
+    if dirs.len() != CONTAINERS.len() * OBJECTS.len() * REPLICAS {
+        return Some(format!("{} object replicas", dirs.len()));
+    }
+    if let Some(d) = dirs
+        .iter()
+        .find(|d| d.iter().any(|f| f.ends_with(".data")) || !d.iter().any(|f| f.ends_with(".ts")))
+    {
+        return Some(format!("object left {d:?}"));
     }
     let cdbs = dbs(aio, DbKind::Container, account);
-    assert_eq!(cdbs.len(), CONTAINERS.len() * REPLICAS);
+    if cdbs.len() != CONTAINERS.len() * REPLICAS {
+        return Some(format!("{} container replicas", cdbs.len()));
+    }
     for b in &cdbs {
-        assert!(b.is_deleted().unwrap(), "{} not deleted", b.path.display());
-        let rows = b
-            .list(&ListParams {
-                limit: 100,
-                ..Default::default()
-            })
-            .unwrap();
-        assert!(rows.is_empty(), "{}: {rows:?}", b.path.display());
+        let rows = b.list(&all).unwrap();
+        if !b.is_deleted().unwrap() || !rows.is_empty() {
+            return Some(format!("{} holds {rows:?}", b.path.display()));
+        }
     }
     let adbs = dbs(aio, DbKind::Account, account);
-    assert_eq!(adbs.len(), REPLICAS);
-    for b in &adbs {
-        assert!(b.is_status_deleted().unwrap());
-        assert_eq!(b.info().unwrap().container_count, 0);
-        let rows = b
-            .list(&ListParams {
-                limit: 100,
-                ..Default::default()
-            })
-            .unwrap();
-        assert!(rows.is_empty(), "{}: {rows:?}", b.path.display());
+    if adbs.len() != REPLICAS {
+        return Some(format!("{} account replicas", adbs.len()));
     }
+    for b in &adbs {
+        let rows = b.list(&all).unwrap();
+        let count = b.info().unwrap().container_count;
+        if !b.is_status_deleted().unwrap() || count != 0 || !rows.is_empty() {
+            return Some(format!("{} lists {count}: {rows:?}", b.path.display()));
+        }
+    }
+    None
 }
 
 /// Runs `bin` once on every node; returns their logs.
@@ -327,6 +342,38 @@ fn deleted_account_is_reaped_by_ours_and_by_swifts() {
     assert_reaped(&aio, &theirs_a);
     assert_intact(&aio, &kept_a);
 
+    // Daemon mode: running reapers find an account deleted meanwhile.
+    let (_, admin_tok) = token(&aio, "admin:admin", "admin");
+    let daemon = kept.replace(&kept_a, "AUTH_daemon");
+    populate_at(&daemon, &admin_tok);
+    let mut running: Vec<_> = (1..=4)
+        .map(|node| {
+            let conf = daemon_conf(
+                &aio,
+                node,
+                "[account-reaper]\ndelay_reaping = 0\ninterval = 1",
+            );
+            Command::new(bin("swift-account-reaper"))
+                .arg(conf)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    delete_account(&aio, &daemon, ("test:tester", "testing"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut left = not_reaped(&aio, "AUTH_daemon");
+    while left.is_some() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        left = not_reaped(&aio, "AUTH_daemon");
+    }
+    for c in &mut running {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(left, None, "the running reapers did not reap AUTH_daemon");
+    assert_intact(&aio, &kept_a);
+
     // The account replicator reclaims the emptied accounts, not the other.
     run_daemon(
         &aio,
@@ -335,5 +382,6 @@ fn deleted_account_is_reaped_by_ours_and_by_swifts() {
     );
     assert!(dbs(&aio, DbKind::Account, &ours_a).is_empty());
     assert!(dbs(&aio, DbKind::Account, &theirs_a).is_empty());
+    assert!(dbs(&aio, DbKind::Account, "AUTH_daemon").is_empty());
     assert_intact(&aio, &kept_a);
 }
