@@ -391,3 +391,38 @@ fn deleted_account_is_reaped_by_ours_and_by_swifts() {
     assert!(dbs(&aio, DbKind::Account, "AUTH_daemon").is_empty());
     assert_intact(&aio, &kept_a);
 }
+
+/// Which primary reaps which container is decided as Swift's reaper does,
+/// so a cluster mixing our reapers and Swift's still covers every one.
+#[test]
+fn container_shares_match_swifts() {
+    let names: Vec<String> = (0..40)
+        .map(|i| format!("c{i}"))
+        .chain(CONTAINERS.iter().map(|c| c.to_string()))
+        .collect();
+    let script = "import sys\nfrom swift.common.utils import md5\n\
+                  n = int(sys.argv[1])\n\
+                  for c in sys.argv[2:]:\n    \
+                  print(int(md5(c.encode('utf-8'), usedforsecurity=False).hexdigest(), 16) % n)";
+    for replicas in [2usize, 3, 5] {
+        let mut args = vec![replicas.to_string()];
+        args.extend(names.iter().cloned());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_swift_python(script, &argv);
+        let swift: Vec<usize> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(swift.len(), names.len());
+        for (name, shard) in names.iter().zip(swift) {
+            for s in 0..replicas {
+                assert_eq!(
+                    ferroswift::daemons::account_reaper::in_shard(name, replicas, Some(s)),
+                    s == shard,
+                    "{name} with {replicas} replicas"
+                );
+            }
+        }
+    }
+}
