@@ -8,6 +8,7 @@
 pub mod account;
 pub mod container;
 pub mod db_replicate;
+pub mod disk_reads;
 pub mod harness;
 pub mod http;
 pub mod listing;

@@ -44,7 +44,12 @@ pub struct ObjectServer {
     pub container_update_timeout: Duration,
     /// The cluster's hash salt (names the expiring-objects queue rows).
     pub salt: crate::storage::hashpath::HashSalt,
+    /// Where GET and HEAD open objects.
+    pub reads: super::disk_reads::DiskReads,
 }
+
+/// Read queues (and so threads, started when first used) per server.
+const READ_QUEUES: usize = 4;
 
 impl ObjectServer {
     /// A server over `store` with default timeouts.
@@ -55,6 +60,7 @@ impl ObjectServer {
             updates: UpdateClient::new(0.5, 3.0),
             container_update_timeout: Duration::from_secs(1),
             salt: Default::default(),
+            reads: super::disk_reads::DiskReads::new(READ_QUEUES),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Object GET and HEAD: conditionals, ranges (single and multipart) and
-//! streaming bodies from a blocking reader thread.
+//! streaming bodies from a blocking reader thread. Objects are opened on
+//! the server's disk read threads (`disk_reads`).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use super::http::{
     check_conditions, empty, header, http_date, parse_range, set_header, set_meta_header, ApiError,
     ApiResult, Ranges,
 };
-use super::object::{blocking, is_public_meta, object_key, ObjectServer};
+use super::object::{is_public_meta, object_key, ObjectServer};
 use crate::storage::{ObjectInfo, ObjectReader, ObjectState, Timestamp};
 
 /// Read size for streamed bodies.
@@ -73,29 +74,33 @@ pub(super) async fn get(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let is_head = req.method() == "HEAD";
     let h = req.headers().clone();
     let st = s.store.clone();
-    let opened = blocking(move || {
-        st.check_device(&key.device, false)?;
-        match st.open(&key)? {
-            Some((info, mut reader)) => {
-                // Small whole-body GETs read everything now: one blocking hop.
-                let plain =
-                    !is_head && info.content_length <= SMALL_BODY && header(&h, "range").is_none();
-                let body = if plain {
-                    let mut buf = Vec::with_capacity(info.content_length as usize);
-                    reader.read_to_end(&mut buf).map_err(|e| {
-                        tracing::warn!("read of {} failed: {e}", key.name());
-                        ApiError::new(StatusCode::NOT_FOUND, "")
-                    })?;
-                    Some(buf)
-                } else {
-                    None
-                };
-                Ok(Ok((info, reader, body, h)))
+    let device = key.device.clone();
+    let opened = s
+        .reads
+        .run(&device, move || {
+            st.check_device(&key.device, false)?;
+            match st.open(&key)? {
+                Some((info, mut reader)) => {
+                    // Small whole-body GETs read everything now: one blocking hop.
+                    let plain = !is_head
+                        && info.content_length <= SMALL_BODY
+                        && header(&h, "range").is_none();
+                    let body = if plain {
+                        let mut buf = Vec::with_capacity(info.content_length as usize);
+                        reader.read_to_end(&mut buf).map_err(|e| {
+                            tracing::warn!("read of {} failed: {e}", key.name());
+                            ApiError::new(StatusCode::NOT_FOUND, "")
+                        })?;
+                        Some(buf)
+                    } else {
+                        None
+                    };
+                    Ok(Ok((info, reader, body, h)))
+                }
+                None => Ok(Err(st.state(&key)?)),
             }
-            None => Ok(Err(st.state(&key)?)),
-        }
-    })
-    .await?;
+        })
+        .await?;
     let (info, reader, small, h) = match opened {
         Ok(x) => x,
         Err(ObjectState::Deleted(t)) => {
