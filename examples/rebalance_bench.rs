@@ -1,6 +1,8 @@
 //! Builds a synthetic ring and rebalances it: an initial build, then a
 //! reweight step. Prints one line per rebalance (seconds, balance,
-//! dispersion, moved part-replicas). Used by `scripts/bench-rebalance`.
+//! dispersion, moved part-replicas, CPU time). `scripts/bench-rebalance`
+//! runs it next to Swift's `swift-ring-builder` on the same ring shape (by
+//! default part power 16, 576 devices in two regions) and adds peak memory.
 //!
 //! Usage: `rebalance_bench <part_power> <replicas> <regions> <zones> <servers> <devices> [seed]`
 //! (zones per region, servers per zone, devices per server).

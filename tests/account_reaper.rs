@@ -114,7 +114,7 @@ fn object_dirs(aio: &Aio, account: &str) -> Vec<Vec<String>> {
     let hashes: BTreeSet<String> = CONTAINERS
         .iter()
         .flat_map(|c| OBJECTS.iter().map(move |o| (c, o)))
-        .map(|(c, o)| salt.hash_path(account, Some(c), Some(o)))
+        .map(|(c, o)| salt.hash_path_hex(account, Some(c), Some(o)).unwrap())
         .collect();
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for f in files(aio, "objects", "") {
@@ -338,7 +338,8 @@ fn deleted_account_is_reaped_by_ours_and_by_swifts() {
     let s = salt(&aio);
     let etc = aio.dir.join("etc").to_string_lossy().into_owned();
     let srv = aio.dir.join("srv").to_string_lossy().into_owned();
-    let mut args = vec![etc, s.prefix.clone(), s.suffix.clone(), srv];
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut args = vec![etc, text(&s.prefix), text(&s.suffix), srv];
     for node in 1..=4u16 {
         args.push(format!("{node}"));
         args.push((aio.base_port + 10 * node + 2).to_string());

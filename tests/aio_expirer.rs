@@ -14,11 +14,7 @@ fn nodes(aio: &Aio, ring: &str, a: &str, c: Option<&str>) -> Vec<(String, String
     let data = ferroswift::conf::ring_file::load_ring(aio.dir.join(format!("etc/{ring}.ring.gz")))
         .unwrap();
     let r = ferroswift::ring::Ring::new(data).unwrap();
-    let s = salt(aio);
-    let hash = ferroswift::ring::hash::HashPathConf {
-        prefix: s.prefix.into_bytes(),
-        suffix: s.suffix.into_bytes(),
-    };
+    let hash = salt(aio);
     let part = r.get_part(&hash, a, c, None).unwrap();
     r.get_part_nodes(part)
         .iter()
@@ -85,7 +81,9 @@ fn expired_object_disappears_and_leaves_the_queue() {
 
     // The queue row, where Swift 2.38 puts it.
     let account = url.rsplit('/').next().unwrap().to_string();
-    let hash = salt(&aio).hash_path(&account, Some("c"), Some("short-lived"));
+    let hash = salt(&aio)
+        .hash_path_hex(&account, Some("c"), Some("short-lived"))
+        .unwrap();
     let tc = expiring::task_container(delete_at, &hash);
     let task = expiring::task_object(delete_at, &account, "c", "short-lived");
     let rows = queue_rows(&aio, &tc);

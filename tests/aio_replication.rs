@@ -82,7 +82,10 @@ fn ring(aio: &Aio) -> Ring {
 
 fn obj_hash(aio: &Aio, name: &str) -> String {
     let swift = ferroswift::conf::server_conf::load_swift_conf(&aio.dir.join("etc")).unwrap();
-    swift.salt.hash_path("AUTH_test", Some("c"), Some(name))
+    swift
+        .salt
+        .hash_path_hex("AUTH_test", Some("c"), Some(name))
+        .unwrap()
 }
 
 /// Nodes (1-based) holding a `.data` of the object, with the file.

@@ -8,7 +8,6 @@ use axum::http::{Request, Response, StatusCode};
 use ferroswift::servers::object::{app, ObjectServer};
 use ferroswift::storage::device::Devices;
 use ferroswift::storage::diskfile::DiskStore;
-use ferroswift::storage::hashpath::HashSalt;
 use ferroswift::storage::mem::MemStore;
 use ferroswift::storage::ObjectStore;
 use http_body_util::BodyExt;
@@ -424,10 +423,7 @@ async fn object_protocol_on_disk() {
     ferroswift::storage::metadata::check_xattr_support(dir.path()).expect("need user xattrs");
     let store = DiskStore::new(
         Devices::new(dir.path()),
-        HashSalt {
-            prefix: String::new(),
-            suffix: "s".into(),
-        },
+        ferroswift::ring::hash::HashPathConf::new("", "s"),
     );
     suite(Arc::new(store)).await;
     let pending: Vec<_> = walk(&dir.path().join("sda1/async_pending"));

@@ -4,19 +4,16 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use ferroswift::ring::hash::HashPathConf;
 use ferroswift::storage::device::Devices;
 use ferroswift::storage::diskfile::DiskStore;
-use ferroswift::storage::hashpath::HashSalt;
 use ferroswift::storage::mem::MemStore;
 use ferroswift::storage::metadata::{self, Metadata};
 use ferroswift::storage::objstore::AsyncUpdate;
 use ferroswift::storage::{ObjectKey, ObjectState, ObjectStore, Timestamp};
 
-fn salt() -> HashSalt {
-    HashSalt {
-        prefix: String::new(),
-        suffix: "testsuffix".into(),
-    }
+fn salt() -> HashPathConf {
+    HashPathConf::new("", "testsuffix")
 }
 
 fn disk() -> (tempfile::TempDir, DiskStore) {
@@ -150,7 +147,9 @@ fn disk_layout_matches_swift() {
     let k = key("layout");
     let t = Timestamp::parse("1700000001.12345").unwrap();
     put(&store, &k, b"x", t);
-    let hash = salt().hash_path("AUTH_a", Some("c"), Some("layout"));
+    let hash = salt()
+        .hash_path_hex("AUTH_a", Some("c"), Some("layout"))
+        .unwrap();
     let data = dir.path().join(format!(
         "sda1/objects/7/{}/{hash}/1700000001.12345.data",
         &hash[29..]
@@ -204,7 +203,9 @@ fn corrupt_body_is_quarantined_on_read() {
         b"good data",
         Timestamp::parse("1700000001").unwrap(),
     );
-    let hash = salt().hash_path("AUTH_a", Some("c"), Some("rot"));
+    let hash = salt()
+        .hash_path_hex("AUTH_a", Some("c"), Some("rot"))
+        .unwrap();
     let data = dir.path().join(format!(
         "sda1/objects/7/{}/{hash}/1700000001.00000.data",
         &hash[29..]
@@ -265,7 +266,9 @@ fn large_bodies_are_hashed_and_verified_beside_the_copy() {
     assert!(read_all(&store, &k) == body);
 
     // The last byte flipped: the full read fails and the object is quarantined.
-    let hash = salt().hash_path("AUTH_a", Some("c"), Some("big"));
+    let hash = salt()
+        .hash_path_hex("AUTH_a", Some("c"), Some("big"))
+        .unwrap();
     let data = dir.path().join(format!(
         "sda1/objects/7/{}/{hash}/1700000001.00000.data",
         &hash[29..]

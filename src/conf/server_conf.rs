@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::swift_conf::{self, SwiftConfError};
-use crate::storage::hashpath::HashSalt;
+use crate::ring::hash::HashPathConf;
 
 /// Errors reading a server's configuration.
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +200,7 @@ impl ServerConf {
 /// What the storage servers need from `swift.conf`.
 #[derive(Debug, Clone, Default)]
 pub struct SwiftConf {
-    pub salt: HashSalt,
+    pub salt: HashPathConf,
     /// Storage policy indexes (always includes 0).
     pub policies: Vec<u32>,
     /// Policy index → name (`Policy-0` when unnamed).
@@ -215,17 +215,9 @@ pub fn load_swift_conf(swift_dir: &Path) -> Result<SwiftConf, ConfError> {
         SwiftConfError::Io { path, source } => ConfError::Read { path, source },
         other => ConfError::Swift(other),
     })?;
-    let hash = conf.hash_path_conf()?;
-    let utf8 = |bytes: Vec<u8>, key: &str| {
-        String::from_utf8(bytes).map_err(|_| ConfError::Invalid {
-            path: path.clone(),
-            msg: format!("{key} in [swift-hash] is not UTF-8"),
-        })
-    };
-    let salt = HashSalt {
-        prefix: utf8(hash.prefix, "swift_hash_path_prefix")?,
-        suffix: utf8(hash.suffix, "swift_hash_path_suffix")?,
-    };
+    // The same bytes the rings hash names with, so disk paths and
+    // partitions always agree.
+    let salt = conf.hash_path_conf()?;
     let mut policy_names = BTreeMap::new();
     for policy in conf.policies()?.iter() {
         policy_names.insert(policy.index, policy.name().to_owned());
@@ -273,7 +265,7 @@ mod tests {
                [storage-policy:0]\nname = a\ndefault = yes\n",
         );
         let c = load_swift_conf(dir.path()).unwrap();
-        assert_eq!((c.salt.prefix.as_str(), c.salt.suffix.as_str()), ("", "s"));
+        assert_eq!(c.salt, HashPathConf::new("", "s"));
         assert_eq!(c.policies, [0, 2]);
         assert_eq!(c.policy_names[&2], "b");
         write("[swift-hash]\nswift_hash_path_suffix = s\n");

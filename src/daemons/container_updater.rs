@@ -163,7 +163,7 @@ impl ContainerUpdater {
         }
         let swift =
             load_swift_conf(&self.conf.swift_dir).map_err(|e| DaemonError::Conf(e.to_string()))?;
-        let hash = HashPathConf::new(swift.salt.prefix.as_bytes(), swift.salt.suffix.as_bytes());
+        let hash = swift.salt.clone();
         let paths = self.paths(args.devices.as_deref());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -44,6 +44,18 @@ impl HashPathConf {
     ) -> Result<PathDigest, HashError> {
         hash_path(&self.prefix, &self.suffix, account, container, object)
     }
+
+    /// [`hash_path`](Self::hash_path) as lower-case hex: the name Swift gives
+    /// the object's (or database's) directory and file on disk.
+    pub fn hash_path_hex(
+        &self,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+    ) -> Result<String, HashError> {
+        self.hash_path(account, container, object)
+            .map(|d| hex_digest(&d))
+    }
 }
 
 /// MD5 of `prefix + "/" + account[/container[/object]] + suffix`.
@@ -103,6 +115,11 @@ mod tests {
         let d = hash_path(b"", b"changeme", "AUTH_test", None, None).unwrap();
         assert_eq!(hex_digest(&d), "9d00c9d091fea9ea855f29c22714dc83");
         assert_eq!(part_from_digest(&d, 22), 628);
+        let conf = HashPathConf::new("", "changeme");
+        assert_eq!(
+            conf.hash_path_hex("AUTH_test", None, None).unwrap(),
+            "9d00c9d091fea9ea855f29c22714dc83"
+        );
     }
 
     #[test]

@@ -11,9 +11,9 @@ use percent_encoding::percent_decode_str;
 
 use super::http::{header, header_text, set_header, title_case, ApiError};
 use super::update::UpdateClient;
+use crate::ring::hash::HashPathConf;
 use crate::storage::broker::{db_path, Broker, DbKind, ListParams, ListRow};
 use crate::storage::device::{valid_component, Devices};
-use crate::storage::hashpath::HashSalt;
 use crate::storage::Timestamp;
 
 /// Largest `limit` a listing accepts.
@@ -22,7 +22,7 @@ pub const MAX_LISTING: usize = 10_000;
 /// State shared by the account and container servers.
 pub struct DbServer {
     pub devices: Devices,
-    pub salt: HashSalt,
+    pub salt: HashPathConf,
     pub policies: Vec<u32>,
     pub policy_names: BTreeMap<u32, String>,
     pub updates: UpdateClient,
@@ -48,7 +48,10 @@ impl DbServer {
             return Err(ApiError::bad_request("Invalid device or partition"));
         }
         let dev_path = self.devices.path(dev)?;
-        let hash = self.salt.hash_path(account, container, None);
+        let hash = self
+            .salt
+            .hash_path_hex(account, container, None)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok(db_path(&dev_path, kind, part, &hash))
     }
 

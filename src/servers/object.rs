@@ -43,7 +43,7 @@ pub struct ObjectServer {
     /// How long a PUT/DELETE waits for its container updates before answering.
     pub container_update_timeout: Duration,
     /// The cluster's hash salt (names the expiring-objects queue rows).
-    pub salt: crate::storage::hashpath::HashSalt,
+    pub salt: crate::ring::hash::HashPathConf,
     /// Where GET and HEAD open objects.
     pub reads: super::disk_reads::DiskReads,
 }

@@ -47,9 +47,12 @@ pub async fn conditional_update(
             // Without hosts, other object servers of the write update the queue.
             return;
         };
-        let digest_hex = s
-            .salt
-            .hash_path(&key.account, Some(&key.container), Some(&key.object));
+        let Ok(digest_hex) =
+            s.salt
+                .hash_path_hex(&key.account, Some(&key.container), Some(&key.object))
+        else {
+            return;
+        };
         let container = header(h, "x-delete-at-container")
             .map(str::to_string)
             .unwrap_or_else(|| expiring::task_container(at, &digest_hex));
@@ -80,9 +83,12 @@ pub async fn conditional_update(
         if !header(h, "x-backend-clean-expiring-object-queue").is_none_or(config_true) {
             return;
         }
-        let digest_hex = s
-            .salt
-            .hash_path(&key.account, Some(&key.container), Some(&key.object));
+        let Ok(digest_hex) =
+            s.salt
+                .hash_path_hex(&key.account, Some(&key.container), Some(&key.object))
+        else {
+            return;
+        };
         let row = (
             expiring::ACCOUNT.to_string(),
             expiring::task_container(old, &digest_hex),

@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::ring::hash::HashPathConf;
+
 use super::atomic::{fsync_dir, mkdirs, rename_durable};
 use super::device::Devices;
 use super::hasher::BodyHasher;
-use super::hashpath::{policy_dir, HashSalt};
+use super::hashpath::policy_dir;
 use super::metadata::{self, Metadata};
 use super::objstore::{
     info_from, merge_meta, select, AsyncUpdate, FileKind, ObjectInfo, ObjectKey, ObjectReader,
@@ -27,7 +29,7 @@ use super::{hashes, replication, Result, StorageError, Timestamp};
 #[derive(Debug, Clone)]
 pub struct DiskStore {
     pub devices: Devices,
-    pub salt: HashSalt,
+    pub salt: HashPathConf,
 }
 
 /// The files of one object directory.
@@ -37,7 +39,7 @@ struct OnDisk {
 }
 
 impl DiskStore {
-    pub fn new(devices: Devices, salt: HashSalt) -> Self {
+    pub fn new(devices: Devices, salt: HashPathConf) -> Self {
         DiskStore { devices, salt }
     }
 
@@ -46,7 +48,8 @@ impl DiskStore {
         let dev = self.devices.path(&key.device)?;
         let hash = self
             .salt
-            .hash_path(&key.account, Some(&key.container), Some(&key.object));
+            .hash_path_hex(&key.account, Some(&key.container), Some(&key.object))
+            .map_err(|e| StorageError::InvalidName(e.to_string()))?;
         Ok(dev
             .join(policy_dir("objects", key.policy))
             .join(&key.partition)
@@ -490,7 +493,8 @@ impl ObjectStore for DiskStore {
         let dev = self.devices.path(&key.device)?;
         let hash = self
             .salt
-            .hash_path(&update.account, Some(&update.container), Some(&update.obj));
+            .hash_path_hex(&update.account, Some(&update.container), Some(&update.obj))
+            .map_err(|e| StorageError::InvalidName(e.to_string()))?;
         replication::write_async_pending(&dev, key.policy, &hash, update)
     }
 }

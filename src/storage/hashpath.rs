@@ -1,42 +1,8 @@
-//! Object, container and account names to on-disk hashes.
+//! On-disk naming helpers: hex of a digest and per-policy directory names.
 //!
-//! `hash_path` is the MD5 of `prefix + /account[/container[/object]] + suffix`
-//! (the cluster's `swift_hash_path_prefix/suffix`), as hex. The hash picks the
-//! directory (`<part>/<hash[-3:]>/<hash>`); partitions come from the request.
-
-use md5::{Digest, Md5};
-
-/// The cluster-wide salt from `swift.conf` `[swift-hash]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HashSalt {
-    pub prefix: String,
-    pub suffix: String,
-}
-
-impl HashSalt {
-    /// Hex MD5 of the salted path.
-    pub fn hash_path(
-        &self,
-        account: &str,
-        container: Option<&str>,
-        object: Option<&str>,
-    ) -> String {
-        let mut h = Md5::new();
-        h.update(self.prefix.as_bytes());
-        h.update(b"/");
-        h.update(account.as_bytes());
-        if let Some(c) = container {
-            h.update(b"/");
-            h.update(c.as_bytes());
-            if let Some(o) = object {
-                h.update(b"/");
-                h.update(o.as_bytes());
-            }
-        }
-        h.update(self.suffix.as_bytes());
-        hex(&h.finalize())
-    }
-}
+//! The hashed name itself (`hash_path`, salted with `swift.conf`'s
+//! `[swift-hash]`) is `ring::hash::HashPathConf::hash_path_hex`; its hex picks
+//! the directory (`<part>/<hash[-3:]>/<hash>`).
 
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
@@ -63,18 +29,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_hash() {
-        let salt = HashSalt {
-            prefix: String::new(),
-            suffix: "changeme".into(),
-        };
-        // md5("/a/c/o" + "changeme")
-        let mut h = Md5::new();
-        h.update(b"/a/c/ochangeme");
-        assert_eq!(
-            salt.hash_path("a", Some("c"), Some("o")),
-            hex(&h.finalize())
-        );
+    fn hex_and_policy_dirs() {
+        assert_eq!(hex(&[0x00, 0x9f, 0xa1]), "009fa1");
         assert_eq!(policy_dir("objects", 0), "objects");
         assert_eq!(policy_dir("async_pending", 2), "async_pending-2");
     }

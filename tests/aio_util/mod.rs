@@ -263,7 +263,7 @@ pub fn http(
 }
 
 /// The cluster's hash salt, from its swift.conf.
-pub fn salt(aio: &Aio) -> ferroswift::storage::hashpath::HashSalt {
+pub fn salt(aio: &Aio) -> ferroswift::ring::hash::HashPathConf {
     let text = std::fs::read_to_string(aio.dir.join("etc/swift.conf")).unwrap();
     let get = |k: &str| {
         text.lines()
@@ -273,8 +273,8 @@ pub fn salt(aio: &Aio) -> ferroswift::storage::hashpath::HashSalt {
             })
             .unwrap()
     };
-    ferroswift::storage::hashpath::HashSalt {
-        prefix: get("swift_hash_path_prefix"),
-        suffix: get("swift_hash_path_suffix"),
-    }
+    ferroswift::ring::hash::HashPathConf::new(
+        get("swift_hash_path_prefix"),
+        get("swift_hash_path_suffix"),
+    )
 }

@@ -176,11 +176,8 @@ impl Cluster {
 
     /// The on-disk database of a name on node `i`, if there is one.
     pub fn db_file(&self, i: usize, part: u32, account: &str, container: Option<&str>) -> PathBuf {
-        let salt = ferroswift::storage::hashpath::HashSalt {
-            prefix: String::new(),
-            suffix: SUFFIX.into(),
-        };
-        let hash = salt.hash_path(account, container, None);
+        let salt = ferroswift::ring::hash::HashPathConf::new("", SUFFIX);
+        let hash = salt.hash_path_hex(account, container, None).unwrap();
         let node = &self.nodes[i];
         let kind = if self.kind == "container" {
             ferroswift::storage::broker::DbKind::Container

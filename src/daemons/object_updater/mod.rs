@@ -431,7 +431,7 @@ pub fn run_once(
     let ctx = Ctx {
         conf: conf.clone(),
         ring: ring.ring(),
-        hash: HashPathConf::new(swift.salt.prefix.as_bytes(), swift.salt.suffix.as_bytes()),
+        hash: swift.salt.clone(),
         client: UpdateClient::new(conf.conn_timeout, conf.node_timeout),
     };
     let names = device_names(&conf.devices);
