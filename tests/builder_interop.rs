@@ -274,3 +274,73 @@ fn save_assigns_id_and_swift_loads_it() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 1, "no temporary files left behind");
 }
+
+/// Makes a builder with Swift whose devices carry keys Swift does not know
+/// about (an operator's tag, a nested value), rebalanced and saved.
+const SWIFT_MAKE_WITH_EXTRA_KEYS: &str = r#"
+import sys
+from swift.common.ring.builder import RingBuilder
+b = RingBuilder(8, 3, 1)
+for i in range(4):
+    b.add_dev({'id': i, 'region': 1, 'zone': i, 'ip': '10.0.0.%d' % (i + 1),
+               'port': 6200, 'device': 'sda', 'weight': 100, 'meta': '',
+               'site_tag': 'rack-%d' % i,
+               'labels': {'ssd': i % 2 == 0, 'tiers': [i, 2.5, None]}})
+b.rebalance(seed=1)
+b.save(sys.argv[1])
+"#;
+
+/// Prints, as Swift loads them, the device keys outside Swift's own set:
+/// of the builder, and of a ring file if one is given.
+const SWIFT_EXTRA_KEYS: &str = r#"
+import json, sys
+from swift.common.ring import RingData
+from swift.common.ring.builder import RingBuilder
+known = {'id', 'region', 'zone', 'ip', 'port', 'replication_ip',
+         'replication_port', 'device', 'meta', 'weight', 'parts',
+         'parts_wanted'}
+def extra(devs):
+    return [None if d is None else {k: v for k, v in d.items() if k not in known}
+            for d in devs]
+out = {'builder': extra(RingBuilder.load(sys.argv[1]).devs)}
+if len(sys.argv) > 2:
+    out['ring'] = extra(RingData.load(sys.argv[2]).devs)
+    out['weights'] = [d['weight'] for d in RingBuilder.load(sys.argv[1]).devs]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn unknown_device_keys_survive_our_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = dir.path().join("object.builder");
+    let ring = dir.path().join("object.ring.gz");
+    let builder_arg = builder.to_str().unwrap();
+    common::run_swift_python(SWIFT_MAKE_WITH_EXTRA_KEYS, &[builder_arg]);
+    let swift_made: Value =
+        serde_json::from_slice(&common::run_swift_python(SWIFT_EXTRA_KEYS, &[builder_arg]).stdout)
+            .unwrap();
+    assert_eq!(swift_made["builder"][2]["site_tag"], "rack-2");
+
+    // Our swift-ring-builder rewrites the builder, then writes a ring from it.
+    for args in [&["set_weight", "d1", "150"][..], &["write_ring"][..]] {
+        let out = std::process::Command::new(common::bin("swift-ring-builder"))
+            .arg(&builder)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let after: Value = serde_json::from_slice(
+        &common::run_swift_python(SWIFT_EXTRA_KEYS, &[builder_arg, ring.to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    assert_eq!(after["weights"][1], 150.0, "the edit was saved");
+    assert_eq!(after["builder"], swift_made["builder"]);
+    // Swift's get_ring() copies every device key but parts/parts_wanted.
+    assert_eq!(after["ring"], swift_made["builder"]);
+}

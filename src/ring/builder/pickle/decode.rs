@@ -13,7 +13,9 @@ fn bad(msg: impl Into<String>) -> BuilderFileError {
     BuilderFileError::NotABuilder(msg.into())
 }
 
-/// Reads `RingBuilder` state from the decoded top-level value.
+/// Reads `RingBuilder` state from the decoded top-level value. Unknown
+/// device keys are kept (`Device::extra`); unknown top-level keys are not,
+/// as Swift's own `copy_from` and `to_dict` drop them.
 pub(crate) fn builder_from_value(
     arena: &Arena,
     top: &Value,
@@ -305,7 +307,7 @@ fn decode_devs(d: &Fields) -> Result<Vec<Option<BuilderDevice>>, BuilderFileErro
                     Some(v) => f.as_str(&v, "meta")?,
                 },
                 weight,
-                extra: Default::default(),
+                extra: extra_keys(&f)?,
             },
             parts: match f.opt("parts") {
                 None => 0,
@@ -318,6 +320,91 @@ fn decode_devs(d: &Fields) -> Result<Vec<Option<BuilderDevice>>, BuilderFileErro
         }
     }
     Ok(devs)
+}
+
+/// Device keys this module models; any other key is kept in `Device::extra`.
+const DEVICE_KEYS: [&str; 12] = [
+    "id",
+    "region",
+    "zone",
+    "ip",
+    "port",
+    "replication_ip",
+    "replication_port",
+    "device",
+    "meta",
+    "weight",
+    "parts",
+    "parts_wanted",
+];
+
+/// Nesting deeper than this in an unknown device value is refused (it also
+/// stops a self-referencing pickle).
+const MAX_EXTRA_DEPTH: usize = 32;
+
+/// The device's keys that Swift keeps but we do not model (an operator's or
+/// a newer Swift's), so that rewriting the builder keeps them, and rings
+/// built from it carry them as Swift's `get_ring()` does.
+fn extra_keys(f: &Fields) -> Result<BTreeMap<String, serde_json::Value>, BuilderFileError> {
+    let mut extra = BTreeMap::new();
+    for (key, value) in f.dict {
+        let key = match key {
+            Value::Str(s) => s.to_string(),
+            Value::Bytes(b) => b.iter().map(|&c| char::from(c)).collect(),
+            other => return Err(bad(format!("device has a {} key", other.kind(f.arena)))),
+        };
+        if DEVICE_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let value = to_json(f.arena, value, 0).ok_or_else(|| {
+            bad(format!(
+                "device key {key:?} has a value that cannot be kept"
+            ))
+        })?;
+        // A repeated key: the later one wins, as in Python.
+        extra.insert(key, value);
+    }
+    Ok(extra)
+}
+
+/// A pickled value as JSON (what `Device::extra` holds); `None` for what
+/// JSON cannot hold (big ints, NaN, classes, objects, non-string keys).
+fn to_json(arena: &Arena, value: &Value, depth: usize) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    if depth > MAX_EXTRA_DEPTH {
+        return None;
+    }
+    let seq = |items: &[Value]| -> Option<J> {
+        items
+            .iter()
+            .map(|v| to_json(arena, v, depth + 1))
+            .collect::<Option<Vec<_>>>()
+            .map(J::Array)
+    };
+    Some(match value {
+        Value::None => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::BigInt(_) => return None,
+        Value::Float(x) => J::Number(serde_json::Number::from_f64(*x)?),
+        Value::Str(s) => J::String(s.to_string()),
+        Value::Bytes(b) => J::String(b.iter().map(|&c| char::from(c)).collect()),
+        Value::Node(_) => match arena.node(value)? {
+            Node::List(Items::Values(items)) | Node::Tuple(items) => seq(items)?,
+            Node::List(Items::Ints(items)) | Node::Array { items, .. } => {
+                J::Array(items.iter().map(|&i| J::from(i)).collect())
+            }
+            Node::Dict(entries) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in entries {
+                    let Value::Str(k) = k else { return None };
+                    map.insert(k.to_string(), to_json(arena, v, depth + 1)?);
+                }
+                J::Object(map)
+            }
+            Node::Global { .. } | Node::Object { .. } => return None,
+        },
+    })
 }
 
 fn port(f: &Fields, key: &str) -> Result<u16, BuilderFileError> {

@@ -164,7 +164,51 @@ impl<W: Write> Pickler<W> {
             self.key("parts_wanted")?;
             self.int(w)?;
         }
+        for (key, value) in &dev.extra {
+            self.key(key)?;
+            self.json(value)?;
+        }
         self.out.write_all(b"u")
+    }
+
+    /// A device's unknown key's value, as the Python value it came from.
+    fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
+        use serde_json::Value as J;
+        match value {
+            J::Null => self.none(),
+            J::Bool(b) => self.boolean(*b),
+            J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => self.int(i),
+                (None, Some(u), _) => self.uint(u),
+                (_, _, Some(f)) => self.float(f),
+                _ => Err(io::Error::other("number out of range")),
+            },
+            J::String(s) => self.string(s),
+            J::Array(items) => {
+                self.open_list()?;
+                for chunk in items.chunks(BATCH) {
+                    self.out.write_all(b"(")?;
+                    for item in chunk {
+                        self.json(item)?;
+                    }
+                    self.out.write_all(b"e")?;
+                }
+                Ok(())
+            }
+            J::Object(map) => {
+                self.open_dict()?;
+                let entries: Vec<_> = map.iter().collect();
+                for chunk in entries.chunks(BATCH) {
+                    self.out.write_all(b"(")?;
+                    for (k, v) in chunk {
+                        self.string(k)?;
+                        self.json(v)?;
+                    }
+                    self.out.write_all(b"u")?;
+                }
+                Ok(())
+            }
+        }
     }
 
     fn graph(&mut self, b: &RingBuilder) -> io::Result<()> {
