@@ -1,12 +1,13 @@
 //! Loading the part-power-20 reference ring (S3) in formats v1 and v2:
 //! `load_lookup_ring` (file to a ring ready for lookups, what the tools and
-//! servers use), `load_ring` (the plain `RingData` the builder edits),
-//! decoding from memory, and bare inflate (zlib-rs and libdeflate) as floors.
+//! servers use) cold and served by the opt-in decoded-ring cache, `load_ring`
+//! (the plain `RingData` the builder edits), decoding from memory, and bare
+//! inflate (zlib-rs and libdeflate) as floors.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ferroswift::conf::ring_file::{load_lookup_ring, load_ring};
+use ferroswift::conf::ring_file::{load_lookup_ring, load_lookup_ring_cached, load_ring, CacheUse};
 use ferroswift::ring::codec;
 use flate2::{Decompress, FlushDecompress};
 
@@ -45,6 +46,15 @@ fn bench(c: &mut Criterion) {
         let bytes = std::fs::read(&path).unwrap();
         group.bench_function(format!("load_lookup_ring {name}"), |b| {
             b.iter(|| load_lookup_ring(&path).unwrap())
+        });
+        let cache = tempfile::tempdir().unwrap();
+        load_lookup_ring_cached(&path, Some(cache.path())).unwrap();
+        group.bench_function(format!("load_lookup_ring cache hit {name}"), |b| {
+            b.iter(|| {
+                let (ring, used) = load_lookup_ring_cached(&path, Some(cache.path())).unwrap();
+                assert_eq!(used, CacheUse::Hit);
+                ring
+            })
         });
         group.bench_function(format!("load_ring {name}"), |b| {
             b.iter(|| load_ring(&path).unwrap())

@@ -3,6 +3,7 @@
 pub mod atomic_file;
 pub mod builder_file;
 pub mod proxy_conf;
+pub mod ring_cache;
 pub mod ring_file;
 pub mod ring_handle;
 pub mod server_conf;

@@ -1,12 +1,16 @@
-//! Ring files on disk: loading a `*.ring.gz`, and saving one atomically
-//! (temporary file in the same directory, fsync, rename, fsync directory).
+//! Ring files on disk: loading a `*.ring.gz` (for lookups, through the
+//! opt-in `ring_cache` when the operator enables it), and saving one
+//! atomically (temporary file in the same directory, fsync, rename, fsync
+//! directory).
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::conf::atomic_file::write_atomically;
+use crate::conf::ring_cache::{self, RingIdentity};
 use crate::ring::codec::{self, RingFileError, RingFormat};
 use crate::ring::{Ring, RingData};
 
@@ -47,14 +51,71 @@ pub fn load_ring_with_format(
 
 /// Loads a ring file straight into a lookup [`Ring`], its table kept as the
 /// file stores it (no per-entry conversion). Checks what [`load_ring`] and
-/// `Ring::new` check.
+/// `Ring::new` check. Uses the decoded-ring cache when the operator set
+/// `FERROSWIFT_RING_CACHE_DIR` (see `conf::ring_cache`).
 pub fn load_lookup_ring(path: impl AsRef<Path>) -> Result<Ring, RingPathError> {
+    let dir = ring_cache::cache_dir_from_env();
+    load_lookup_ring_cached(path, dir.as_deref()).map(|(ring, _)| ring)
+}
+
+/// How a load used the decoded-ring cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No cache directory.
+    Off,
+    /// A sound entry for these exact ring bytes was used; nothing inflated.
+    Hit,
+    /// The ring was decoded from its file and the entry (re)written.
+    Stored,
+    /// The ring was decoded from its file; the entry could not be written.
+    StoreFailed,
+}
+
+/// [`load_lookup_ring`] with an explicit cache directory (`None`: no cache),
+/// telling how the cache was used. A cache problem never fails the load.
+pub fn load_lookup_ring_cached(
+    path: impl AsRef<Path>,
+    cache_dir: Option<&Path>,
+) -> Result<(Ring, CacheUse), RingPathError> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| RingPathError::new(path, e))?;
-    let (ring, _) = codec::decode_ring_compact(&bytes).map_err(|e| RingPathError::new(path, e))?;
+    let err = |e: RingFileError| RingPathError::new(path, e);
+    let invalid = |e: crate::ring::RingError| err(RingFileError::Invalid(e.to_string()));
+    let (bytes, meta) = read_with_metadata(path).map_err(|e| err(e.into()))?;
+    let Some(dir) = cache_dir else {
+        let (ring, _) = codec::decode_ring_compact(&bytes).map_err(err)?;
+        drop(bytes);
+        return Ok((Ring::from_decoded(ring).map_err(invalid)?, CacheUse::Off));
+    };
+    let id = RingIdentity::of(&meta, &bytes);
+    let entry = ring_cache::entry_path(dir, path);
+    if let Some(stream) = ring_cache::read(&entry, &id) {
+        let cached = codec::decode_checked_stream(stream)
+            .ok()
+            .and_then(|(ring, _)| Ring::from_decoded(ring).ok());
+        if let Some(ring) = cached {
+            return Ok((ring, CacheUse::Hit));
+        }
+    }
+    let (ring, _) = codec::decode_ring_compact(&bytes).map_err(err)?;
     drop(bytes);
-    Ring::from_decoded(ring)
-        .map_err(|e| RingPathError::new(path, RingFileError::Invalid(e.to_string())))
+    let ring = Ring::from_decoded(ring).map_err(invalid)?;
+    let used = match ring_cache::write(&entry, &id, ring.table.source_bytes()) {
+        Ok(()) => CacheUse::Stored,
+        Err(e) => {
+            tracing::warn!("ring cache {}: {e}", entry.display());
+            CacheUse::StoreFailed
+        }
+    };
+    Ok((ring, used))
+}
+
+/// The file's bytes and the metadata of the file they were read from.
+fn read_with_metadata(path: &Path) -> std::io::Result<(Vec<u8>, fs::Metadata)> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, meta))
 }
 
 /// Writes `ring` to `path` in `format` atomically: readers see either the old

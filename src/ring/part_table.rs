@@ -110,6 +110,12 @@ impl PartTable {
             .collect()
     }
 
+    /// The whole buffer the table lives in (for a table decoded from a ring
+    /// file: the entire decompressed stream, the rows at some offset).
+    pub fn source_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Number of replica rows.
     pub fn rows(&self) -> usize {
         self.row_lens.len()

@@ -103,12 +103,27 @@ pub fn decode_decompressed(data: &[u8]) -> Result<(RingData, RingFormat), RingFi
     Ok((ring.into_ring_data(), format))
 }
 
+/// Decodes a decompressed stream that was fully checked once before and
+/// has been kept intact since (a cache entry whose own checksum matched):
+/// v2 section digests are not recomputed; everything else is checked as
+/// usual. Its bytes become the ring's table.
+pub fn decode_checked_stream(data: Vec<u8>) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    decode_stream(data, false)
+}
+
 /// Decodes a decompressed stream; its bytes become the ring's table.
 fn decode_owned(data: Vec<u8>) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    decode_stream(data, true)
+}
+
+fn decode_stream(
+    data: Vec<u8>,
+    verify_digests: bool,
+) -> Result<(DecodedRing, RingFormat), RingFileError> {
     let format = detect(&data)?;
     let ring = match format {
         RingFormat::V1 => v1::decode(data)?,
-        RingFormat::V2 => v2::decode(data)?,
+        RingFormat::V2 => v2::decode(data, verify_digests)?,
     };
     Ok((ring, format))
 }
