@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aio_util::Aio;
-use ferroswift::ring::hash::HashPathConf;
 use ferroswift::ring::Ring;
 
 /// Each test runs a whole cluster; they take turns.
@@ -21,7 +20,7 @@ fn placement(aio: &Aio, name: &str) -> (u32, Vec<u16>, u16) {
     let data = ferroswift::conf::ring_file::load_ring(aio.dir.join("etc/object.ring.gz")).unwrap();
     let ring = Ring::new(data).unwrap();
     let swift = ferroswift::conf::server_conf::load_swift_conf(&aio.dir.join("etc")).unwrap();
-    let hash = HashPathConf::new(swift.salt.prefix.as_bytes(), swift.salt.suffix.as_bytes());
+    let hash = swift.salt;
     let part = ring
         .get_part(&hash, "AUTH_test", Some("c"), Some(name))
         .unwrap();
@@ -42,7 +41,10 @@ fn placement(aio: &Aio, name: &str) -> (u32, Vec<u16>, u16) {
 /// Nodes holding a `.data` file of the object.
 fn copies(aio: &Aio, part: u32, name: &str) -> Vec<u16> {
     let swift = ferroswift::conf::server_conf::load_swift_conf(&aio.dir.join("etc")).unwrap();
-    let hash = swift.salt.hash_path("AUTH_test", Some("c"), Some(name));
+    let hash = swift
+        .salt
+        .hash_path_hex("AUTH_test", Some("c"), Some(name))
+        .unwrap();
     let mut out = Vec::new();
     for node in 1..=4u16 {
         let dir = aio.dir.join(format!(
