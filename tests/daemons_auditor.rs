@@ -8,47 +8,14 @@ mod common;
 mod server_util;
 
 use serde_json::Value;
-use server_util::Site;
+use server_util::{current_user, http, Site};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.0\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(out.len());
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, out.get(split + 4..).unwrap_or_default().to_vec())
-}
-
 fn put(port: u16, name: &str, body: &[u8], ts: &str) {
-    let (status, _) = http(
+    let (status, _, _) = http(
         port,
         "PUT",
         &format!("/sda1/7/AUTH_t/c/{name}"),
@@ -101,17 +68,11 @@ fn write_conf(site_root: &Path, devices: &Path, etc: &Path, cache: &Path) -> Pat
             devices.display(),
             etc.display(),
             cache.display(),
-            user()
+            current_user()
         ),
     )
     .unwrap();
     conf
-}
-
-/// The user running the tests (Swift's daemons switch to `user`).
-fn user() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 const SWIFT_AUDITOR: &str = r#"
@@ -210,7 +171,7 @@ fn auditor_quarantines_what_swift_does() {
 
     // The object server no longer serves either; the others are intact.
     for name in ["rotten", "grown"] {
-        let (status, _) = http(
+        let (status, _, _) = http(
             server.port,
             "GET",
             &format!("/sda1/7/AUTH_t/c/{name}"),
@@ -219,7 +180,7 @@ fn auditor_quarantines_what_swift_does() {
         );
         assert_eq!(status, 404, "{name}");
     }
-    let (status, body) = http(server.port, "GET", "/sda1/7/AUTH_t/c/good", &[], b"");
+    let (status, _, body) = http(server.port, "GET", "/sda1/7/AUTH_t/c/good", &[], b"");
     assert_eq!(
         (status, body.as_slice()),
         (200, &b"good body, all fine"[..])

@@ -38,6 +38,12 @@ impl Site {
     }
 }
 
+/// The user running the tests (Swift's servers and daemons switch to `user`).
+pub fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A free loopback port (racy but fine for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -118,7 +124,7 @@ pub fn spawn_on(site: &Site, kind: &str, extra: &str, port: u16) -> Running {
 pub fn spawn_swift(python: &Path, site: &Site, kind: &str, devices: &Path, extra: &str) -> Running {
     let port = free_port();
     let conf = site.etc().join(format!("swift-{kind}-server-{port}.conf"));
-    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let user = current_user();
     std::fs::write(
         &conf,
         format!(
