@@ -4,9 +4,10 @@
 
 mod aio_util;
 
+use std::process::Command;
 use std::time::Duration;
 
-use aio_util::{bin, http, salt, Aio};
+use aio_util::{bin, check, http, salt, Aio};
 use ferroswift::storage::expiring;
 
 /// (host:port, device, partition) of each primary of a name in a ring.
@@ -93,21 +94,32 @@ fn expired_object_disappears_and_leaves_the_queue() {
         "{rows:?}"
     );
 
-    // The container updater reports task containers to the account; do
-    // what it does for this one, so the expirer can list it.
+    // The expirer finds task containers in the `.expiring_objects` account
+    // listing; the container updater puts them there. Run it once on every
+    // node (the cluster's own updater may get there first, which is fine).
+    for node in 1..=ferroswift::aio::layout::NODES {
+        let conf = aio.dir.join(format!("etc/container-server/{node}.conf"));
+        check(
+            Command::new(bin("swift-container-updater"))
+                .arg(&conf)
+                .arg("-o"),
+        );
+    }
     for (h, d, p) in nodes(&aio, "account", expiring::ACCOUNT, None) {
-        let (st, _, _) = http(
-            "PUT",
-            &format!("http://{h}/{d}/{p}/{}/{tc}", expiring::ACCOUNT),
-            &[
-                ("x-put-timestamp", "1700000000.00000"),
-                ("x-delete-timestamp", "0"),
-                ("x-object-count", "1"),
-                ("x-bytes-used", "0"),
-            ],
+        let (st, _, body) = http(
+            "GET",
+            &format!("http://{h}/{d}/{p}/{}?format=json", expiring::ACCOUNT),
+            &[],
             b"",
         );
-        assert_eq!(st, 201);
+        assert_eq!(st, 200, "{h}/{d}");
+        let listing: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        assert!(
+            listing
+                .iter()
+                .any(|c| c["name"] == tc.as_str() && c["count"] == 1),
+            "{h}/{d}: {listing:?}"
+        );
     }
 
     // Not due yet: the expirer leaves it alone.
