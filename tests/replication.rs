@@ -161,3 +161,75 @@ fn unreachable_primary_keeps_the_handoff_copy() {
     let down = &nodes[prim[1]].device;
     assert_eq!(stats["failure_nodes"]["127.0.0.1"][down], 1, "{stats}");
 }
+
+/// Holds a partition's replication lock, as a replicator or an incoming
+/// SSYNC would.
+fn hold_lock(dev: &std::path::Path, part: u32) -> ferroswift::storage::hashes::DirLock {
+    use ferroswift::storage::hashes::{lock_dir_named, REPLICATION_LOCK};
+    let dir = dev.join("objects").join(part.to_string());
+    lock_dir_named(&dir, REPLICATION_LOCK, std::time::Duration::ZERO)
+        .unwrap()
+        .expect("partition lock is free")
+}
+
+#[test]
+fn a_handoff_partition_busy_with_replication_is_left_for_the_next_pass() {
+    let (nodes, ring) = cluster(4, "");
+    let path = "/AUTH_t/c/busy";
+    let (part, prim, others) = primary_and_others(&ring, path);
+    let handoff = &nodes[others[0]];
+    put(handoff, part, path, ts(30).as_str(), b"in flight", &[]);
+    let lock = hold_lock(&handoff.dev(), part);
+    replicate_once(handoff);
+    assert_eq!(
+        files(&handoff.dev(), part, path),
+        [format!("{}.data", ts(30))]
+    );
+    for &i in &prim {
+        assert!(files(&nodes[i].dev(), part, path).is_empty(), "node {i}");
+    }
+    let stats = recon_stats(handoff);
+    assert_eq!(
+        (stats["attempted"].as_u64(), stats["remove"].as_u64()),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
+    drop(lock);
+    replicate_once(handoff);
+    for &i in &prim {
+        assert_eq!(
+            files(&nodes[i].dev(), part, path),
+            [format!("{}.data", ts(30))],
+            "node {i}"
+        );
+    }
+    assert!(files(&handoff.dev(), part, path).is_empty());
+}
+
+#[test]
+fn an_incoming_ssync_waits_for_the_partition_lock() {
+    let (nodes, ring) = cluster(4, "");
+    let path = "/AUTH_t/c/waits";
+    let (part, prim, others) = primary_and_others(&ring, path);
+    let handoff = &nodes[others[0]];
+    put(handoff, part, path, ts(40).as_str(), b"pushed later", &[]);
+    let busy = nodes[prim[0]].dev();
+    let lock = hold_lock(&busy, part);
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // Nothing was written into the partition while it was locked.
+        let written = files(&busy, part, "/AUTH_t/c/waits");
+        drop(lock);
+        written
+    });
+    replicate_once(handoff);
+    assert!(holder.join().unwrap().is_empty());
+    for &i in &prim {
+        assert_eq!(
+            files(&nodes[i].dev(), part, path),
+            [format!("{}.data", ts(40))],
+            "node {i}"
+        );
+    }
+    assert!(files(&handoff.dev(), part, path).is_empty());
+}

@@ -46,6 +46,8 @@ pub struct ObjectServer {
     pub salt: crate::ring::hash::HashPathConf,
     /// Where GET and HEAD open objects.
     pub reads: super::disk_reads::DiskReads,
+    /// How long an incoming SSYNC waits for the partition's replication lock.
+    pub replication_lock_timeout: Duration,
 }
 
 /// Read queues (and so threads, started when first used) per server.
@@ -61,6 +63,7 @@ impl ObjectServer {
             container_update_timeout: Duration::from_secs(1),
             salt: Default::default(),
             reads: super::disk_reads::DiskReads::new(READ_QUEUES),
+            replication_lock_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -82,6 +85,8 @@ pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, Str
     );
     server.container_update_timeout =
         Duration::from_secs_f64(conf.get_f64("container_update_timeout", 1.0).max(0.0));
+    server.replication_lock_timeout =
+        Duration::from_secs_f64(conf.get_f64("replication_lock_timeout", 15.0).max(0.0));
     Ok(app(Arc::new(server)))
 }
 

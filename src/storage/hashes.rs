@@ -49,6 +49,41 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     Ok(DirLock(f))
 }
 
+/// The lock replication holds on a partition (Swift's `name='replication'`).
+pub const REPLICATION_LOCK: &str = "replication";
+
+/// Swift's `lock_path(dir, timeout, name=NAME)`: an exclusive `flock` on
+/// `<dir>/.lock-<name>` (creating `dir`), retried every 10 ms until
+/// `timeout`; `None` when it stayed busy that long.
+pub fn lock_dir_named(
+    dir: &Path,
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<DirLock>> {
+    fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    let path = dir.join(format!(".lock-{name}"));
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(DirLock(f)));
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(StorageError::io(&path, err));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// The contents of `hashes.pkl`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HashCache {

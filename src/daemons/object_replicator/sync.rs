@@ -3,8 +3,9 @@
 //! `update` (a primary): compare the cached suffix hashes with each other
 //! primary's (`REPLICATE`), rehash the suffixes that differ, and push what
 //! still differs with ssync; a node answering 507 is replaced by the next
-//! handoff. `revert` (a handoff): push every suffix to every primary, then
-//! delete the objects all of them confirmed, and the partition once empty.
+//! handoff. `revert` (a handoff): under the partition's replication lock,
+//! push every suffix to every primary, then delete the objects all of them
+//! confirmed, and the partition once empty.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -18,7 +19,7 @@ use super::ReplicatorConf;
 use crate::ring::{Device, Ring};
 use crate::servers::ssync::local_object;
 use crate::servers::ssync::sender::{self, Source, Target};
-use crate::storage::hashes::{self, partition_dir, valid_suffix};
+use crate::storage::hashes::{self, lock_dir_named, partition_dir, valid_suffix, REPLICATION_LOCK};
 use crate::storage::pickle::Pickle;
 use crate::storage::Timestamp;
 
@@ -183,11 +184,35 @@ pub fn update(conf: &ReplicatorConf, ring: &Ring, job: &Job, cycle: u32, stats: 
     stats.add_failures(&failures);
 }
 
+/// How long a revert waits for the partition's replication lock (Swift's).
+const REVERT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Pushes a handoff partition to its primaries and removes what they all have.
 /// Returns whether the partition is gone.
 pub fn revert(conf: &ReplicatorConf, job: &Job, stats: &mut Stats) -> bool {
     stats.attempted += 1;
     let part_dir = partition_dir(&job.dev_path, job.policy, &job.partition);
+    // An incoming SSYNC holds the same lock (the receiver), so nothing
+    // arrives in the partition between pushing it and deleting it.
+    let _lock = match lock_dir_named(&part_dir, REPLICATION_LOCK, REVERT_LOCK_TIMEOUT) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            tracing::info!(
+                "Unable to lock handoff partition {} for replication on device {} policy {}",
+                job.partition,
+                job.device,
+                job.policy
+            );
+            // Swift counts the primaries as successes here: none failed.
+            stats.success += job.nodes.len() as u64;
+            return false;
+        }
+        Err(e) => {
+            tracing::error!("Error syncing handoff partition: {e}");
+            stats.success += job.nodes.len() as u64;
+            return false;
+        }
+    };
     let mut suffixes: Vec<String> = fs::read_dir(&part_dir)
         .into_iter()
         .flatten()

@@ -3,11 +3,16 @@
 //! through the object server itself (marked `X-Backend-Replication`, so the
 //! sender's metadata is kept verbatim and no container update is sent).
 //!
+//! The exchange runs under the partition's replication lock (`.lock-replication`,
+//! waiting up to `replication_lock_timeout`), as Swift's receiver does.
+//!
 //! The response starts at once (status 200, then `\r\n`) and is written
 //! while the request body is still arriving; errors after that become an
 //! `:ERROR: <status> '<message>'` line, as Swift's receiver writes them.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -19,7 +24,7 @@ use tokio::sync::mpsc;
 use super::{decode_missing, encode_wanted, local_object};
 use crate::servers::http::{policy_index, split_path, ApiError, ApiResult};
 use crate::servers::object::ObjectServer;
-use crate::storage::hashes::partition_dir;
+use crate::storage::hashes::{lock_dir_named, partition_dir, DirLock, REPLICATION_LOCK};
 use crate::storage::ObjectKey;
 
 /// Longest line accepted from the sender.
@@ -100,7 +105,11 @@ pub async fn ssync(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     tokio::spawn(async move {
         let _ = tx.send(Ok(Bytes::from_static(b"\r\n"))).await;
         let part_dir = partition_dir(&dev_path, key.policy, &key.partition);
-        if let Err(msg) = run(&s, &key, part_dir, input, &tx).await {
+        let res = match replication_lock(&part_dir, s.replication_lock_timeout).await {
+            Ok(_lock) => run(&s, &key, part_dir, input, &tx).await,
+            Err(e) => Err(e),
+        };
+        if let Err(msg) = res {
             tracing::error!(
                 "ssync receiver ({}/{}) {}",
                 key.device,
@@ -120,6 +129,27 @@ pub async fn ssync(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         HeaderValue::from_static("True"),
     );
     Ok(resp)
+}
+
+/// The partition's replication lock, which a replicator reverting the same
+/// partition also takes (so it never deletes what arrives meanwhile).
+async fn replication_lock(part_dir: &Path, timeout: Duration) -> Result<DirLock, Failure> {
+    let dir = part_dir.to_path_buf();
+    let got = tokio::task::spawn_blocking(move || lock_dir_named(&dir, REPLICATION_LOCK, timeout))
+        .await
+        .map_err(|e| (0, e.to_string()))?;
+    match got {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err((
+            0,
+            format!(
+                "{} seconds: {}",
+                timeout.as_secs_f64(),
+                part_dir.join(format!(".lock-{REPLICATION_LOCK}")).display()
+            ),
+        )),
+        Err(e) => Err((0, e.to_string())),
+    }
 }
 
 /// Python's `repr` of a str, enough for error lines.
