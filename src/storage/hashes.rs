@@ -279,28 +279,30 @@ pub fn get_hashes(
     // Another writer may change hashes.pkl while we hash; retry then.
     for _ in 0..16 {
         let mut orig = consolidate_hashes(&part_dir, &tmp_dir).unwrap_or_default();
-        let mut listdir = do_listdir;
-        let mut hashes = if orig.valid {
+        let rebuilt = !orig.valid;
+        let listdir = do_listdir || rebuilt;
+        let mut hashes = if !rebuilt {
             orig.clone()
         } else {
-            listdir = true;
             orig = read_hashes(&part_dir);
             HashCache {
                 valid: true,
                 ..HashCache::default()
             }
         };
-        let mut modified = false;
+        // A rebuilt cache is written even when empty; a listing that finds
+        // no new suffix changes nothing, so it costs no write (and no fsync).
+        let mut modified = rebuilt;
         if listdir {
             let rd = fs::read_dir(&part_dir).map_err(|e| StorageError::io(&part_dir, e))?;
             for e in rd.flatten() {
                 if let Some(name) = e.file_name().to_str() {
-                    if name.len() == 3 {
-                        hashes.suffixes.entry(name.to_string()).or_insert(None);
+                    if name.len() == 3 && !hashes.suffixes.contains_key(name) {
+                        hashes.suffixes.insert(name.to_string(), None);
+                        modified = true;
                     }
                 }
             }
-            modified = true;
         }
         for sfx in recalculate {
             hashes.suffixes.insert(sfx.clone(), None);
@@ -377,6 +379,47 @@ mod tests {
         assert!(!obj.exists());
         assert!(h4.is_empty());
         assert!(!part.join("abc").exists());
+    }
+
+    #[test]
+    fn a_listing_rewrites_the_cache_only_when_it_finds_a_new_suffix() {
+        let d = tempfile::tempdir().unwrap();
+        let dev = d.path();
+        let part = partition_dir(dev, 0, "3");
+        touch(&part.join("abc/00000000000000000000000000000abc/1700000000.00000.data"));
+        get_hashes(dev, "3", 0, &[], false, DEFAULT_RECLAIM_AGE).unwrap();
+        let written = read_hashes(&part).updated;
+        assert!(written.is_some());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (n, h) = get_hashes(dev, "3", 0, &[], true, DEFAULT_RECLAIM_AGE).unwrap();
+        assert_eq!((n, h.len()), (0, 1));
+        assert_eq!(read_hashes(&part).updated, written, "nothing new: no write");
+        // A suffix the cache does not know yet is found, hashed and saved.
+        touch(&part.join("def/00000000000000000000000000000def/1700000000.00000.data"));
+        let (n, h) = get_hashes(dev, "3", 0, &[], true, DEFAULT_RECLAIM_AGE).unwrap();
+        assert_eq!((n, h.len()), (1, 2));
+        assert_ne!(read_hashes(&part).updated, written);
+        assert_eq!(read_hashes(&part).known(), h);
+    }
+
+    #[test]
+    fn a_named_lock_waits_then_gives_up() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("objects/7");
+        let short = std::time::Duration::from_millis(50);
+        let held = lock_dir_named(&dir, REPLICATION_LOCK, short).unwrap();
+        assert!(held.is_some() && dir.join(".lock-replication").exists());
+        let begin = std::time::Instant::now();
+        assert!(lock_dir_named(&dir, REPLICATION_LOCK, short)
+            .unwrap()
+            .is_none());
+        assert!(begin.elapsed() >= short);
+        // Another name is another lock; released, the first one is free again.
+        assert!(lock_dir_named(&dir, "other", short).unwrap().is_some());
+        drop(held);
+        assert!(lock_dir_named(&dir, REPLICATION_LOCK, short)
+            .unwrap()
+            .is_some());
     }
 
     #[test]
