@@ -74,11 +74,20 @@ pub fn with_pipeline(app: Router, pipeline: &[String]) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains connections.
+/// Connections run with `TCP_NODELAY`: a streamed answer (an SSYNC exchange,
+/// a listing) goes out in small writes, and Nagle's algorithm would hold
+/// each one back until the peer's delayed ACK (some 40 ms).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
