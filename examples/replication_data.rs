@@ -19,10 +19,11 @@ use std::process::ExitCode;
 
 use ferroswift::conf::ring_file::load_lookup_ring;
 use ferroswift::conf::server_conf::load_swift_conf;
+use ferroswift::ring::hash::HashPathConf;
 use ferroswift::ring::Ring;
 use ferroswift::storage::diskfile::list_files;
 use ferroswift::storage::hashes::{invalidate_hash, partition_dir};
-use ferroswift::storage::hashpath::{hex, HashSalt};
+use ferroswift::storage::hashpath::hex;
 use ferroswift::storage::metadata::{self, Metadata};
 use ferroswift::storage::objstore::select;
 use ferroswift::storage::Timestamp;
@@ -38,14 +39,13 @@ struct Placed {
     devices: Vec<String>,
 }
 
-fn place(ring: &Ring, salt: &HashSalt, i: u64) -> Placed {
+fn place(ring: &Ring, salt: &HashPathConf, i: u64) -> Placed {
     let container = format!("c{}", i % 100);
     let object = format!("o{i}");
-    let hash = salt.hash_path(ACCOUNT, Some(&container), Some(&object));
-    let mut digest = [0u8; 16];
-    for (k, d) in digest.iter_mut().enumerate() {
-        *d = u8::from_str_radix(&hash[2 * k..2 * k + 2], 16).unwrap_or(0);
-    }
+    let digest = salt
+        .hash_path(ACCOUNT, Some(&container), Some(&object))
+        .expect("plain ASCII names hash");
+    let hash = hex(&digest);
     let part = ring.part_for_digest(&digest);
     let devices = ring
         .get_part_nodes(part)
