@@ -1,13 +1,15 @@
-//! Lookup speed on the reference rings: name → partition + primaries, and
-//! the first 6 handoffs (including Swift's slow case, S4 step 1, and the
-//! part-power-20 ring S3).
+//! Lookup speed on the reference rings: name → partition + primaries, the
+//! first handoff, and the first 6 handoffs (including Swift's slow case, S4 step 1, and the
+//! part-power-20 ring S3 in formats v1 and v2). Rings are loaded as the
+//! tools and servers load them (`load_lookup_ring`: the table kept in the
+//! file's own layout, little-endian for v1, big-endian for v2).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ferroswift::conf::ring_file::load_ring;
+use ferroswift::conf::ring_file::load_lookup_ring;
 use ferroswift::ring::hash::HashPathConf;
 use ferroswift::ring::Ring;
 
@@ -15,6 +17,7 @@ const RINGS: &[&str] = &[
     "S1",
     "S2",
     "S3",
+    "S3/v2",
     "S4/step1-r2-3pct",
     "S4/step8-r2-33pct",
     "S5/step2-weight0-d10",
@@ -26,7 +29,7 @@ fn ring(scenario: &str) -> Ring {
         .join("tests/fixtures/reference")
         .join(scenario)
         .join("object.ring.gz");
-    Ring::new(load_ring(&path).expect("reference ring")).expect("valid ring")
+    load_lookup_ring(&path).expect("reference ring")
 }
 
 fn names() -> Vec<String> {
@@ -54,6 +57,13 @@ fn bench(c: &mut Criterion) {
                     .get_part(&hash, "AUTH_test", Some("photos"), Some(&names[i]))
                     .unwrap();
                 black_box(ring.get_part_nodes(part).len())
+            })
+        });
+        let mut i = 0;
+        group.bench_function("handoff1", |b| {
+            b.iter(|| {
+                i = (i + 1) % parts.len();
+                black_box(ring.get_more_nodes(parts[i]).next().map(|n| n.index))
             })
         });
         let mut i = 0;
