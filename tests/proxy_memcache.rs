@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aio_util::{bin, run_swift_python, swift_python, Aio};
+use aio_util::{bin, header, raw_http, run_swift_python, swift_python, token, Aio};
 
 /// Each test runs a whole cluster; they take turns (see `aio_clients`).
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -90,64 +90,6 @@ fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
     }
 }
 
-/// A plain HTTP/1.0 exchange: (status, lower-cased headers, body).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let hdrs = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, hdrs, raw[split + 4..].to_vec())
-}
-
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-fn token(port: u16, user: &str, key: &str) -> String {
-    let (status, h, _) = http(
-        port,
-        "GET",
-        "/auth/v1.0",
-        &[("X-Auth-User", user), ("X-Auth-Key", key)],
-        b"",
-    );
-    assert_eq!(status, 200, "auth as {user} on port {port}");
-    header(&h, "x-auth-token")
-        .expect("x-auth-token")
-        .to_string()
-}
-
 fn healthy(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -210,9 +152,9 @@ fn proxies_share_tokens_through_memcached() {
     // A token from the first proxy works on the second, and the other way round.
     let tok = token(aio.port, "test:tester", "testing");
     let auth = [("X-Auth-Token", tok.as_str())];
-    let (s, _, _) = http(second.port, "PUT", "/v1/AUTH_test/shared", &auth, b"");
+    let (s, _, _) = raw_http(second.port, "PUT", "/v1/AUTH_test/shared", &auth, b"");
     assert_eq!(s, 201);
-    let (s, _, _) = http(
+    let (s, _, _) = raw_http(
         second.port,
         "PUT",
         "/v1/AUTH_test/shared/o",
@@ -220,12 +162,12 @@ fn proxies_share_tokens_through_memcached() {
         b"hello",
     );
     assert_eq!(s, 201);
-    let (s, _, body) = http(aio.port, "GET", "/v1/AUTH_test/shared/o", &auth, b"");
+    let (s, _, body) = raw_http(aio.port, "GET", "/v1/AUTH_test/shared/o", &auth, b"");
     assert_eq!((s, body.as_slice()), (200, &b"hello"[..]));
     // Asking the second proxy for a token returns the one already shared.
     assert_eq!(token(second.port, "test:tester", "testing"), tok);
     let tok2 = token(second.port, "test2:tester2", "testing2");
-    let (s, _, _) = http(
+    let (s, _, _) = raw_http(
         aio.port,
         "HEAD",
         "/v1/AUTH_test2",
@@ -236,7 +178,7 @@ fn proxies_share_tokens_through_memcached() {
     // Tokens that memcached does not hold are refused by both.
     let forged = format!("AUTH_tk{}", "0".repeat(32));
     for port in [aio.port, second.port] {
-        let (s, _, _) = http(
+        let (s, _, _) = raw_http(
             port,
             "HEAD",
             "/v1/AUTH_test",
@@ -306,9 +248,9 @@ print(json.dumps(out))
     assert_eq!(token(swift.port, "test:tester", "testing"), ours);
 
     let mine = [("X-Auth-Token", ours.as_str())];
-    let (s, _, _) = http(aio.port, "PUT", "/v1/AUTH_test/interop", &mine, b"");
+    let (s, _, _) = raw_http(aio.port, "PUT", "/v1/AUTH_test/interop", &mine, b"");
     assert_eq!(s, 201);
-    let (s, _, _) = http(
+    let (s, _, _) = raw_http(
         swift.port,
         "PUT",
         "/v1/AUTH_test/interop/o",
@@ -316,10 +258,10 @@ print(json.dumps(out))
         b"from swift",
     );
     assert_eq!(s, 201, "Swift's proxy accepts our token");
-    let (s, _, body) = http(aio.port, "GET", "/v1/AUTH_test/interop/o", &mine, b"");
+    let (s, _, body) = raw_http(aio.port, "GET", "/v1/AUTH_test/interop/o", &mine, b"");
     assert_eq!((s, body.as_slice()), (200, &b"from swift"[..]));
     // And ours accepts Swift's.
-    let (s, _, _) = http(
+    let (s, _, _) = raw_http(
         aio.port,
         "PUT",
         "/v1/AUTH_test2/c",

@@ -2,8 +2,8 @@
 //! free ports, the real binary as a child process, stopped on drop.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -277,4 +277,70 @@ pub fn salt(aio: &Aio) -> ferroswift::ring::hash::HashPathConf {
         get("swift_hash_path_prefix"),
         get("swift_hash_path_suffix"),
     )
+}
+
+/// A plain HTTP/1.0 exchange: (status, lower-cased headers, body).
+/// The path goes out as given, byte for byte (it may be invalid UTF-8).
+pub fn raw_http(
+    port: u16,
+    method: &str,
+    path: impl AsRef<[u8]>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} ").into_bytes();
+    req.extend_from_slice(path.as_ref());
+    req.extend_from_slice(
+        format!(
+            " HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    for (k, v) in headers {
+        req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    s.write_all(&req).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let hdrs = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, hdrs, raw[split + 4..].to_vec())
+}
+
+/// A header of an `http` answer by lower-case name.
+pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A tempauth token for `user` from the proxy on `port`.
+pub fn token(port: u16, user: &str, key: &str) -> String {
+    let (status, h, _) = raw_http(
+        port,
+        "GET",
+        "/auth/v1.0",
+        &[("X-Auth-User", user), ("X-Auth-Key", key)],
+        b"",
+    );
+    assert_eq!(status, 200, "auth as {user} on port {port}");
+    header(&h, "x-auth-token")
+        .expect("x-auth-token")
+        .to_string()
 }
