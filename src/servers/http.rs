@@ -217,15 +217,29 @@ pub fn http_date(secs: u64) -> String {
     )
 }
 
-/// Parses an RFC 7231 (IMF-fixdate) date into seconds since the epoch.
+/// Parses an HTTP date in any of the three forms RFC 7231 accepts (as
+/// Swift's `email.utils.parsedate` does): IMF-fixdate
+/// `Tue, 14 Nov 2023 22:13:20 GMT`, RFC 850 `Tuesday, 14-Nov-23 22:13:20 GMT`
+/// and asctime `Tue Nov 14 22:13:20 2023`; seconds since the epoch.
 pub fn parse_http_date(s: &str) -> Option<u64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, d, mo, y, hms, "GMT"] = parts.as_slice() else {
-        return None;
+    let (d, mo, y, hms) = match parts.as_slice() {
+        [_, d, mo, y, hms, "GMT"] => (*d, *mo, *y, *hms),
+        [_, dmy, hms, "GMT"] => {
+            let mut it = dmy.split('-');
+            let (d, mo, y) = (it.next()?, it.next()?, it.next()?);
+            (d, mo, y, *hms)
+        }
+        [_, mo, d, hms, y] => (*d, *mo, *y, *hms),
+        _ => return None,
     };
     let d: u32 = d.parse().ok()?;
-    let mo = MONTHS.iter().position(|m| m == mo)? as u32 + 1;
-    let y: i64 = y.parse().ok()?;
+    let mo = MONTHS.iter().position(|m| *m == mo)? as u32 + 1;
+    let mut y: i64 = y.parse().ok()?;
+    if y < 100 {
+        // Two-digit years as Python reads them: 69-99 are 19xx.
+        y += if y > 68 { 1900 } else { 2000 };
+    }
     let mut t = hms.split(':').map(|x| x.parse::<u64>().ok());
     let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
     let days = crate::storage::timestamp::days_from_civil(y, mo, d);
@@ -242,12 +256,17 @@ pub enum Ranges {
     Some(Vec<(u64, u64)>),
 }
 
-/// Parses `bytes=a-b,c-,-n`. Invalid syntax means "whole body", as Swift does.
+/// Parses `bytes=a-b,c-,-n`. Invalid syntax means "whole body", as Swift
+/// does; like Swift, spaces anywhere and the unit's case do not matter.
 pub fn parse_range(h: Option<&str>, len: u64) -> Ranges {
     let Some(v) = h else { return Ranges::Whole };
-    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+    let v = v.replace(' ', "");
+    let Some((unit, spec)) = v.split_once('=') else {
         return Ranges::Whole;
     };
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return Ranges::Whole;
+    }
     let mut out = Vec::new();
     let mut any = false;
     for part in spec.split(',') {
@@ -397,6 +416,23 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=20-"), 10), Ranges::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=5-2"), 10), Ranges::Whole);
         assert_eq!(parse_range(Some("junk"), 10), Ranges::Whole);
+        for spaced in ["BYTES=0-4", "bytes = 0 - 4", "bytes=0-4 ", "Bytes= 0-4"] {
+            assert_eq!(parse_range(Some(spaced), 10), Ranges::Some(vec![(0, 4)]));
+        }
+        assert_eq!(parse_range(Some("bits=0-4"), 10), Ranges::Whole);
+        // The three date forms HTTP allows, as Python's parsedate reads them.
+        for form in [
+            "Tue, 14 Nov 2023 22:13:20 GMT",
+            "Tuesday, 14-Nov-23 22:13:20 GMT",
+            "Tue Nov 14 22:13:20 2023",
+        ] {
+            assert_eq!(parse_http_date(form), Some(1_700_000_000), "{form}");
+        }
+        assert_eq!(
+            parse_http_date("Thursday, 01-Jan-70 00:00:10 GMT"),
+            Some(10)
+        );
+        assert_eq!(parse_http_date("yesterday"), None);
         assert_eq!(title_case("x-object-meta-foo_bar"), "X-Object-Meta-Foo_Bar");
     }
 }

@@ -124,10 +124,21 @@ pub(super) async fn get(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let (status, pieces, body_len) = match ranges {
         Ranges::Whole => (StatusCode::OK, vec![Piece::File { start: 0, len }], len),
         Ranges::Unsatisfiable => {
-            let mut r = empty(StatusCode::RANGE_NOT_SATISFIABLE);
-            set_header(r.headers_mut(), "content-range", &format!("bytes */{len}"));
-            set_header(r.headers_mut(), "content-length", "0");
-            return Ok(r);
+            // The object's headers (ETag, Last-Modified, metadata) stay, as
+            // on Swift's 416; the body is the standard explanation.
+            let text: &'static str = "<html><h1>Requested Range Not Satisfiable</h1>\
+                <p>The Range requested is not available.</p></html>";
+            *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            let h = resp.headers_mut();
+            set_header(h, "content-range", &format!("bytes */{len}"));
+            set_header(h, "content-length", &text.len().to_string());
+            let (parts, _) = resp.into_parts();
+            let body = if is_head {
+                Body::empty()
+            } else {
+                Body::from(text)
+            };
+            return Ok(Response::from_parts(parts, body));
         }
         Ranges::Some(list) if list.len() == 1 => {
             let (a, b) = list[0];
