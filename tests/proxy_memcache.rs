@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aio_util::{bin, header, raw_http, run_swift_python, swift_python, token, Aio};
+use aio_util::{bin, raw_http, run_swift_python, swift_python, token, Aio};
 
 /// Each test runs a whole cluster; they take turns (see `aio_clients`).
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());

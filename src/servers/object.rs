@@ -387,6 +387,10 @@ async fn post(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let (orig, size, etag) = blocking(move || {
         st.check_device(&k2.device, true)?;
         match st.state(&k2)? {
+            // An expired object is gone for a POST as for a GET.
+            ObjectState::Present(info) if super::object_get::expired(&info, &h2) => {
+                Err(ApiError::new(StatusCode::NOT_FOUND, ""))
+            }
             ObjectState::Present(info) => {
                 if info.timestamp >= ts {
                     return Err(conflict(info.timestamp));

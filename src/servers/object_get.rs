@@ -58,7 +58,8 @@ fn object_headers(info: &ObjectInfo, h: &mut HeaderMap) {
     set_header(h, "accept-ranges", "bytes");
 }
 
-fn expired(info: &ObjectInfo, req_h: &HeaderMap) -> bool {
+/// Whether the object is past its `X-Delete-At` (replication sees it still).
+pub(super) fn expired(info: &ObjectInfo, req_h: &HeaderMap) -> bool {
     let replication =
         header(req_h, "x-backend-replication").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     !replication

@@ -61,8 +61,22 @@ async fn write(
     }
     let mut hdrs = headers::to_backend(req.headers());
     headers::set(&mut hdrs, "x-trans-id", &ctx.trans_id);
+    if proxy.auth.is_some() && method != Method::DELETE {
+        for name in ["x-container-read", "x-container-write"] {
+            let Some(v) = req.headers().get(name) else {
+                continue;
+            };
+            match super::tempauth::clean_acl(name, &String::from_utf8_lossy(v.as_bytes())) {
+                Ok(clean) => headers::set(&mut hdrs, name, &clean),
+                Err(m) => return headers::text(StatusCode::BAD_REQUEST, &m),
+            }
+        }
+    }
     if method == Method::PUT {
-        let policy = match headers::get(req.headers(), "x-storage-policy") {
+        // An empty X-Storage-Policy asks for the default, as no header does.
+        let named =
+            headers::get(req.headers(), "x-storage-policy").filter(|n| !n.trim().is_empty());
+        let policy = match named {
             Some(name) => match proxy.policies.get_by_name(name.trim()) {
                 Some(p) if !p.is_deprecated => Some(p.index),
                 _ => {

@@ -107,7 +107,15 @@ pub async fn handle(proxy: Arc<Proxy>, mut req: Request<Body>) -> Response<Body>
     if proxy.conf.has(Filter::Gatekeeper) {
         strip_inbound(req.headers_mut());
     }
-    let mut resp = route(&proxy, req, &trans_id).await;
+    let mut resp = if header_line_too_long(req.headers()) {
+        // Swift's HTTP server refuses a request with a header line of
+        // max_header_size bytes or more before anything else sees it.
+        let mut r = headers::empty_like(StatusCode::BAD_REQUEST);
+        headers::set(r.headers_mut(), "connection", "close");
+        r
+    } else {
+        route(&proxy, req, &trans_id).await
+    };
     let h = resp.headers_mut();
     if proxy.conf.has(Filter::Gatekeeper) {
         let drop: Vec<_> = h
@@ -140,6 +148,13 @@ pub async fn handle(proxy: Arc<Proxy>, mut req: Request<Body>) -> Response<Body>
         );
     }
     resp
+}
+
+/// Whether a header line (`Name: value` and its CRLF) reaches
+/// `max_header_size`.
+fn header_line_too_long(h: &HeaderMap) -> bool {
+    h.iter()
+        .any(|(k, v)| k.as_str().len() + v.len() + 4 >= headers::MAX_HEADER_SIZE)
 }
 
 fn strip_inbound(h: &mut HeaderMap) {
@@ -225,6 +240,8 @@ async fn route(proxy: &Arc<Proxy>, req: Request<Body>, trans_id: &str) -> Respon
 
 /// tempauth's check, with the container's ACL fetched when it matters.
 /// (COPY is checked as a read of its source; `copy` checks the destination.)
+/// Ownership is judged for `p`'s account, which for a copy may not be the
+/// account of the request's path.
 pub async fn check_access(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
@@ -238,7 +255,7 @@ pub async fn check_access(
     // Owning an account is not enough to create or delete it: that is for
     // reseller admins (tempauth's `authorize` decides).
     let account_op = p.container.is_none() && matches!(*method, Method::PUT | Method::DELETE);
-    if ctx.owner && !account_op {
+    if auth.is_owner(ctx.who.as_ref(), &p.account) && !account_op {
         return Ok(());
     }
     let acl = match (&p.container, &p.object) {

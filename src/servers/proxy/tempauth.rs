@@ -54,6 +54,44 @@ pub fn parse_acl(acl: &str) -> (Vec<String>, Vec<String>) {
     (referrers, groups)
 }
 
+/// Normalizes a container ACL header as Swift's tempauth does before it is
+/// stored: items trimmed, empty ones dropped, every referrer designator
+/// written `.r:` and a leading `*` of a domain dropped (`.ref:*.example.com`
+/// is `.r:.example.com`). `Err` is the message of the 400 to send.
+pub fn clean_acl(name: &str, value: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    for raw in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((first, second)) = raw.split_once(':') else {
+            out.push(raw.to_string());
+            continue;
+        };
+        let (first, mut second) = (first.trim(), second.trim());
+        if !first.starts_with('.') {
+            out.push(raw.to_string());
+        } else if matches!(first, ".r" | ".ref" | ".referer" | ".referrer") {
+            if name.to_ascii_lowercase().contains("write") {
+                return Err(format!("Referrers not allowed in write ACL: '{raw}'"));
+            }
+            let negate = second.starts_with('-');
+            if negate {
+                second = second[1..].trim();
+            }
+            if second != "*" && second.starts_with('*') {
+                second = second[1..].trim();
+            }
+            if second.is_empty() || second == "." {
+                return Err(format!(
+                    "No host/domain value after referrer designation in ACL: '{raw}'"
+                ));
+            }
+            out.push(format!(".r:{}{second}", if negate { "-" } else { "" }));
+        } else {
+            return Err(format!("Unknown designator '{first}' in ACL: '{raw}'"));
+        }
+    }
+    Ok(out.join(","))
+}
+
 /// Whether a `Referer` is allowed by the referrer rules (last match wins).
 pub fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
     let host = referer.map(|r| {
@@ -274,6 +312,25 @@ impl TempAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The examples of Swift's `clean_acl` documentation.
+    #[test]
+    fn container_acls_are_cleaned_as_swift_cleans_them() {
+        let read = |v: &str| clean_acl("X-Container-Read", v);
+        assert_eq!(read("bob, sue").unwrap(), "bob,sue");
+        assert_eq!(read("bob,,,sue").unwrap(), "bob,sue");
+        assert_eq!(read(".referrer : *").unwrap(), ".r:*");
+        assert_eq!(read(".ref:*.example.com").unwrap(), ".r:.example.com");
+        assert_eq!(read(".r:*, .rlistings").unwrap(), ".r:*,.rlistings");
+        assert_eq!(read(".r:-*.bad.com").unwrap(), ".r:-.bad.com");
+        assert!(read(".r:").unwrap_err().contains("No host/domain"));
+        assert!(read(".x:y").unwrap_err().contains("Unknown designator"));
+        let write = clean_acl("X-Container-Write", ".r:*").unwrap_err();
+        assert!(
+            write.contains("Referrers not allowed in write ACL"),
+            "{write}"
+        );
+    }
 
     #[test]
     fn acls() {
