@@ -23,6 +23,33 @@ fn split_target(v: &str) -> Option<(String, String)> {
     (!c.is_empty() && !o.is_empty()).then(|| (c.to_string(), o.to_string()))
 }
 
+/// How a copy request names its other end: `COPY` names the destination
+/// (the path is the source), `PUT` with `X-Copy-From` names the source.
+struct Direction {
+    /// The header naming the other end's `container/object`, as Swift
+    /// spells it in its error message.
+    target: &'static str,
+    /// The header naming the other end's account.
+    account: &'static str,
+    /// The access the user needs to the other end.
+    access: Method,
+    path_is_source: bool,
+}
+
+const COPY_TO: Direction = Direction {
+    target: "Destination",
+    account: "destination-account",
+    access: Method::PUT,
+    path_is_source: true,
+};
+
+const PUT_FROM: Direction = Direction {
+    target: "X-Copy-From",
+    account: "x-copy-from-account",
+    access: Method::GET,
+    path_is_source: false,
+};
+
 /// `COPY /v1/a/c/o` with `Destination: c2/o2` (and `Destination-Account`).
 pub async fn handle_copy(
     proxy: &Arc<Proxy>,
@@ -32,30 +59,7 @@ pub async fn handle_copy(
     c: &str,
     o: &str,
 ) -> Response<Body> {
-    let h = req.headers().clone();
-    let Some((dc, dobj)) = headers::get(&h, "destination").and_then(split_target) else {
-        return headers::text(
-            StatusCode::PRECONDITION_FAILED,
-            "Destination header must be of the form <container name>/<object name>",
-        );
-    };
-    let da = headers::get(&h, "destination-account").map_or(a.to_string(), |s| {
-        percent_decode_str(s).decode_utf8_lossy().into_owned()
-    });
-    let dest = ApiPath {
-        account: da.clone(),
-        container: Some(dc.clone()),
-        object: Some(dobj.clone()),
-    };
-    if let Err(r) = check_access(proxy, ctx, &Method::PUT, &h, &dest).await {
-        return r;
-    }
-    let mut put_headers = h;
-    put_headers.remove("destination");
-    put_headers.remove("destination-account");
-    put_headers.remove("content-length");
-    let query = req.uri().query().map(str::to_string);
-    copy_into(proxy, ctx, put_headers, query, (a, c, o), (&da, &dc, &dobj)).await
+    handle(proxy, ctx, req, (a, c, o), &COPY_TO).await
 }
 
 /// `PUT` with `X-Copy-From: c/o` (and `X-Copy-From-Account`).
@@ -67,36 +71,57 @@ pub async fn handle_put(
     c: &str,
     o: &str,
 ) -> Response<Body> {
-    let h = req.headers().clone();
-    if headers::get(&h, "content-length").is_some_and(|l| l.trim() != "0") {
+    if headers::get(req.headers(), "content-length").is_some_and(|l| l.trim() != "0") {
         return headers::text(
             StatusCode::BAD_REQUEST,
             "Copy requests require a zero byte body",
         );
     }
-    let Some((sc, so)) = headers::get(&h, "x-copy-from").and_then(split_target) else {
+    handle(proxy, ctx, req, (a, c, o), &PUT_FROM).await
+}
+
+/// Either kind of copy: finds and authorizes the other end, then copies.
+async fn handle(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    here: (&str, &str, &str),
+    d: &Direction,
+) -> Response<Body> {
+    let h = req.headers().clone();
+    let target = d.target.to_ascii_lowercase();
+    let Some((oc, oo)) = headers::get(&h, &target).and_then(split_target) else {
         return headers::text(
             StatusCode::PRECONDITION_FAILED,
-            "X-Copy-From header must be of the form <container name>/<object name>",
+            &format!(
+                "{} header must be of the form <container name>/<object name>",
+                d.target
+            ),
         );
     };
-    let sa = headers::get(&h, "x-copy-from-account").map_or(a.to_string(), |s| {
+    let oa = headers::get(&h, d.account).map_or(here.0.to_string(), |s| {
         percent_decode_str(s).decode_utf8_lossy().into_owned()
     });
-    let src = ApiPath {
-        account: sa.clone(),
-        container: Some(sc.clone()),
-        object: Some(so.clone()),
+    let other = ApiPath {
+        account: oa.clone(),
+        container: Some(oc.clone()),
+        object: Some(oo.clone()),
     };
-    if let Err(r) = check_access(proxy, ctx, &Method::GET, &h, &src).await {
+    if let Err(r) = check_access(proxy, ctx, &d.access, &h, &other).await {
         return r;
     }
     let mut put_headers = h;
-    put_headers.remove("x-copy-from");
-    put_headers.remove("x-copy-from-account");
-    put_headers.remove("content-length");
+    for k in [target.as_str(), d.account, "content-length"] {
+        put_headers.remove(k);
+    }
     let query = req.uri().query().map(str::to_string);
-    copy_into(proxy, ctx, put_headers, query, (&sa, &sc, &so), (a, c, o)).await
+    let there = (oa.as_str(), oc.as_str(), oo.as_str());
+    let (src, dst) = if d.path_is_source {
+        (here, there)
+    } else {
+        (there, here)
+    };
+    copy_into(proxy, ctx, put_headers, query, src, dst).await
 }
 
 async fn copy_into(
