@@ -84,31 +84,20 @@ pub async fn autocreate(proxy: &Proxy, ctx: &Ctx, a: &str) -> bool {
 
 /// Listing or HEAD; a missing account reads as empty under autocreate.
 async fn get(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Response<Body> {
-    let head = req.method() == Method::HEAD;
-    let mut pairs = listing::query_pairs(req.uri().query());
-    let format = match listing::wanted_format(&pairs, req.headers()) {
-        Ok(f) => f,
-        Err(s) => return headers::error(s, None),
+    let l = match listing::backend_request(&req, &ctx.trans_id) {
+        Ok(l) => l,
+        Err(r) => return r,
     };
-    if let Some(r) = check_limit(&pairs) {
-        return r;
-    }
-    pairs.retain(|(k, _)| k != "format");
-    pairs.push(("format".into(), "json".into()));
-    let query = listing::query_string(&pairs);
-    let mut hdrs = headers::to_backend(req.headers());
-    hdrs.remove("accept");
-    headers::set(&mut hdrs, "x-trans-id", &ctx.trans_id);
-    let method = req.method().clone();
+    let (format, head) = (l.format, l.head);
     match proxy
         .read_first(
             RingKind::Account,
             a,
             None,
             None,
-            &method,
-            Some(&query),
-            &hdrs,
+            req.method(),
+            Some(&l.query),
+            &l.hdrs,
         )
         .await
     {
@@ -144,21 +133,5 @@ async fn get(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Resp
             listing::respond(StatusCode::OK, h, body, format, a, false, head)
         }
         Err((s, _)) => headers::error(s, None),
-    }
-}
-
-/// `limit` above the listing limit is a 412, as in Swift; a `limit` that
-/// is not all digits is ignored (the backend lists up to the maximum).
-pub fn check_limit(pairs: &[(String, String)]) -> Option<Response<Body>> {
-    let (_, l) = pairs.iter().find(|(k, _)| k == "limit")?;
-    if l.is_empty() || !l.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    match l.parse::<u64>() {
-        Ok(n) if n <= headers::LISTING_LIMIT as u64 => None,
-        _ => Some(headers::text(
-            StatusCode::PRECONDITION_FAILED,
-            &format!("Maximum limit is {}", headers::LISTING_LIMIT),
-        )),
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::Request;
 use axum::http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
-use super::account::{autocreate, check_limit};
+use super::account::autocreate;
 use super::headers;
 use super::listing;
 use super::pipeline::Ctx;
@@ -147,31 +147,20 @@ async fn get(
     a: &str,
     c: &str,
 ) -> Response<Body> {
-    let head = req.method() == Method::HEAD;
-    let mut pairs = listing::query_pairs(req.uri().query());
-    let format = match listing::wanted_format(&pairs, req.headers()) {
-        Ok(f) => f,
-        Err(s) => return headers::error(s, None),
+    let l = match listing::backend_request(&req, &ctx.trans_id) {
+        Ok(l) => l,
+        Err(r) => return r,
     };
-    if let Some(r) = check_limit(&pairs) {
-        return r;
-    }
-    pairs.retain(|(k, _)| k != "format");
-    pairs.push(("format".into(), "json".into()));
-    let query = listing::query_string(&pairs);
-    let mut hdrs = headers::to_backend(req.headers());
-    hdrs.remove("accept");
-    headers::set(&mut hdrs, "x-trans-id", &ctx.trans_id);
-    let method = req.method().clone();
+    let (format, head) = (l.format, l.head);
     match proxy
         .read_first(
             RingKind::Container,
             a,
             Some(c),
             None,
-            &method,
-            Some(&query),
-            &hdrs,
+            req.method(),
+            Some(&l.query),
+            &l.hdrs,
         )
         .await
     {

@@ -2,6 +2,7 @@
 //! the backends as JSON and rendered here as plain text, JSON or XML.
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderMap, Response, StatusCode};
 use serde_json::Value;
 
@@ -23,6 +24,56 @@ impl Format {
             Format::Xml(t) => t,
         }
     }
+}
+
+/// `limit` above the listing limit is a 412, as in Swift; a `limit` that
+/// is not all digits is ignored (the backend lists up to the maximum).
+pub fn check_limit(pairs: &[(String, String)]) -> Option<Response<Body>> {
+    let (_, l) = pairs.iter().find(|(k, _)| k == "limit")?;
+    if l.is_empty() || !l.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match l.parse::<u64>() {
+        Ok(n) if n <= headers::LISTING_LIMIT as u64 => None,
+        _ => Some(headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            &format!("Maximum limit is {}", headers::LISTING_LIMIT),
+        )),
+    }
+}
+
+/// A listing GET/HEAD as the backends take it.
+pub struct BackendListing {
+    /// What the client asked to get back.
+    pub format: Format,
+    pub head: bool,
+    /// The client's query with `format=json` (backends always list JSON).
+    pub query: String,
+    pub hdrs: HeaderMap,
+}
+
+/// Checks a listing request (format, `limit`) and builds its backend
+/// query and headers; `Err` is the response to send.
+pub fn backend_request(
+    req: &Request<Body>,
+    trans_id: &str,
+) -> Result<BackendListing, Response<Body>> {
+    let mut pairs = query_pairs(req.uri().query());
+    let format = wanted_format(&pairs, req.headers()).map_err(|s| headers::error(s, None))?;
+    if let Some(r) = check_limit(&pairs) {
+        return Err(r);
+    }
+    pairs.retain(|(k, _)| k != "format");
+    pairs.push(("format".into(), "json".into()));
+    let mut hdrs = headers::to_backend(req.headers());
+    hdrs.remove("accept");
+    headers::set(&mut hdrs, "x-trans-id", trans_id);
+    Ok(BackendListing {
+        format,
+        head: req.method() == axum::http::Method::HEAD,
+        query: query_string(&pairs),
+        hdrs,
+    })
 }
 
 /// Splits a query string into decoded pairs.
