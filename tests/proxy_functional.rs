@@ -144,6 +144,14 @@ fn copies_across_accounts(api: &Api) {
     };
     assert_eq!(copy_to("xdst/o"), 403, "destination not writable by test");
     assert_eq!(copy_to("nosuch/o"), 403, "missing destination container");
+    // The source is read first, as Swift reads it: a missing one is a 404
+    // even when the destination would be refused.
+    let h = [
+        ("Destination-Account", "AUTH_test2"),
+        ("Destination", "xdst/o"),
+    ];
+    let (s, _, _) = api.call("COPY", "/v1/AUTH_test/nosuch/o", &h, b"");
+    assert_eq!(s, 404, "missing source, refused destination");
     api.put_container("xsrc", &[("X-Container-Read", "test2:tester2")]);
     assert_eq!(copy_from("xsrc/o"), 201, "source readable through its ACL");
     let h = [("X-Container-Write", "test:tester")];

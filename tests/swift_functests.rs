@@ -3,9 +3,12 @@
 //! all-in-one cluster: our proxy, our storage servers, tempauth users.
 //!
 //! The run must pass at least `PASS_FLOOR` tests and fail none but those
-//! listed in `KNOWN_FAILURES`, each with its reason. It takes about ten
-//! minutes, so it runs on request:
-//! `cargo test --release --test swift_functests -- --ignored`.
+//! listed in `KNOWN_FAILURES`, each with its reason. It takes about four
+//! minutes, but it still runs on request only
+//! (`cargo test --release --test swift_functests -- --ignored`): on a busy
+//! machine a storage server's 507 (a full disk, an ext4 xattr block) rests
+//! nodes for a minute and later tests fail with 503, and an account listing
+//! can still show a container another test class just deleted.
 
 mod aio_util;
 
@@ -14,128 +17,31 @@ use std::process::Command;
 use aio_util::Aio;
 
 /// Swift's own proxy in front of Swift's storage servers passes 309 of
-/// these tests on ext4 (failing 4 that need large xattrs); ours passed 255
-/// (with the metadata tests below still selected).
-const PASS_FLOOR: usize = 250;
+/// these tests on ext4; ours passed 279-281 of the 338 selected here,
+/// skipping 48-50 (account ACLs, quotas, several policies, keystone,
+/// service tokens: features this cluster does not enable).
+const PASS_FLOOR: usize = 275;
 
-/// Deselected: ten metadata items of long UTF-8 names and values overflow
-/// ext4's per-inode xattr space, so the object servers answer 507 (Swift's
-/// own cluster does the same on ext4) and the proxy then rests those
-/// devices, failing the tests that follow with 503.
+/// Deselected because the result depends on the machine, not the proxy:
+/// - `testMetadataNumberLimit`: 90 metadata items overflow ext4's per-inode
+///   xattr space, so the object servers answer 507 (Swift's servers do the
+///   same on ext4);
+/// - `testFileSizeLimit`: four PUTs announcing ~5 GiB each, left hanging by
+///   the client, make every object server fallocate 5 GiB per replica; on a
+///   disk with less than ~60 GiB free they answer 507.
+///
+/// Either 507 error-limits the nodes for a minute, as Swift's proxy does,
+/// which fails the tests that follow with 503.
 const DESELECTED: &[&str] = &[
     "tests.py::TestFile::testMetadataNumberLimit",
-    "tests.py::TestFile::testMetadataOnPost",
-    "tests.py::TestFile::testMetadataOnPut",
     "tests.py::TestFileUTF8::testMetadataNumberLimit",
-    "tests.py::TestFileUTF8::testMetadataOnPost",
-    "tests.py::TestFileUTF8::testMetadataOnPut",
+    "tests.py::TestFile::testFileSizeLimit",
+    "tests.py::TestFileUTF8::testFileSizeLimit",
 ];
 
 /// Tests that may fail, each with the reason; any other failure fails this
-/// test. Entries marked "unconfirmed" are expected to pass already. Fixing
-/// one means deleting its line.
+/// test. Fixing one means deleting its line.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // Seen failing with 503 once, after nodes were rested for aborted
-    // uploads (no longer counted against a node; unconfirmed).
-    ("tests.py::TestFile::testGetContentType", "rested nodes"),
-    ("tests.py::TestFile::testGetResponseHeaders", "rested nodes"),
-    ("tests.py::TestFile::testHead", "rested nodes"),
-    (
-        "tests.py::TestFileUTF8::testGetResponseHeaders",
-        "rested nodes",
-    ),
-    (
-        "test_account.py::TestAccount::test_invalid_acls",
-        "account ACL validation on POST",
-    ),
-    (
-        "test_container.py::TestContainer::test_create_container_gets_default_policy_by_default",
-        "container policy headers",
-    ),
-    (
-        "test_dlo.py::TestDlo::test_dlo_if_match_get",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDlo::test_dlo_if_match_head",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDlo::test_dlo_post_without_manifest_header",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDlo::test_dlo_referer_on_segment_container",
-        "DLO segment container read by referrer ACL",
-    ),
-    (
-        "test_dlo.py::TestDlo::test_get_range",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDlo::test_get_range_out_of_range",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDloUTF8::test_dlo_if_match_get",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDloUTF8::test_dlo_if_match_head",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDloUTF8::test_dlo_post_without_manifest_header",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDloUTF8::test_dlo_referer_on_segment_container",
-        "DLO segment container read by referrer ACL",
-    ),
-    (
-        "test_dlo.py::TestDloUTF8::test_get_range",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_dlo.py::TestDloUTF8::test_get_range_out_of_range",
-        "DLO ranges, conditions, POST (fixed, unconfirmed)",
-    ),
-    (
-        "test_object.py::TestObject::test_allow_open_expired_disabled",
-        "POST to an expired object should be 404",
-    ),
-    (
-        "test_object.py::TestObject::test_copy_between_accounts",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "test_object.py::TestObject::test_copy_object",
-        "COPY with Range",
-    ),
-    (
-        "test_object.py::TestObject::test_cors",
-        "CORS preflight without a container ACL: 401",
-    ),
-    (
-        "test_object.py::TestObject::test_delete_content_type",
-        "DELETE answers and X-Delete-At limits (fixed, unconfirmed)",
-    ),
-    (
-        "test_object.py::TestObject::test_delete_if_delete_at_bad",
-        "DELETE answers and X-Delete-At limits (fixed, unconfirmed)",
-    ),
-    (
-        "test_object.py::TestObject::test_manifest",
-        "DLO manifest read with a Range (fixed, unconfirmed)",
-    ),
-    (
-        "test_object.py::TestObject::test_metadata",
-        "header case (fixed by Title-Case, unconfirmed)",
-    ),
-    (
-        "test_object.py::TestObject::test_x_delete_at_in_the_far_future",
-        "DELETE answers and X-Delete-At limits (fixed, unconfirmed)",
-    ),
     (
         "tests.py::TestAccount::testInvalidUTF8Path",
         "raw invalid UTF-8 request line: HTTP parser answers 400, Swift 412",
@@ -153,100 +59,8 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
         "raw invalid UTF-8 request line: HTTP parser answers 400, Swift 412",
     ),
     (
-        "tests.py::TestFile::testContentTypeGuessing",
-        "content-type guessing (fixed, unconfirmed)",
-    ),
-    (
-        "tests.py::TestFile::testCopyAccount404s",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "tests.py::TestFile::testCopyFromAccountHeader403s",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "tests.py::TestFile::testCopyFromAccountHeader404s",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "tests.py::TestFile::testCopyRange",
-        "copy with Range (fixed, unconfirmed)",
-    ),
-    (
-        "tests.py::TestFile::testRangedGets",
-        "ranged GET answers (ETag on 206, LWS in Range)",
-    ),
-    (
-        "tests.py::TestFile::testRangedGetsWithLWSinHeader",
-        "ranged GET answers (ETag on 206, LWS in Range)",
-    ),
-    (
-        "tests.py::TestFile::test_POST",
-        "POST Content-Type in the listing (fixed, unconfirmed)",
-    ),
-    (
-        "tests.py::TestFileComparison::testIfMatchAndUnmodified",
-        "object server If-Unmodified-Since",
-    ),
-    (
-        "tests.py::TestFileComparison::testIfUnmodifiedSince",
-        "object server If-Unmodified-Since",
-    ),
-    (
-        "tests.py::TestFileComparisonUTF8::testIfMatchAndUnmodified",
-        "object server If-Unmodified-Since",
-    ),
-    (
-        "tests.py::TestFileComparisonUTF8::testIfUnmodifiedSince",
-        "object server If-Unmodified-Since",
-    ),
-    (
-        "tests.py::TestFileComparisonUTF8::testLastModified",
-        "UTF-8 object names with metadata: 400 on PUT",
-    ),
-    (
-        "tests.py::TestFileUTF8::testContentTypeGuessing",
-        "content-type guessing (fixed, unconfirmed)",
-    ),
-    (
-        "tests.py::TestFileUTF8::testCopyAccount404s",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "tests.py::TestFileUTF8::testCopyFromAccountHeader403s",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "tests.py::TestFileUTF8::testCopyFromAccountHeader404s",
-        "copy across accounts: ACL check gives 404/201 where Swift gives 403",
-    ),
-    (
-        "tests.py::TestFileUTF8::testCopyRange",
-        "copy with Range (fixed, unconfirmed)",
-    ),
-    (
-        "tests.py::TestFileUTF8::testGetContentType",
-        "UTF-8 object names with metadata: 400 on PUT",
-    ),
-    (
-        "tests.py::TestFileUTF8::testHead",
-        "UTF-8 object names with metadata: 400 on PUT",
-    ),
-    (
-        "tests.py::TestFileUTF8::testRangedGets",
-        "ranged GET answers (ETag on 206, LWS in Range)",
-    ),
-    (
-        "tests.py::TestFileUTF8::testRangedGetsWithLWSinHeader",
-        "ranged GET answers (ETag on 206, LWS in Range)",
-    ),
-    (
-        "tests.py::TestFileUTF8::testSerialization",
-        "UTF-8 object names with metadata: 400 on PUT",
-    ),
-    (
-        "tests.py::TestFileUTF8::test_POST",
-        "POST Content-Type in the listing (fixed, unconfirmed)",
+        "test_object.py::TestObject::test_cors",
+        "CORS (preflight OPTIONS and Access-Control-* headers) is not implemented",
     ),
 ];
 
@@ -284,7 +98,7 @@ fn failures(out: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "about 10 minutes, and the known-failure list is still long; run with --ignored"]
+#[ignore = "about 4 minutes, and not yet reliable on a loaded machine; run with --ignored"]
 fn swift_functional_suite_passes_against_the_all_in_one_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::run(&tmp.path().join("aio"));

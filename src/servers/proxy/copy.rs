@@ -107,8 +107,13 @@ async fn handle(
         container: Some(oc.clone()),
         object: Some(oo.clone()),
     };
-    if let Err(r) = check_access(proxy, ctx, &d.access, &h, &other).await {
-        return r;
+    // Swift reads the source (authorized as a read) before it writes the
+    // destination: a missing source is a 404 even where the destination
+    // would be refused. The pipeline has already checked the request path.
+    if !d.path_is_source {
+        if let Err(r) = check_access(proxy, ctx, &d.access, &h, &other).await {
+            return r;
+        }
     }
     let mut put_headers = h;
     for k in [target.as_str(), d.account, "content-length"] {
@@ -121,7 +126,8 @@ async fn handle(
     } else {
         (there, here)
     };
-    copy_into(proxy, ctx, put_headers, query, src, dst).await
+    let check_dest = d.path_is_source.then_some(&other);
+    copy_into(proxy, ctx, put_headers, query, src, dst, check_dest).await
 }
 
 async fn copy_into(
@@ -131,6 +137,7 @@ async fn copy_into(
     query: Option<String>,
     src: (&str, &str, &str),
     dst: (&str, &str, &str),
+    check_dest: Option<&ApiPath>,
 ) -> Response<Body> {
     let manifest_get = super::listing::query_pairs(query.as_deref())
         .iter()
@@ -155,6 +162,11 @@ async fn copy_into(
     }
     if !source.status().is_success() {
         return source;
+    }
+    if let Some(p) = check_dest {
+        if let Err(r) = check_access(proxy, ctx, &Method::PUT, &client, p).await {
+            return r;
+        }
     }
     let (sparts, sbody) = source.into_parts();
     let length =
