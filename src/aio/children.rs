@@ -1,6 +1,6 @@
 //! Running the cluster: one child process per storage server, per node
 //! daemon (`layout::DAEMONS`, e.g. the object replicator) and one for the
-//! proxy, each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
+//! proxy (or only some storage nodes, joining a running cluster), each logging to `log/<name>.log`. Ctrl-C or SIGTERM stops them
 //! all (SIGTERM, then SIGKILL after a grace period). A child that is killed,
 //! or dies after running a while, is restarted, as an operator would bring
 //! a failed node back; one that exits right after starting stops the cluster.
@@ -130,9 +130,20 @@ fn has_section(conf: &Path, section: &str) -> bool {
 
 /// Starts every server and daemon, prints the banner, and runs until signalled.
 pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), String> {
+    let nodes: Vec<u16> = (1..=NODES).collect();
+    run(layout, launch, &nodes, true).await
+}
+
+/// Starts only storage nodes `nodes` (servers and daemons, no proxy): new
+/// nodes joining a running cluster, as new machines would.
+pub async fn run_nodes(layout: &Layout, launch: &Launcher, nodes: &[u16]) -> Result<(), String> {
+    run(layout, launch, nodes, false).await
+}
+
+async fn run(layout: &Layout, launch: &Launcher, nodes: &[u16], whole: bool) -> Result<(), String> {
     let mut procs = Vec::new();
     let mut ports = Vec::new();
-    for node in 1..=NODES {
+    for &node in nodes {
         for (kind, off) in SERVERS {
             let bin = format!("swift-{kind}-server");
             let name = format!("{kind}-server-{node}");
@@ -152,21 +163,23 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
             ports.push((name, layout.port(node, *off)));
         }
     }
-    match spawn(
-        launch,
-        "swift-proxy-server",
-        &layout.proxy_conf(),
-        &layout.log(),
-        "proxy-server",
-    ) {
-        Ok(p) => procs.push(p),
-        Err(e) => {
-            stop_all(&mut procs).await;
-            return Err(e);
+    if whole {
+        match spawn(
+            launch,
+            "swift-proxy-server",
+            &layout.proxy_conf(),
+            &layout.log(),
+            "proxy-server",
+        ) {
+            Ok(p) => procs.push(p),
+            Err(e) => {
+                stop_all(&mut procs).await;
+                return Err(e);
+            }
         }
+        ports.push(("proxy-server".into(), layout.proxy_port));
     }
-    ports.push(("proxy-server".into(), layout.proxy_port));
-    for node in 1..=NODES {
+    for &node in nodes {
         for (kind, bin, section) in DAEMONS {
             let conf = layout.server_conf(kind, node);
             if !has_section(&conf, section) {
@@ -182,7 +195,12 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
             }
         }
     }
-    for (bin, conf, name) in layout.cluster_daemons() {
+    let cluster_daemons = if whole {
+        layout.cluster_daemons()
+    } else {
+        Vec::new()
+    };
+    for (bin, conf, name) in cluster_daemons {
         match spawn(launch, &bin, &conf, &layout.log(), &name) {
             Ok(p) => procs.push(p),
             Err(e) => {
@@ -200,8 +218,13 @@ pub async fn run_cluster(layout: &Layout, launch: &Launcher) -> Result<(), Strin
             ));
         }
     }
-    println!("{}", layout.banner());
-    println!("Ctrl-C stops the cluster.");
+    if whole {
+        println!("{}", layout.banner());
+        println!("Ctrl-C stops the cluster.");
+    } else {
+        println!("{}", layout.nodes_banner(nodes));
+        println!("Ctrl-C stops these nodes.");
+    }
     let log = layout.log();
     let died = async {
         loop {

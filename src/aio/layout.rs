@@ -112,13 +112,7 @@ impl Layout {
             ),
         )?;
         for node in 1..=NODES {
-            mkdir(&self.root.join(format!("srv/{node}/sd{node}")))?;
-            mkdir(&self.recon_cache(node))?;
-            for (kind, off) in SERVERS {
-                let conf = self.server_conf(kind, node);
-                mkdir(conf.parent().unwrap_or(&self.etc()))?;
-                write_new(&conf, &self.storage_conf(kind, node, *off))?;
-            }
+            self.write_node(node)?;
         }
         write_new(&self.proxy_conf(), &self.proxy_text())?;
         mkdir(&self.root.join("cache/expirer"))?;
@@ -152,6 +146,36 @@ impl Layout {
             save_ring(&path, &ring, RingFormat::V1).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Writes whatever is missing of storage node `node`: its device
+    /// directory `srv/<node>/sd<node>`, recon cache and server configs
+    /// (ports from [`Layout::port`]). Nodes past [`NODES`] are extra nodes
+    /// an operator adds to the rings.
+    pub fn write_node(&self, node: u16) -> Result<(), String> {
+        let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()));
+        mkdir(&self.root.join(format!("srv/{node}/sd{node}")))?;
+        mkdir(&self.recon_cache(node))?;
+        for (kind, off) in SERVERS {
+            let conf = self.server_conf(kind, node);
+            mkdir(conf.parent().unwrap_or(&self.etc()))?;
+            write_new(&conf, &self.storage_conf(kind, node, *off))?;
+        }
+        Ok(())
+    }
+
+    /// A node's device, as `swift-ring-builder ... add` takes it, for each
+    /// server kind: e.g. `("object", "127.0.0.1:6250/sd5")`.
+    pub fn node_devices(&self, node: u16) -> Vec<(&'static str, String)> {
+        SERVERS
+            .iter()
+            .map(|(kind, off)| {
+                (
+                    *kind,
+                    format!("127.0.0.1:{}/sd{node}", self.port(node, *off)),
+                )
+            })
+            .collect()
     }
 
     /// A node's recon cache directory (`cache/<node>`).
@@ -228,6 +252,24 @@ impl Layout {
             port = self.proxy_port,
             etc = self.etc().display(),
         )
+    }
+
+    /// What an operator needs to add storage nodes to the rings: each
+    /// node's devices, as `swift-ring-builder <ring>.builder add` takes them.
+    pub fn nodes_banner(&self, nodes: &[u16]) -> String {
+        let mut s = format!(
+            "Storage nodes of the cluster in {}
+",
+            self.root.display()
+        );
+        for &node in nodes {
+            s.push_str(&format!("  node {node}:"));
+            for (kind, dev) in self.node_devices(node) {
+                s.push_str(&format!("  {kind} {dev}"));
+            }
+            s.push('\n');
+        }
+        s
     }
 
     /// What the user needs to know to use the cluster.

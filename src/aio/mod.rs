@@ -45,7 +45,13 @@ pub struct Options {
     /// Internal: run one daemon (e.g. `swift-object-updater`) with a config.
     #[arg(long, hide = true, num_args = 2, value_names = ["NAME", "CONF"])]
     pub run_daemon: Option<Vec<String>>,
-    /// Write the layout and rings, print the credentials, and exit.
+    /// Run only these storage nodes (e.g. `5,6`), no proxy: new nodes
+    /// joining the running cluster in DIR (same --base-port), their configs
+    /// written if missing. Add their devices to the rings to put them to use.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub nodes: Vec<u16>,
+    /// Write the layout and rings (or with --nodes, those nodes' configs),
+    /// print what they are, and exit.
     #[arg(long)]
     pub setup_only: bool,
 }
@@ -76,20 +82,40 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     let mut layout = layout::Layout::new(&opts.dir, opts.port, opts.base_port)?;
     layout.part_power = opts.part_power;
-    layout.write()?;
+    if opts.nodes.is_empty() {
+        layout.write()?;
+    } else {
+        if !layout.etc().join("swift.conf").exists() {
+            return Err(format!(
+                "no cluster in {}: start it once without --nodes first",
+                layout.root.display()
+            ));
+        }
+        for &node in &opts.nodes {
+            layout.write_node(node)?;
+        }
+    }
     let launch = match &opts.bin_dir {
         Some(d) => children::Launcher::BinDir(d.clone()),
         None => children::Launcher::SelfExe(std::env::current_exe().map_err(|e| e.to_string())?),
     };
     if opts.setup_only {
-        println!("{}", layout.banner());
+        if opts.nodes.is_empty() {
+            println!("{}", layout.banner());
+        } else {
+            println!("{}", layout.nodes_banner(&opts.nodes));
+        }
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(children::run_cluster(&layout, &launch))
+    if opts.nodes.is_empty() {
+        rt.block_on(children::run_cluster(&layout, &launch))
+    } else {
+        rt.block_on(children::run_nodes(&layout, &launch, &opts.nodes))
+    }
 }
 
 /// One server of the cluster, in this process (the children's entry point).

@@ -22,7 +22,8 @@ pub struct Aio {
 
 fn ports_free(base: u16, proxy: u16) -> bool {
     let mut ports = vec![proxy];
-    for n in 1..=4u16 {
+    // Room for two nodes beyond the first four, which tests add.
+    for n in 1..=6u16 {
         ports.extend([base + 10 * n, base + 10 * n + 1, base + 10 * n + 2]);
     }
     ports
@@ -50,9 +51,15 @@ pub fn pick_ports() -> (u16, u16) {
 impl Aio {
     /// Writes the layout in `dir` (so tests can adjust configs) without starting.
     pub fn setup(dir: &Path) -> Aio {
+        Aio::setup_with(dir, &[])
+    }
+
+    /// [`Aio::setup`] with more `swift-all-in-one` options (e.g. `--part-power`).
+    pub fn setup_with(dir: &Path, extra: &[&str]) -> Aio {
         let (port, base_port) = pick_ports();
         let st = Command::new(bin("swift-all-in-one"))
             .args(["--dir", &dir.to_string_lossy(), "--setup-only"])
+            .args(extra)
             .args([
                 "--port",
                 &port.to_string(),
@@ -76,14 +83,48 @@ impl Aio {
 
     /// Starts the cluster and waits for its banner.
     pub fn start(mut self) -> Aio {
-        let mut child = Command::new(bin("swift-all-in-one"))
-            .args(["--dir", &self.dir.to_string_lossy()])
+        self.child = Some(self.launch(&[], "Ctrl-C stops the cluster"));
+        self
+    }
+
+    /// Writes the configs of extra storage nodes (`--nodes ... --setup-only`),
+    /// so tests can adjust them before [`Aio::start_nodes`].
+    pub fn setup_nodes(&self, nodes: &[u16]) -> String {
+        check(
+            self.aio_command(&[])
+                .args(["--nodes", &join(nodes), "--setup-only"]),
+        )
+    }
+
+    /// Starts extra storage nodes next to this cluster (a second
+    /// `swift-all-in-one --nodes`), stopped when the returned value drops.
+    pub fn start_nodes(&self, nodes: &[u16]) -> Aio {
+        let child = self.launch(&["--nodes", &join(nodes)], "Ctrl-C stops these nodes");
+        Aio {
+            dir: self.dir.clone(),
+            port: self.port,
+            base_port: self.base_port,
+            child: Some(child),
+        }
+    }
+
+    fn aio_command(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new(bin("swift-all-in-one"));
+        c.args(["--dir", &self.dir.to_string_lossy()])
             .args([
                 "--port",
                 &self.port.to_string(),
                 "--base-port",
                 &self.base_port.to_string(),
             ])
+            .args(extra);
+        c
+    }
+
+    /// Runs `swift-all-in-one` and waits for the line holding `ready`.
+    fn launch(&self, extra: &[&str], ready: &str) -> Child {
+        let mut child = self
+            .aio_command(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -102,7 +143,7 @@ impl Aio {
                 Ok(l) => {
                     seen.push_str(&l);
                     seen.push('\n');
-                    if l.contains("Ctrl-C stops the cluster") {
+                    if l.contains(ready) {
                         break;
                     }
                 }
@@ -117,12 +158,13 @@ impl Aio {
                 }
             }
         }
-        assert!(
-            seen.contains(&format!("http://127.0.0.1:{}/auth/v1.0", self.port)),
-            "{seen}"
-        );
-        self.child = Some(child);
-        self
+        if extra.is_empty() {
+            assert!(
+                seen.contains(&format!("http://127.0.0.1:{}/auth/v1.0", self.port)),
+                "{seen}"
+            );
+        }
+        child
     }
 
     /// Starts a fresh cluster in `dir`.
@@ -223,6 +265,14 @@ impl Drop for Aio {
             let _ = c.wait();
         }
     }
+}
+
+fn join(nodes: &[u16]) -> String {
+    nodes
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Runs a command, panicking with its output if it fails; returns stdout.
