@@ -232,4 +232,47 @@ fn an_incoming_ssync_waits_for_the_partition_lock() {
         );
     }
     assert!(files(&handoff.dev(), part, path).is_empty());
+
+#[test]
+fn concurrent_pushes_into_one_partition_take_turns() {
+    let (nodes, ring) = cluster(4, "");
+    // Many objects in one partition, on one primary and on the handoff.
+    let part = part_of(&ring, "/AUTH_t/c/same-0");
+    let paths: Vec<String> = (0..200_000)
+        .map(|i| format!("/AUTH_t/c/same-{i}"))
+        .filter(|p| part_of(&ring, p) == part)
+        .take(24)
+        .collect();
+    assert_eq!(paths.len(), 24);
+    let (_, prim, others) = primary_and_others(&ring, &paths[0]);
+    let (source, handoff) = (&nodes[prim[0]], &nodes[others[0]]);
+    let body = vec![7u8; 64 * 1024];
+    for (i, p) in paths.iter().enumerate() {
+        put(source, part, p, ts(30 + i as u64).as_str(), &body, &[]);
+        put(handoff, part, p, ts(30 + i as u64).as_str(), &body, &[]);
+    }
+    // Both push the same objects into the two empty primaries at once.
+    std::thread::scope(|s| {
+        let a = s.spawn(|| replicate_once(source));
+        let b = s.spawn(|| replicate_once(handoff));
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+    for &i in &prim {
+        for (n, p) in paths.iter().enumerate() {
+            assert_eq!(
+                files(&nodes[i].dev(), part, p),
+                [format!("{}.data", ts(30 + n as u64))],
+                "node {i}: {p}"
+            );
+        }
+    }
+    for node in [source, handoff] {
+        let stats = recon_stats(node);
+        assert_eq!(stats["failure"], 0, "{stats}");
+    }
+    assert!(
+        !handoff.dev().join(format!("objects/{part}")).exists(),
+        "the handoff partition should be gone"
+    );
 }
