@@ -228,7 +228,10 @@ fn data_nodes(
     path: &str,
 ) -> BTreeSet<u16> {
     let (c, o) = path.split_once('/').unwrap();
-    let hash = salt.salt.hash_path("AUTH_test", Some(c), Some(o));
+    let hash = salt
+        .salt
+        .hash_path_hex("AUTH_test", Some(c), Some(o))
+        .unwrap();
     let part = ring.part_for_digest(&digest_of(&hash));
     let mut out = BTreeSet::new();
     for node in 1..=6u16 {
@@ -303,7 +306,10 @@ fn probe_name(
     (0..10_000)
         .map(|i| format!("probe-{step}-{i}"))
         .find(|name| {
-            let hash = swift.salt.hash_path("AUTH_test", Some("c0"), Some(name));
+            let hash = swift
+                .salt
+                .hash_path_hex("AUTH_test", Some("c0"), Some(name))
+                .unwrap();
             let part = new.part_for_digest(&digest_of(&hash));
             let gained: Vec<u16> = primaries(new, part)
                 .difference(&primaries(old, part))
@@ -401,7 +407,10 @@ fn region_split_in_steps_keeps_every_object_readable() {
         let probe = probe_name(&swift, &old_object_ring, &new_object_ring, step);
         let probe_path = format!("c0/{probe}");
         assert_eq!(c.req("PUT", &probe_path, probe.as_bytes()).0, 201);
-        let hash = swift.salt.hash_path("AUTH_test", Some("c0"), Some(&probe));
+        let hash = swift
+            .salt
+            .hash_path_hex("AUTH_test", Some("c0"), Some(&probe))
+            .unwrap();
         let part = new_object_ring.part_for_digest(&digest_of(&hash));
         assert_eq!(
             data_nodes(&dir, &swift, &new_object_ring, &probe_path),
@@ -418,7 +427,10 @@ fn region_split_in_steps_keeps_every_object_readable() {
         // Every copy moved home: on its primaries, handoff copies gone.
         for (path, _) in &c.objects {
             let (cont, obj) = path.split_once('/').unwrap();
-            let hash = swift.salt.hash_path("AUTH_test", Some(cont), Some(obj));
+            let hash = swift
+                .salt
+                .hash_path_hex("AUTH_test", Some(cont), Some(obj))
+                .unwrap();
             let part = new_object_ring.part_for_digest(&digest_of(&hash));
             assert_eq!(
                 data_nodes(&dir, &swift, &new_object_ring, path),

@@ -232,6 +232,7 @@ fn an_incoming_ssync_waits_for_the_partition_lock() {
         );
     }
     assert!(files(&handoff.dev(), part, path).is_empty());
+}
 
 #[test]
 fn concurrent_pushes_into_one_partition_take_turns() {
