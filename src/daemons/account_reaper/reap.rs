@@ -20,9 +20,13 @@ use crate::ring::Device;
 use crate::servers::http::quote;
 use crate::storage::Timestamp;
 
-/// Names the reaper's requests as Swift's direct client does: to the
-/// nodes' replication addresses.
-const REPLICATION_NETWORK: &str = "X-Backend-Use-Replication-Network";
+/// Headers on every request, as Swift's direct client sends them: to the
+/// nodes' replication addresses, and reserved (`\0`-prefixed) names listed
+/// and deleted like any other.
+const BACKEND: [(&str, &str); 2] = [
+    ("X-Backend-Use-Replication-Network", "true"),
+    ("X-Backend-Allow-Reserved-Names", "true"),
+];
 
 /// What one account pass did (Swift's `stats_*` counters).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -137,6 +141,8 @@ impl Reaper {
         query: &str,
         headers: &[(&str, String)],
     ) -> Option<Answer> {
+        let mut headers = headers.to_vec();
+        headers.extend(BACKEND.iter().map(|(k, v)| (*k, v.to_string())));
         let r = self
             .direct
             .request(
@@ -146,7 +152,7 @@ impl Reaper {
                 method,
                 path,
                 query,
-                headers,
+                &headers,
                 reqwest::Body::from(Vec::new()),
                 None,
             )
@@ -186,9 +192,8 @@ impl Reaper {
         let mut marker = String::new();
         loop {
             let query = format!("format=json&marker={}", quote_query(&marker));
-            let headers = [(REPLICATION_NETWORK, "true".to_string())];
             let Some(a) = self
-                .send(&mut stats, (lister, part), "GET", &path, &query, &headers)
+                .send(&mut stats, (lister, part), "GET", &path, &query, &[])
                 .await
             else {
                 break;
@@ -233,7 +238,6 @@ impl Reaper {
                 ("X-Account-Device", anode.device.clone()),
                 ("X-Account-Override-Deleted", "yes".to_string()),
                 ("X-Timestamp", ts.clone()),
-                (REPLICATION_NETWORK, "true".to_string()),
             ];
             match self
                 .send(&mut stats, (node, part), "DELETE", &path, "", &headers)
@@ -285,7 +289,6 @@ impl Reaper {
                 ("X-Container-Device", cnode.device.clone()),
                 ("X-Backend-Storage-Policy-Index", policy.to_string()),
                 ("X-Timestamp", ts.clone()),
-                (REPLICATION_NETWORK, "true".to_string()),
             ];
             match self
                 .send(&mut stats, (node, part), "DELETE", &path, "", &headers)
