@@ -1,6 +1,5 @@
-//! Requests from the proxy to storage nodes: a pooled hyper client for
-//! ordinary requests, dedicated connections for streamed object PUTs, and
-//! the fan-out of small writes to every replica with handoff replacement.
+//! Requests from the proxy to storage nodes: a pooled hyper client (for
+//! ordinary requests and streamed object PUTs alike) and the fan-out of small writes to every replica with handoff replacement.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -11,11 +10,9 @@ use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use hyper_util::client::legacy::{Client, ResponseFuture};
+use hyper_util::rt::TokioExecutor;
 
 use super::nodes::{ErrorLimiter, NodeAddr};
 use crate::servers::http::quote;
@@ -149,31 +146,11 @@ impl Backend {
         })
     }
 
-    /// Opens a dedicated connection for a streamed upload.
-    pub async fn connect(&self, node: &NodeAddr) -> Result<http1::SendRequest<Body>, String> {
-        let host = node.host();
-        let stream = match tokio::time::timeout(self.conn_timeout, TcpStream::connect(&host)).await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                self.limiter.error(node, &format!("connect: {e}"));
-                return Err(e.to_string());
-            }
-            Err(_) => {
-                self.limiter.error(node, "connect timeout");
-                return Err("connect timeout".into());
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .max_headers(MAX_BACKEND_HEADERS)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+    /// Starts a request on a pooled connection (a fresh one when none is
+    /// idle), for a streamed upload: the caller owns the body's pace, the
+    /// timeouts and the error accounting.
+    pub fn start(&self, req: Request<Body>) -> ResponseFuture {
+        self.client.request(req)
     }
 
     /// Sends the same kind of request to `want` nodes, replacing a node that

@@ -19,7 +19,6 @@ use super::pipeline::Ctx;
 use super::putter::{self, Chunk, Putter};
 use super::rings::RingKind;
 use super::server::Proxy;
-use crate::servers::http::quote;
 use crate::storage::Timestamp;
 
 /// Validates a PUT's headers; `Err` is the response to send.
@@ -165,7 +164,7 @@ pub async fn put(
             super::writes::update_headers(&mut h, "container", cn.part, &cn.primaries, i, n);
         }
         super::object::delete_at_headers(&mut h, &expiring, i, n);
-        let uri = format!("/{}/{}{}", quote(&node.device), nodes.part, quote(&path));
+        let uri = super::backend::backend_uri(node, nodes.part, &path, None);
         let mut req = Request::new(body);
         *req.method_mut() = Method::PUT;
         *req.headers_mut() = h;

@@ -1,5 +1,5 @@
-//! One backend connection of a streamed object PUT and its
-//! `Expect: 100-continue` phase: a node that fails before asking for the
+//! One backend request of a streamed object PUT (on a pooled connection)
+//! and its `Expect: 100-continue` phase: a node that fails before asking for the
 //! body (507, another 5xx, no answer in time, no connection) is
 //! error-limited and the next handoff takes its place in the same request.
 
@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Request, Response, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_util::client::legacy::Error as ClientError;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -23,6 +24,9 @@ pub type Chunk = Result<Bytes, std::io::Error>;
 /// How many chunks may wait for a slow backend before the client waits.
 const QUEUE: usize = 8;
 
+/// A backend's final answer, once it comes.
+type Answer = JoinHandle<Result<Response<Incoming>, ClientError>>;
+
 /// A backend PUT past its expect phase.
 pub enum Putter {
     /// The node asked for the body: it goes to `tx`, the final answer
@@ -30,7 +34,7 @@ pub enum Putter {
     Streaming {
         node: NodeAddr,
         tx: mpsc::Sender<Chunk>,
-        answer: JoinHandle<hyper::Result<Response<Incoming>>>,
+        answer: Answer,
     },
     /// The node gave its final answer before the body (e.g. 409, or 412
     /// for `If-None-Match: *`); it gets no body.
@@ -68,75 +72,66 @@ where
     None
 }
 
-/// Sends the request head to one node and waits (up to `node_timeout`) for
-/// its `100 Continue` or an early final answer. Failures are counted
-/// against the node as Swift counts them: a 507 suppresses it at once,
-/// other 5xx answers, timeouts and transport errors add one error.
+/// Sends the request head to one node and waits (up to `conn_timeout` +
+/// `node_timeout`) for its `100 Continue` or an early final answer.
+/// Failures are counted against the node as Swift counts them: a 507
+/// suppresses it at once, other 5xx answers, timeouts and transport errors
+/// add one error. A pooled connection the node had closed is retried once
+/// on a fresh one.
 async fn try_node<F>(backend: &Arc<Backend>, node: NodeAddr, build: &F) -> Option<Putter>
 where
     F: Fn(&NodeAddr, Body) -> Option<Request<Body>>,
 {
-    let mut conn = backend.connect(&node).await.ok()?;
-    if let Err(e) = conn.ready().await {
+    for attempt in 1..=2 {
+        let (tx, mut rx) = mpsc::channel::<Chunk>(QUEUE);
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let mut req = build(&node, Body::from_stream(stream))?;
+        let go_on = Arc::new(Notify::new());
+        let signal = go_on.clone();
+        hyper::ext::on_informational(&mut req, move |r| {
+            if r.status() == StatusCode::CONTINUE {
+                signal.notify_one();
+            }
+        });
+        let mut answer = tokio::spawn(backend.start(req));
+        let limit = backend.conn_timeout + backend.node_timeout;
+        let phase = tokio::time::timeout(limit, async {
+            tokio::select! {
+                biased;
+                done = &mut answer => Some(done),
+                _ = go_on.notified() => None,
+            }
+        })
+        .await;
+        let why = match phase {
+            Ok(None) => return Some(Putter::Streaming { node, tx, answer }),
+            Ok(Some(Ok(Ok(resp)))) => {
+                let status = resp.status();
+                backend.note_status(&node, status);
+                if status.is_server_error() {
+                    return None;
+                }
+                let (parts, body) = resp.into_parts();
+                let _ = tokio::time::timeout(backend.node_timeout, body.collect()).await;
+                return Some(Putter::Answered {
+                    status,
+                    headers: parts.headers,
+                });
+            }
+            Ok(Some(Ok(Err(e)))) if !e.is_connect() && attempt == 1 => continue,
+            Ok(Some(Ok(Err(e)))) => e.to_string(),
+            Ok(Some(Err(e))) => e.to_string(),
+            Err(_) => {
+                answer.abort();
+                "timeout".to_string()
+            }
+        };
         backend
             .limiter
-            .error(&node, &format!("PUT connection: {e}"));
+            .error(&node, &format!("Expect: 100-continue: {why}"));
         return None;
     }
-    let (tx, mut rx) = mpsc::channel::<Chunk>(QUEUE);
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut req = build(&node, Body::from_stream(stream))?;
-    let go_on = Arc::new(Notify::new());
-    let signal = go_on.clone();
-    hyper::ext::on_informational(&mut req, move |r| {
-        if r.status() == StatusCode::CONTINUE {
-            signal.notify_one();
-        }
-    });
-    let mut answer = tokio::spawn(async move { conn.send_request(req).await });
-    let phase = tokio::time::timeout(backend.node_timeout, async {
-        tokio::select! {
-            biased;
-            done = &mut answer => Some(done),
-            _ = go_on.notified() => None,
-        }
-    })
-    .await;
-    match phase {
-        Ok(None) => Some(Putter::Streaming { node, tx, answer }),
-        Ok(Some(Ok(Ok(resp)))) => {
-            let status = resp.status();
-            backend.note_status(&node, status);
-            if status.is_server_error() {
-                return None;
-            }
-            let (parts, body) = resp.into_parts();
-            let _ = tokio::time::timeout(backend.node_timeout, body.collect()).await;
-            Some(Putter::Answered {
-                status,
-                headers: parts.headers,
-            })
-        }
-        Ok(Some(Ok(Err(e)))) => {
-            backend
-                .limiter
-                .error(&node, &format!("Expect: 100-continue: {e}"));
-            None
-        }
-        Ok(Some(Err(e))) => {
-            backend
-                .limiter
-                .error(&node, &format!("Expect: 100-continue: {e}"));
-            None
-        }
-        Err(_) => {
-            answer.abort();
-            backend
-                .limiter
-                .error(&node, "Expect: 100-continue: timeout");
-            None
-        }
-    }
+    None
 }
 
 /// The final answer of a node that took the body: status and headers, or
@@ -145,7 +140,7 @@ where
 pub async fn finish(
     backend: &Backend,
     node: &NodeAddr,
-    mut answer: JoinHandle<hyper::Result<Response<Incoming>>>,
+    mut answer: Answer,
 ) -> Option<(StatusCode, HeaderMap)> {
     let wait = backend.node_timeout + std::time::Duration::from_secs(1);
     match tokio::time::timeout(wait, &mut answer).await {
@@ -158,7 +153,10 @@ pub async fn finish(
         Ok(Ok(Err(e))) => {
             // A body we stopped sending (the client failed or sent too
             // much) says nothing about the node.
-            if !e.is_body_write_aborted() {
+            let aborted = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<hyper::Error>())
+                .is_some_and(hyper::Error::is_body_write_aborted);
+            if !aborted {
                 backend.limiter.error(node, &format!("PUT: {e}"));
             }
             None
