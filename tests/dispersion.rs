@@ -11,26 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use aio_util::{bin, swift_python, Aio};
+use aio_util::{bin, swift_python, Aio, SWIFT_DISPERSION_TOOL};
 use ferroswift::ops::dispersion::proxy::ProxyClient;
 use regex::Regex;
 use serde_json::Value;
-
-/// Runs Swift's dispersion tools with the cluster's `swift.conf` (they
-/// otherwise read `/etc/swift/swift.conf` for the policies and hash secrets).
-const SWIFT_TOOL: &str = r#"
-import sys
-from swift.common import utils, storage_policy
-utils.set_swift_dir(sys.argv.pop(1))
-storage_policy.reload_storage_policies()
-tool = sys.argv.pop(1)
-if tool == 'report':
-    from swift.cli import dispersion_report as m
-else:
-    from swift.cli import dispersion_populate as m
-sys.argv[0] = 'swift-dispersion-' + tool
-sys.exit(m.main())
-"#;
 
 /// Sampled share of the 1024 partitions: 20 names of each kind.
 const COVERAGE: &str = "2";
@@ -60,7 +44,7 @@ impl Fixture {
     fn swift(&self, tool: &str, args: &[&str]) -> Run {
         let out = Command::new(swift_python())
             .arg("-c")
-            .arg(SWIFT_TOOL)
+            .arg(SWIFT_DISPERSION_TOOL)
             .arg(&self.etc)
             .arg(tool)
             .args(args)

@@ -4,63 +4,16 @@
 
 mod aio_util;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-use aio_util::{bin, raw_http, run_swift_python, swift_python, token, Aio};
+use aio_util::{
+    bin, free_port, healthy, raw_http, run_swift_python, swift_python, token, use_memcached,
+    wait_for, Aio, Memcached,
+};
 
 /// Each test runs a whole cluster; they take turns (see `aio_clients`).
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A memcached server on a free port, stopped on drop.
-struct Memcached {
-    child: Child,
-    port: u16,
-}
-
-impl Memcached {
-    fn start() -> Memcached {
-        let port = free_port();
-        let mut cmd = Command::new("memcached");
-        cmd.args([
-            "-l",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-m",
-            "16",
-        ]);
-        // SAFETY: geteuid(2) has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.args(["-u", "root"]); // memcached refuses to run as root without it
-        }
-        let child = cmd.stdout(Stdio::null()).spawn().unwrap_or_else(|e| {
-            panic!("cannot start memcached ({e}): install it (apt-get install -y memcached)")
-        });
-        let m = Memcached { child, port };
-        wait_for(
-            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            "memcached",
-        );
-        m
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Memcached {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A proxy process (ours or Swift's), killed on drop.
 struct Proxy {
@@ -73,45 +26,6 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let mut out = String::new();
-    s.write_all(b"GET /healthcheck HTTP/1.0\r\n\r\n").is_ok()
-        && s.read_to_string(&mut out).is_ok()
-        && out.split_whitespace().nth(1) == Some("200")
-}
-
-/// The cluster's proxy config with memcached added to its `cache` filter.
-fn use_memcached(aio: &Aio, mc: &Memcached) -> String {
-    let path = aio.dir.join("etc/proxy-server.conf");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let marker = "use = egg:swift#memcache\n";
-    assert!(text.contains(marker), "cache filter in {text}");
-    let text = text.replace(
-        marker,
-        &format!("{marker}memcache_servers = {}\n", mc.addr()),
-    );
-    std::fs::write(&path, &text).unwrap();
-    text
 }
 
 /// Another proxy over the cluster's rings: the config with a new port (and

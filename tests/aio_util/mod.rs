@@ -394,3 +394,109 @@ pub fn token(port: u16, user: &str, key: &str) -> String {
         .expect("x-auth-token")
         .to_string()
 }
+
+/// A free loopback port (racy but fine for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A memcached server on a free port, stopped on drop.
+pub struct Memcached {
+    child: Child,
+    pub port: u16,
+}
+
+impl Memcached {
+    pub fn start() -> Memcached {
+        let port = free_port();
+        let mut cmd = Command::new("memcached");
+        cmd.args([
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-m",
+            "16",
+        ]);
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.args(["-u", "root"]); // memcached refuses to run as root without it
+        }
+        let child = cmd.stdout(Stdio::null()).spawn().unwrap_or_else(|e| {
+            panic!("cannot start memcached ({e}): install it (apt-get install -y memcached)")
+        });
+        let m = Memcached { child, port };
+        wait_for(
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "memcached",
+        );
+        m
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `ready` every 50 ms; panics after 30 s naming `what`.
+pub fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `/healthcheck` on 127.0.0.1:`port` answers 200.
+pub fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut out = String::new();
+    s.write_all(b"GET /healthcheck HTTP/1.0\r\n\r\n").is_ok()
+        && s.read_to_string(&mut out).is_ok()
+        && out.split_whitespace().nth(1) == Some("200")
+}
+
+/// The cluster's proxy config with memcached added to its `cache` filter.
+pub fn use_memcached(aio: &Aio, mc: &Memcached) -> String {
+    let path = aio.dir.join("etc/proxy-server.conf");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let marker = "use = egg:swift#memcache\n";
+    assert!(text.contains(marker), "cache filter in {text}");
+    let text = text.replace(
+        marker,
+        &format!("{marker}memcache_servers = {}\n", mc.addr()),
+    );
+    std::fs::write(&path, &text).unwrap();
+    text
+}
+
+/// A script running Swift's dispersion tools (`python -c` it with the swift
+/// directory, `report` or `populate`, then the tool's arguments) with the cluster's `swift.conf` (they
+/// otherwise read `/etc/swift/swift.conf` for the policies and hash secrets).
+pub const SWIFT_DISPERSION_TOOL: &str = r#"
+import sys
+from swift.common import utils, storage_policy
+utils.set_swift_dir(sys.argv.pop(1))
+storage_policy.reload_storage_policies()
+tool = sys.argv.pop(1)
+if tool == 'report':
+    from swift.cli import dispersion_report as m
+else:
+    from swift.cli import dispersion_populate as m
+sys.argv[0] = 'swift-dispersion-' + tool
+sys.exit(m.main())
+"#;
