@@ -38,7 +38,10 @@ pub fn pick_ports() -> (u16, u16) {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() as u64);
     for i in 0..200u64 {
-        let slot = ((seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 300) as u16;
+        // Below the kernel's ephemeral range (32768 and up by default):
+        // nodes started late (region-split tests) must not find their port
+        // taken by an outgoing connection of the running cluster.
+        let slot = ((seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 120) as u16;
         let base = 20000 + slot * 100;
         let proxy = base + 99;
         if ports_free(base, proxy) {
