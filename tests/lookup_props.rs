@@ -129,6 +129,55 @@ proptest! {
     }
 }
 
+/// A ring with more devices than the iterator's inline seen-tier bitset
+/// holds (the heap-backed case), with a partition beyond the ring too.
+#[test]
+fn fast_handoffs_match_reference_with_many_devices() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let power = 8;
+    let parts = 1usize << power;
+    let devs: Vec<Option<Device>> = (0..1100u32)
+        .map(|id| {
+            let (region, zone) = (id % 3 + 1, id % 37 + 1);
+            Some(Device {
+                id,
+                region,
+                zone,
+                ip: format!("10.{region}.{zone}.{}", id % 250),
+                port: 6200,
+                replication_ip: "127.0.0.1".to_string(),
+                replication_port: 6200,
+                device: format!("sd{id}"),
+                meta: String::new(),
+                weight: 100.0,
+                extra: Default::default(),
+            })
+        })
+        .collect();
+    let rows: Vec<Vec<u32>> = (0..3)
+        .map(|_| (0..parts).map(|_| rng.gen_range(0..1100)).collect())
+        .collect();
+    let ring = Ring::new(RingData {
+        devs,
+        replica2part2dev: rows,
+        part_shift: 32 - power,
+        next_part_power: None,
+        version: Some(1),
+        dev_id_bytes: 2,
+    })
+    .unwrap();
+    for part in [0, 1, 77, 128, 255, 256] {
+        let slow = reference_handoff_ids(&ring, part);
+        for budget in [0, 5, 96] {
+            let fast: Vec<u32> = ring
+                .get_more_nodes_with_budget(part, budget)
+                .map(|n| n.device.id)
+                .collect();
+            assert_eq!(fast, slow, "part {part} budget {budget}");
+        }
+    }
+}
+
 #[test]
 fn primaries_are_deduplicated_and_indexed() {
     let mut data = random_ring(7, 3);

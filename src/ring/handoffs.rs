@@ -13,6 +13,11 @@
 //! residue class and level, on first need): the next slot holding any unseen
 //! tier value is the minimum over those values of a binary search, so long
 //! runs of slots holding only seen tiers cost nothing.
+//!
+//! Starting a search is cheap too: the primaries are marked straight from
+//! the table, the seen tiers of all levels share one bitset kept inside the
+//! iterator (on the heap only for very large rings), and the MD5 that places
+//! the walk is computed on the first search, with no allocation.
 
 use std::sync::atomic::Ordering;
 
@@ -74,19 +79,76 @@ fn class_len(ring: &Ring, class: usize) -> usize {
     (ring.parts - class).div_ceil(ring.inc)
 }
 
-/// Lazy iterator over a partition's handoff nodes.
-pub struct Handoffs<'a> {
-    ring: &'a Ring,
+/// Words of seen-tier bits kept inside the iterator; rings needing more
+/// (about 800 devices and up) keep them on the heap.
+const INLINE_WORDS: usize = 16;
+
+/// Seen tiers of all four levels as one bitset: level `l` starts at word
+/// `ring.seen_offsets[l]`.
+#[derive(Debug)]
+enum SeenBits {
+    Inline([u64; INLINE_WORDS]),
+    Heap(Vec<u64>),
+}
+
+impl SeenBits {
+    fn new(words: usize) -> SeenBits {
+        if words <= INLINE_WORDS {
+            SeenBits::Inline([0; INLINE_WORDS])
+        } else {
+            SeenBits::Heap(vec![0; words])
+        }
+    }
+
+    fn words(&self) -> &[u64] {
+        match self {
+            SeenBits::Inline(w) => w,
+            SeenBits::Heap(w) => w,
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        match self {
+            SeenBits::Inline(w) => w,
+            SeenBits::Heap(w) => w,
+        }
+    }
+}
+
+/// Where a partition's walk runs: found from the MD5 of the partition
+/// number, so only computed once a search needs it.
+#[derive(Debug, Clone, Copy)]
+struct Walk {
     class: usize,
     /// Index within the class of the first partition walked.
     k0: usize,
     class_len: usize,
     /// Partition 0 of the class is left out of the walk (Swift's quirk).
     skip0: bool,
+}
+
+impl Walk {
+    fn new(ring: &Ring, part: u32) -> Walk {
+        let start = super::hash::handoff_start(part, ring.part_shift) as usize;
+        let class = start % ring.inc;
+        Walk {
+            class,
+            k0: start / ring.inc,
+            class_len: class_len(ring, class),
+            skip0: class == 0 && start > 0,
+        }
+    }
+}
+
+/// Lazy iterator over a partition's handoff nodes.
+pub struct Handoffs<'a> {
+    ring: &'a Ring,
+    part: u32,
+    walk: Option<Walk>,
     phase: usize,
     /// Next walk position to look at: `j * rows + r`, `j` counted from `k0`.
     cursor: usize,
-    seen: [Vec<u64>; LEVELS],
+    seen: SeenBits,
     seen_count: [usize; LEVELS],
     yielded: usize,
     budget: usize,
@@ -94,35 +156,37 @@ pub struct Handoffs<'a> {
 
 impl<'a> Handoffs<'a> {
     pub(crate) fn new(ring: &'a Ring, part: u32, budget: usize) -> Handoffs<'a> {
-        let start = super::hash::handoff_start(part, ring.part_shift) as usize;
-        let class = start % ring.inc;
         let mut it = Handoffs {
             ring,
-            class,
-            k0: start / ring.inc,
-            class_len: class_len(ring, class),
-            skip0: class == 0 && start > 0,
+            part,
+            walk: None,
             phase: 0,
             cursor: 0,
-            seen: std::array::from_fn(|l| vec![0u64; ring.tier_counts[l].div_ceil(64)]),
+            seen: SeenBits::new(ring.seen_words),
             seen_count: [0; LEVELS],
             yielded: 0,
             budget,
         };
-        for id in ring.primary_ids(part) {
-            it.mark(id);
+        // The primaries, straight from the table: marking is idempotent, so
+        // a device holding several replicas needs no deduplication, and
+        // every assigned device exists (checked when the ring was built).
+        for r in 0..ring.rows {
+            if let Some(dev) = ring.table.get(r, part as usize) {
+                it.mark(dev);
+            }
         }
         it
     }
 
-    fn is_seen(&self, level: usize, tier: u32) -> bool {
-        self.seen[level][tier as usize / 64] & (1u64 << (tier % 64)) != 0
+    fn is_seen(&self, words: &[u64], level: usize, tier: u32) -> bool {
+        words[self.ring.seen_offsets[level] + tier as usize / 64] & (1u64 << (tier % 64)) != 0
     }
 
     fn mark(&mut self, dev: u32) {
         let tiers = self.ring.dev_tiers[dev as usize];
+        let words = self.seen.words_mut();
         for (level, &tier) in tiers.iter().enumerate() {
-            let word = &mut self.seen[level][tier as usize / 64];
+            let word = &mut words[self.ring.seen_offsets[level] + tier as usize / 64];
             let bit = 1u64 << (tier % 64);
             if *word & bit == 0 {
                 *word |= bit;
@@ -132,13 +196,13 @@ impl<'a> Handoffs<'a> {
     }
 
     /// Device at walk position `u`, if that slot exists.
-    fn slot(&self, u: usize) -> Option<u32> {
+    fn slot(&self, w: &Walk, u: usize) -> Option<u32> {
         let rows = self.ring.rows;
-        let k = (self.k0 + u / rows) % self.class_len;
-        if self.skip0 && k == 0 {
+        let k = (w.k0 + u / rows) % w.class_len;
+        if w.skip0 && k == 0 {
             return None;
         }
-        let hp = self.class + k * self.ring.inc;
+        let hp = w.class + k * self.ring.inc;
         self.ring.table.get(u % rows, hp)
     }
 
@@ -150,9 +214,9 @@ impl<'a> Handoffs<'a> {
     /// the ring, and builds the lists once the charges reach the cost of
     /// building them (so a one-off lookup never pays for an index, and a
     /// ring that keeps getting slow lookups gets one soon).
-    fn next_unseen(&self, level: usize) -> Option<usize> {
+    fn next_unseen(&self, w: &Walk, level: usize) -> Option<usize> {
         if self.budget == 0 {
-            return self.find_indexed(level, self.cursor);
+            return self.find_indexed(w, level, self.cursor);
         }
         let ring = self.ring;
         let rows = ring.rows;
@@ -161,29 +225,30 @@ impl<'a> Handoffs<'a> {
         let mut scanned = 0;
         let mut charged = 0;
         let mut next_check = self.budget;
-        while j < self.class_len {
+        let words = self.seen.words();
+        while j < w.class_len {
             if scanned >= next_check {
-                if ring.index[self.class][level].get().is_some() {
-                    return self.find_indexed(level, j * rows);
+                if ring.index[w.class][level].get().is_some() {
+                    return self.find_indexed(w, level, j * rows);
                 }
-                let credit = &ring.scan_credit[self.class][level];
+                let credit = &ring.scan_credit[w.class][level];
                 let paid = credit.fetch_add((scanned - charged) as u64, Ordering::Relaxed)
                     + (scanned - charged) as u64;
                 charged = scanned;
-                if paid >= (self.class_len * rows) as u64 {
-                    return self.find_indexed(level, j * rows);
+                if paid >= (w.class_len * rows) as u64 {
+                    return self.find_indexed(w, level, j * rows);
                 }
                 next_check = scanned + CHARGE_EVERY;
             }
-            let mut k = self.k0 + j;
-            if k >= self.class_len {
-                k -= self.class_len;
+            let mut k = w.k0 + j;
+            if k >= w.class_len {
+                k -= w.class_len;
             }
-            if !(self.skip0 && k == 0) {
-                let hp = self.class + k * ring.inc;
+            if !(w.skip0 && k == 0) {
+                let hp = w.class + k * ring.inc;
                 for rr in r..rows {
                     if let Some(dev) = ring.table.get(rr, hp) {
-                        if !self.is_seen(level, ring.dev_tiers[dev as usize][level]) {
+                        if !self.is_seen(words, level, ring.dev_tiers[dev as usize][level]) {
                             return Some(j * rows + rr);
                         }
                     }
@@ -197,17 +262,18 @@ impl<'a> Handoffs<'a> {
     }
 
     /// `next_unseen` by the occurrence lists, from walk position `from`.
-    fn find_indexed(&self, level: usize, from: usize) -> Option<usize> {
+    fn find_indexed(&self, w: &Walk, level: usize, from: usize) -> Option<usize> {
         let ring = self.ring;
         let index =
-            ring.index[self.class][level].get_or_init(|| TierIndex::build(ring, self.class, level));
+            ring.index[w.class][level].get_or_init(|| TierIndex::build(ring, w.class, level));
         let rows = ring.rows;
-        let split = self.k0 * rows;
-        let seg1 = (self.class_len - self.k0) * rows;
-        let low = if self.skip0 { rows } else { 0 };
+        let split = w.k0 * rows;
+        let seg1 = (w.class_len - w.k0) * rows;
+        let low = if w.skip0 { rows } else { 0 };
+        let words = self.seen.words();
         let mut best: Option<usize> = None;
         for tier in 0..ring.tier_counts[level] {
-            if self.is_seen(level, tier as u32) {
+            if self.is_seen(words, level, tier as u32) {
                 continue;
             }
             let list = index.occurrences(tier);
@@ -240,8 +306,11 @@ impl<'a> Iterator for Handoffs<'a> {
         while self.phase < LEVELS {
             let level = self.phase;
             if self.seen_count[level] < self.ring.tier_counts[level] {
-                if let Some(u) = self.next_unseen(level) {
-                    if let Some(dev) = self.slot(u) {
+                let ring = self.ring;
+                let part = self.part;
+                let w = *self.walk.get_or_insert_with(|| Walk::new(ring, part));
+                if let Some(u) = self.next_unseen(&w, level) {
+                    if let Some(dev) = self.slot(&w, u) {
                         self.mark(dev);
                         self.cursor = u + 1;
                         let index = self.yielded;

@@ -102,7 +102,19 @@ pub fn part_from_digest(digest: &[u8; 16], part_shift: u32) -> u32 {
 /// Where the handoff search of a partition starts: the MD5 of the partition
 /// number in decimal ASCII, reduced like a path digest.
 pub fn handoff_start(part: u32, part_shift: u32) -> u32 {
-    let digest: [u8; 16] = Md5::digest(part.to_string().as_bytes()).into();
+    // The decimal digits are written into a stack buffer, right to left.
+    let mut buf = [0u8; 10];
+    let mut at = buf.len();
+    let mut n = part;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digest: [u8; 16] = Md5::digest(&buf[at..]).into();
     part_from_digest(&digest, part_shift)
 }
 
@@ -146,5 +158,17 @@ mod tests {
     fn handoff_start_uses_decimal_partition() {
         // Section (c) of the ring notes: S1 partition 628 starts at 267.
         assert_eq!(handoff_start(628, 22), 267);
+    }
+
+    #[test]
+    fn handoff_start_digits_match_decimal_formatting() {
+        for part in [0, 7, 9, 10, 99, 100, 65535, 1 << 20, u32::MAX] {
+            let digest: [u8; 16] = Md5::digest(part.to_string().as_bytes()).into();
+            assert_eq!(
+                handoff_start(part, 12),
+                part_from_digest(&digest, 12),
+                "{part}"
+            );
+        }
     }
 }

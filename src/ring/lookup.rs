@@ -74,6 +74,10 @@ pub struct Ring {
     /// Distinct tier values among assigned devices, per level: regions,
     /// zones, ips, devices (Swift's `_num_regions` … `_num_assigned_devs`).
     pub(crate) tier_counts: [usize; LEVELS],
+    /// Where each level's bits start in a handoff search's seen-tier
+    /// bitset (in 64-bit words), and the bitset's total length.
+    pub(crate) seen_offsets: [usize; LEVELS],
+    pub(crate) seen_words: usize,
     /// Occurrence lists per residue class and level, built on first need.
     pub(crate) index: Vec<[OnceLock<TierIndex>; LEVELS]>,
     /// Slots scanned linearly past the budget, per residue class and level:
@@ -152,6 +156,12 @@ impl Ring {
         }
         let assigned = assigned_devices(&devs, &table)?;
         let (dev_tiers, tier_counts) = tier_tables(&devs, &assigned);
+        let mut seen_offsets = [0; LEVELS];
+        let mut seen_words = 0;
+        for (offset, count) in seen_offsets.iter_mut().zip(tier_counts) {
+            *offset = seen_words;
+            seen_words += count.div_ceil(64);
+        }
         let inc = (parts / 65536).max(1);
         let index = (0..inc).map(|_| Default::default()).collect();
         let scan_credit = (0..inc).map(|_| Default::default()).collect();
@@ -164,6 +174,8 @@ impl Ring {
             inc,
             dev_tiers,
             tier_counts,
+            seen_offsets,
+            seen_words,
             index,
             scan_credit,
             next_part_power,
