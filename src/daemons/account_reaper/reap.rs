@@ -132,6 +132,31 @@ pub fn in_shard(container: &str, replicas: usize, shard: Option<usize>) -> bool 
 impl Reaper {
     /// Sends one backend request, recording its answer class; `None` when
     /// the node could not be reached in time (logged as Swift does).
+    /// DELETEs `path` at each of `nodes` (replicas of `part`), the headers
+    /// for the i-th replica from `headers_for(i)`; returns (successes,
+    /// failures).
+    async fn delete_at_replicas(
+        &self,
+        stats: &mut ReapStats,
+        part: u32,
+        nodes: &[Device],
+        path: &str,
+        headers_for: impl Fn(usize) -> Vec<(&'static str, String)>,
+    ) -> (usize, usize) {
+        let (mut successes, mut failures) = (0, 0);
+        for (i, node) in nodes.iter().enumerate() {
+            let headers = headers_for(i);
+            match self
+                .send(stats, (node, part), "DELETE", path, "", &headers)
+                .await
+            {
+                Some(a) if a.ok() => successes += 1,
+                _ => failures += 1,
+            }
+        }
+        (successes, failures)
+    }
+
     async fn send(
         &self,
         stats: &mut ReapStats,
@@ -227,29 +252,21 @@ impl Reaper {
             marker = last;
         }
         let ts = Timestamp::now().internal();
-        let (mut successes, mut failures) = (0, 0);
-        for (i, node) in nodes.iter().enumerate() {
-            // Swift pairs the container replicas with the account replicas
-            // from the last one back.
-            let anode = &account_nodes[account_nodes.len() - 1 - i % account_nodes.len()];
-            let headers = [
-                ("X-Account-Host", host(anode)),
-                ("X-Account-Partition", account_part.to_string()),
-                ("X-Account-Device", anode.device.clone()),
-                ("X-Account-Override-Deleted", "yes".to_string()),
-                ("X-Timestamp", ts.clone()),
-            ];
-            match self
-                .send(&mut stats, (node, part), "DELETE", &path, "", &headers)
-                .await
-            {
-                Some(a) if a.ok() => successes += 1,
-                _ => {
-                    failures += 1;
-                    stats.containers_failures += 1;
-                }
-            }
-        }
+        let (successes, failures) = self
+            .delete_at_replicas(&mut stats, part, &nodes, &path, |i| {
+                // Swift pairs the container replicas with the account
+                // replicas from the last one back.
+                let anode = &account_nodes[account_nodes.len() - 1 - i % account_nodes.len()];
+                vec![
+                    ("X-Account-Host", host(anode)),
+                    ("X-Account-Partition", account_part.to_string()),
+                    ("X-Account-Device", anode.device.clone()),
+                    ("X-Account-Override-Deleted", "yes".to_string()),
+                    ("X-Timestamp", ts.clone()),
+                ]
+            })
+            .await;
+        stats.containers_failures += failures as u64;
         match verdict(successes, failures) {
             Verdict::Done => stats.containers_deleted += 1,
             Verdict::Remaining => stats.containers_remaining += 1,
@@ -280,27 +297,19 @@ impl Reaper {
         };
         let ts = Timestamp::now().internal();
         let path = format!("/{account}/{container}/{obj}");
-        let (mut successes, mut failures) = (0, 0);
-        for (i, node) in nodes.iter().enumerate() {
-            let cnode = &container_nodes[i % container_nodes.len().max(1)];
-            let headers = [
-                ("X-Container-Host", host(cnode)),
-                ("X-Container-Partition", container_part.to_string()),
-                ("X-Container-Device", cnode.device.clone()),
-                ("X-Backend-Storage-Policy-Index", policy.to_string()),
-                ("X-Timestamp", ts.clone()),
-            ];
-            match self
-                .send(&mut stats, (node, part), "DELETE", &path, "", &headers)
-                .await
-            {
-                Some(a) if a.ok() => successes += 1,
-                _ => {
-                    failures += 1;
-                    stats.objects_failures += 1;
-                }
-            }
-        }
+        let (successes, failures) = self
+            .delete_at_replicas(&mut stats, part, &nodes, &path, |i| {
+                let cnode = &container_nodes[i % container_nodes.len().max(1)];
+                vec![
+                    ("X-Container-Host", host(cnode)),
+                    ("X-Container-Partition", container_part.to_string()),
+                    ("X-Container-Device", cnode.device.clone()),
+                    ("X-Backend-Storage-Policy-Index", policy.to_string()),
+                    ("X-Timestamp", ts.clone()),
+                ]
+            })
+            .await;
+        stats.objects_failures += failures as u64;
         match verdict(successes, failures) {
             Verdict::Done => stats.objects_deleted += 1,
             Verdict::Remaining => stats.objects_remaining += 1,
