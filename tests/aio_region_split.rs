@@ -136,26 +136,10 @@ fn quiet_replicators(dir: &Path, nodes: &[u16]) {
     }
 }
 
-fn login(aio: &Aio) -> (String, String) {
-    let (st, h, _) = http_full(
-        aio.port,
-        "GET",
-        "/auth/v1.0",
-        &[("X-Auth-User", "test:tester"), ("X-Auth-Key", "testing")],
-        b"",
-    );
-    assert_eq!(st, 200);
-    let url = &h["x-storage-url"];
-    (
-        url[url.find("/v1/").unwrap()..].to_string(),
-        h["x-auth-token"].clone(),
-    )
-}
-
 /// Logs in, writes the containers and objects, and the dispersion
 /// containers and objects (`swift-dispersion-populate`, every partition).
 fn populate(aio: Aio, tmp: &Path) -> Cluster {
-    let (acct, token) = login(&aio);
+    let (acct, token) = aio.login_path("test:tester", "testing");
     let disp_conf = tmp.join("dispersion.conf");
     std::fs::write(
         &disp_conf,

@@ -55,21 +55,6 @@ fn replicate_all(aio: &Aio) {
     }
 }
 
-/// (storage URL path, token) for test:tester.
-fn login(aio: &Aio) -> (String, String) {
-    let (st, h, _) = http_full(
-        aio.port,
-        "GET",
-        "/auth/v1.0",
-        &[("X-Auth-User", "test:tester"), ("X-Auth-Key", "testing")],
-        b"",
-    );
-    assert_eq!(st, 200);
-    let url = &h["x-storage-url"];
-    let path = url[url.find("/v1/").unwrap()..].to_string();
-    (path, h["x-auth-token"].clone())
-}
-
 fn proxy(aio: &Aio, tok: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let (st, _, b) = http_full(aio.port, method, path, &[("X-Auth-Token", tok)], body);
     (st, b)
@@ -125,7 +110,7 @@ fn part_and_primaries(aio: &Aio, name: &str) -> (u32, Vec<u16>) {
 fn corrupt_replica_is_quarantined_and_restored() {
     let tmp = tempfile::tempdir().unwrap();
     let aio = quiet_cluster(&tmp.path().join("aio"));
-    let (acct, tok) = login(&aio);
+    let (acct, tok) = aio.login_path("test:tester", "testing");
     assert_eq!(proxy(&aio, &tok, "PUT", &format!("{acct}/c"), b"").0, 201);
     let good: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let url = format!("{acct}/c/precious");
@@ -221,7 +206,7 @@ fn lost_node_handoffs_move_home_and_dispersion_recovers() {
         ),
     )
     .unwrap();
-    let (acct, tok) = login(&aio);
+    let (acct, tok) = aio.login_path("test:tester", "testing");
     assert_eq!(proxy(&aio, &tok, "PUT", &format!("{acct}/c"), b"").0, 201);
 
     // Stop node 2's object server, holding the supervisor so it stays down.

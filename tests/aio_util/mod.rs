@@ -241,6 +241,14 @@ impl Aio {
         })
     }
 
+    /// (storage URL path from `/v1/` on, token) for `user`: the path as
+    /// raw HTTP requests to the proxy name it.
+    pub fn login_path(&self, user: &str, key: &str) -> (String, String) {
+        let (url, token) = self.auth_token(user, key);
+        let path = url[url.find("/v1/").expect("a /v1/ storage URL")..].to_string();
+        (path, token)
+    }
+
     /// The `swift` client of the Swift virtualenv, logged in as `user`.
     pub fn swift(&self, user: &str, key: &str) -> Command {
         let venv = swift_python();
