@@ -66,7 +66,7 @@ async fn write(
 ) -> super::writes::Written {
     let ts = Timestamp::now().internal();
     proxy
-        .write_replicas(RingKind::Account, a, None, None, method, |_, _| {
+        .write_replicas(RingKind::Account, a, None, None, method, &[], |_, _| {
             let mut h = hdrs.clone();
             headers::set(&mut h, "x-timestamp", &ts);
             headers::set(&mut h, "x-trans-id", &ctx.trans_id);

@@ -1,5 +1,7 @@
 //! Requests from the proxy to storage nodes: a pooled hyper client (for
-//! ordinary requests and streamed object PUTs alike) and the fan-out of small writes to every replica with handoff replacement.
+//! ordinary requests and streamed object PUTs alike), the fan-out of small
+//! writes to every replica with handoff replacement, answered once a
+//! quorum decides.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,8 +15,10 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinSet;
 
 use super::nodes::{ErrorLimiter, NodeAddr};
+use super::quorum::have_quorum;
 use crate::servers::http::quote;
 
 /// Headers a backend answer may carry: up to 90 metadata items plus the
@@ -34,6 +38,10 @@ pub struct Backend {
     client: Client<HttpConnector, Body>,
     pub conn_timeout: Duration,
     pub node_timeout: Duration,
+    /// How long a write waits for the remaining replicas once a quorum
+    /// has answered (`post_quorum_timeout`); they finish in the
+    /// background after that.
+    pub post_quorum_timeout: Duration,
     pub limiter: ErrorLimiter,
 }
 
@@ -66,6 +74,7 @@ impl Backend {
             client,
             conn_timeout,
             node_timeout,
+            post_quorum_timeout: Duration::from_millis(500),
             limiter,
         }
     }
@@ -153,9 +162,14 @@ impl Backend {
         self.client.request(req)
     }
 
-    /// Sends the same kind of request to `want` nodes, replacing a node that
-    /// fails (transport error, 5xx) with the next handoff. `headers(i)`
-    /// gives the headers for the i-th slot. Returns every final answer.
+    /// Sends the same kind of request to one node per primary slot,
+    /// replacing a node that fails (transport error, 5xx) with the next
+    /// handoff; `headers(i)` gives the headers of slot i. Returns as soon as
+    /// the answers so far decide the outcome ([`have_quorum`]) plus at most
+    /// `post_quorum_timeout` for the others: slots still waiting then go on
+    /// in the background (their nodes keep the write) and count as 503s
+    /// here, as do slots with no useful answer. A 404 from a handoff
+    /// without `X-Backend-Timestamp` says nothing and is not counted.
     pub async fn fan_out(
         self: &Arc<Self>,
         primaries: &[NodeAddr],
@@ -167,7 +181,7 @@ impl Backend {
     ) -> Vec<Answer> {
         let spare: Arc<Mutex<VecDeque<NodeAddr>>> =
             Arc::new(Mutex::new(handoffs.iter().cloned().collect()));
-        let mut tasks = Vec::new();
+        let mut slots = JoinSet::new();
         for (i, first) in primaries.iter().enumerate() {
             let this = self.clone();
             let spare = spare.clone();
@@ -175,92 +189,66 @@ impl Backend {
             let path = path.to_string();
             let hdrs = headers(i);
             let first = first.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut node = Some(first);
-                let mut last: Option<Answer> = None;
-                while let Some(n) = node.take() {
+            slots.spawn(async move {
+                let mut node = Some((first, false));
+                let mut last: Option<(Answer, bool)> = None;
+                while let Some((n, handoff)) = node.take() {
                     if !this.limiter.is_limited(&n) {
                         match this
                             .fetch(&n, part, &method, &path, None, &hdrs, Bytes::new())
                             .await
                         {
-                            Ok(a) if !a.status.is_server_error() => return Some(a),
-                            Ok(a) => last = Some(a),
+                            Ok(a) if !a.status.is_server_error() => return Some((a, handoff)),
+                            Ok(a) => last = Some((a, handoff)),
                             Err(_) => {}
                         }
                     }
-                    node = spare.lock().ok().and_then(|mut s| s.pop_front());
+                    node = spare
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.pop_front())
+                        .map(|n| (n, true));
                 }
                 last
-            }));
+            });
         }
-        let mut out = Vec::new();
-        for t in tasks {
-            match t.await {
-                Ok(Some(a)) => out.push(a),
-                _ => out.push(Answer {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    headers: HeaderMap::new(),
-                    body: Bytes::new(),
-                }),
+        let node_count = primaries.len();
+        let mut out: Vec<Answer> = Vec::with_capacity(node_count);
+        let useful = |done: Result<Option<(Answer, bool)>, _>| match done {
+            Ok(Some((a, handoff))) => {
+                let says_nothing = handoff
+                    && a.status == StatusCode::NOT_FOUND
+                    && !a.headers.contains_key("x-backend-timestamp");
+                (!says_nothing).then_some(a)
             }
-        }
-        out
-    }
-}
-
-/// Swift's majority quorum: `n // 2 + 1`.
-pub fn quorum(n: usize) -> usize {
-    n / 2 + 1
-}
-
-/// The status a client sees for a set of replica answers: the first class
-/// (2xx, 3xx, 4xx, 5xx) with a quorum, its most common status; else 503.
-pub fn best_status(statuses: &[StatusCode], replicas: usize) -> StatusCode {
-    let q = quorum(replicas);
-    for class in [2u16, 3, 4, 5] {
-        let in_class: Vec<StatusCode> = statuses
-            .iter()
-            .copied()
-            .filter(|s| s.as_u16() / 100 == class)
-            .collect();
-        if in_class.len() >= q {
-            let mut best = in_class[0];
-            let mut best_n = 0;
-            for s in &in_class {
-                let n = in_class.iter().filter(|x| *x == s).count();
-                if n > best_n {
-                    best = *s;
-                    best_n = n;
+            _ => None,
+        };
+        while let Some(done) = slots.join_next().await {
+            if let Some(a) = useful(done) {
+                out.push(a);
+                let statuses: Vec<StatusCode> = out.iter().map(|a| a.status).collect();
+                if have_quorum(&statuses, node_count) {
+                    break;
                 }
             }
-            return best;
         }
-    }
-    StatusCode::SERVICE_UNAVAILABLE
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quorum_and_best() {
-        assert_eq!((quorum(1), quorum(2), quorum(3), quorum(4)), (1, 2, 2, 3));
-        let s = |v: &[u16]| -> Vec<StatusCode> {
-            v.iter()
-                .map(|&c| StatusCode::from_u16(c).unwrap())
-                .collect()
-        };
-        assert_eq!(best_status(&s(&[201, 201, 503]), 3), StatusCode::CREATED);
-        assert_eq!(best_status(&s(&[404, 404, 204]), 3), StatusCode::NOT_FOUND);
-        assert_eq!(
-            best_status(&s(&[201, 503, 503]), 3),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            best_status(&s(&[201, 404, 503]), 3),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        if !slots.is_empty() {
+            let _ = tokio::time::timeout(self.post_quorum_timeout, async {
+                while let Some(done) = slots.join_next().await {
+                    out.extend(useful(done));
+                }
+            })
+            .await;
+            // The slots still running finish on their own.
+            slots.detach_all();
+        }
+        while out.len() < node_count {
+            out.push(Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+            });
+        }
+        out
     }
 }

@@ -116,6 +116,7 @@ async fn write(
             Some(c),
             None,
             method.clone(),
+            &[],
             |i, n| {
                 let mut h = hdrs.clone();
                 headers::set(&mut h, "x-timestamp", &ts);

@@ -26,6 +26,7 @@ mod object;
 mod object_put;
 mod pipeline;
 mod putter;
+pub mod quorum;
 mod rings;
 mod server;
 mod swift_info;

@@ -386,6 +386,9 @@ async fn write(
             Some(c),
             Some(o),
             method,
+            // Swift's object DELETE: a 404 counts as deleted when
+            // nothing else makes a quorum.
+            if is_delete { &[(404, 204)] } else { &[] },
             |i, n| {
                 let mut h = hdrs.clone();
                 headers::set(&mut h, "x-timestamp", &ts);

@@ -1,6 +1,8 @@
 //! Streamed object PUT: connect to the primaries (a handoff stands in for
 //! each primary that cannot be reached), send the body to all of them at
-//! once with `Expect: 100-continue`, and succeed on a majority of 201s.
+//! once with `Expect: 100-continue`, and answer once a quorum of the final
+//! answers agrees (the others get `post_quorum_timeout`, then finish in the
+//! background), as Swift's proxy does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +12,13 @@ use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
-use super::backend::{best_status, quorum};
 use super::headers;
 use super::info::path_of;
 use super::nodes::NodeAddr;
 use super::object::{backend_headers, delete_at};
 use super::pipeline::Ctx;
 use super::putter::{self, Chunk, Putter};
+use super::quorum::{best_status, have_quorum, quorum};
 use super::rings::RingKind;
 use super::server::Proxy;
 use crate::storage::Timestamp;
@@ -216,26 +218,32 @@ pub async fn put(
         return r;
     }
     drop(senders);
-    let answers =
-        futures::future::join_all(streams.into_iter().map(|(node, answer)| async move {
-            putter::finish(&proxy.backend, &node, answer).await
-        }))
-        .await;
-    for a in answers {
-        match a {
-            Some((s, h)) => {
-                if s.is_success() {
-                    good.push(h);
-                }
-                statuses.push(s);
+    let mut finishing = tokio::task::JoinSet::new();
+    for (node, answer) in streams {
+        let backend = proxy.backend.clone();
+        finishing.spawn(async move { putter::finish(&backend, &node, answer).await });
+    }
+    while !have_quorum(&statuses, replicas) {
+        let Some(done) = finishing.join_next().await else {
+            break;
+        };
+        take(done.ok().flatten(), &mut statuses, &mut good);
+    }
+    if !finishing.is_empty() {
+        // Give the others a moment; past it they finish on their own (the
+        // node keeps its copy), counted here as 503s.
+        let _ = tokio::time::timeout(proxy.backend.post_quorum_timeout, async {
+            while let Some(done) = finishing.join_next().await {
+                take(done.ok().flatten(), &mut statuses, &mut good);
             }
-            None => statuses.push(StatusCode::SERVICE_UNAVAILABLE),
-        }
+        })
+        .await;
+        finishing.detach_all();
     }
     while statuses.len() < replicas {
         statuses.push(StatusCode::SERVICE_UNAVAILABLE);
     }
-    let status = best_status(&statuses, replicas);
+    let status = best_status(&statuses);
     if !status.is_success() {
         return headers::error(status, None);
     }
@@ -263,6 +271,21 @@ pub async fn put(
         );
     }
     r
+}
+
+/// Counts one node's final answer (None: it failed), keeping a success's
+/// headers for the ETag.
+fn take(
+    done: Option<(StatusCode, HeaderMap)>,
+    statuses: &mut Vec<StatusCode>,
+    good: &mut Vec<HeaderMap>,
+) {
+    if let Some((s, h)) = done {
+        if s.is_success() {
+            good.push(h);
+        }
+        statuses.push(s);
+    }
 }
 
 /// What Swift answers once the expect phase is over, before any body is

@@ -72,11 +72,14 @@ impl Proxy {
             conf.get_f64("error_suppression_limit", 10.0) as u32,
             Duration::from_secs_f64(conf.get_f64("error_suppression_interval", 60.0)),
         );
-        let backend = Arc::new(Backend::new(
+        let mut backend = Backend::new(
             Duration::from_secs_f64(conf.get_f64("conn_timeout", 0.5)),
             Duration::from_secs_f64(conf.get_f64("node_timeout", 10.0)),
             limiter,
-        ));
+        );
+        backend.post_quorum_timeout =
+            Duration::from_secs_f64(conf.get_f64("post_quorum_timeout", 0.5).max(0.0));
+        let backend = Arc::new(backend);
         let cache = if conf.has(Filter::Cache) {
             Cache::from_conf(&conf.filter(Filter::Cache), &conf.swift_dir)
         } else {

@@ -4,9 +4,10 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 
-use super::backend::{best_status, Answer};
+use super::backend::Answer;
 use super::headers;
 use super::nodes::NodeAddr;
+use super::quorum::best_answer;
 use super::rings::RingKind;
 use super::server::Proxy;
 
@@ -14,15 +15,17 @@ use super::server::Proxy;
 pub struct Written {
     pub status: StatusCode,
     pub answers: Vec<Answer>,
+    /// The answer shown to the client (None: no quorum, a 503).
+    pub chosen: Option<usize>,
 }
 
 impl Written {
-    /// The client response: the best status, with the headers of one
-    /// answer that had it.
+    /// The client response: the chosen answer's status, headers and (for
+    /// a failure) body.
     pub fn response(&self) -> Response<Body> {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = self.status;
-        if let Some(a) = self.answers.iter().find(|a| a.status == self.status) {
+        if let Some(a) = self.chosen.map(|i| &self.answers[i]) {
             *r.headers_mut() = headers::from_backend(&a.headers);
             r.headers_mut().remove("content-length");
             if !a.body.is_empty() && !self.status.is_success() {
@@ -64,7 +67,10 @@ pub fn update_headers(
 
 impl Proxy {
     /// Sends a write to every primary (handoffs standing in for failures)
-    /// and reduces the answers to one status.
+    /// and reduces the answers to one, as Swift's `make_requests` does:
+    /// answered once a quorum agrees (see `Backend::fan_out`), the status
+    /// chosen by `best_answer` with `overrides` (e.g. an object DELETE
+    /// reads a 404 as 204 when nothing else makes a quorum).
     #[allow(clippy::too_many_arguments)]
     pub async fn write_replicas(
         &self,
@@ -73,12 +79,14 @@ impl Proxy {
         c: Option<&str>,
         o: Option<&str>,
         method: Method,
+        overrides: &[(u16, u16)],
         headers_for: impl Fn(usize, usize) -> HeaderMap,
     ) -> Written {
         let Some(nodes) = self.rings.nodes(kind, a, c, o, self.settings.extra_nodes) else {
             return Written {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 answers: Vec::new(),
+                chosen: None,
             };
         };
         let order = self
@@ -95,9 +103,11 @@ impl Proxy {
             })
             .await;
         let statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
+        let chosen = best_answer(&statuses, overrides);
         Written {
-            status: best_status(&statuses, nodes.replicas.max(n)),
+            status: chosen.map_or(StatusCode::SERVICE_UNAVAILABLE, |i| statuses[i]),
             answers,
+            chosen,
         }
     }
 }
