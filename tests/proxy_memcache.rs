@@ -4,52 +4,15 @@
 
 mod aio_util;
 
-use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use aio_util::{
-    bin, free_port, healthy, raw_http, run_swift_python, swift_python, token, use_memcached,
-    wait_for, Aio, Memcached,
+    another_proxy, bin, raw_http, run_swift_python, swift_proxy, swift_python, token,
+    use_memcached, Aio, Memcached,
 };
 
 /// Each test runs a whole cluster; they take turns (see `aio_clients`).
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A proxy process (ours or Swift's), killed on drop.
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Another proxy over the cluster's rings: the config with a new port (and
-/// `extra` lines for `[DEFAULT]`), started from `program`.
-fn another_proxy(aio: &Aio, conf: &str, extra: &str, program: &Path, name: &str) -> Proxy {
-    let port = free_port();
-    let text = conf.replacen(
-        &format!("bind_port = {}\n", aio.port),
-        &format!("bind_port = {port}\n{extra}"),
-        1,
-    );
-    let path = aio.dir.join(format!("etc/{name}.conf"));
-    std::fs::write(&path, text).unwrap();
-    let log = std::fs::File::create(aio.dir.join(format!("log/{name}.log"))).unwrap();
-    let child = Command::new(program)
-        .arg(&path)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-    let p = Proxy { child, port };
-    wait_for(|| healthy(port), name);
-    p
-}
 
 #[test]
 fn proxies_share_tokens_through_memcached() {
@@ -109,24 +72,12 @@ fn swift_proxy_and_memcache_client_read_our_tokens() {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let python = swift_python();
-    let swift_proxy = python.with_file_name("swift-proxy-server");
     let mc = Memcached::start();
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::setup(&tmp.path().join("aio"));
     let conf = use_memcached(&aio, &mc);
     let aio = aio.start();
-    // Swift's proxy switches to `user` (default `swift`) when started as
-    // root; one process (workers = 0) so that stopping it stops it all.
-    let user = aio_util::check(Command::new("id").arg("-un"));
-    let conf = conf.replace("\nworkers = 2\n", "\nworkers = 0\n");
-    assert!(conf.contains("workers = 0"), "{conf}");
-    let swift = another_proxy(
-        &aio,
-        &conf,
-        &format!("user = {}\nlog_level = WARNING\n", user.trim()),
-        &swift_proxy,
-        "swift-proxy",
-    );
+    let swift = swift_proxy(&aio, &conf);
 
     // Ours issues a token; Swift's memcache client finds it under tempauth's
     // keys, in tempauth's format, and Swift's proxy accepts it and hands out

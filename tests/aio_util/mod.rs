@@ -511,3 +511,56 @@ else:
 sys.argv[0] = 'swift-dispersion-' + tool
 sys.exit(m.main())
 "#;
+
+/// A proxy process (ours or Swift's), killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Another proxy over the cluster's rings: the config with a new port (and
+/// `extra` lines for `[DEFAULT]`), started from `program`.
+pub fn another_proxy(aio: &Aio, conf: &str, extra: &str, program: &Path, name: &str) -> Proxy {
+    let port = free_port();
+    let text = conf.replacen(
+        &format!("bind_port = {}\n", aio.port),
+        &format!("bind_port = {port}\n{extra}"),
+        1,
+    );
+    let path = aio.dir.join(format!("etc/{name}.conf"));
+    std::fs::write(&path, text).unwrap();
+    let log = std::fs::File::create(aio.dir.join(format!("log/{name}.log"))).unwrap();
+    let child = Command::new(program)
+        .arg(&path)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    let p = Proxy { child, port };
+    wait_for(|| healthy(port), name);
+    p
+}
+
+/// Swift's own proxy over the cluster's rings with config `conf`, on a new
+/// port: one process (workers = 0), so that stopping it stops it all,
+/// running as this user (it would switch to `swift` when started as root).
+pub fn swift_proxy(aio: &Aio, conf: &str) -> Proxy {
+    let program = swift_python().with_file_name("swift-proxy-server");
+    let user = check(Command::new("id").arg("-un"));
+    let conf = conf.replace("\nworkers = 2\n", "\nworkers = 0\n");
+    assert!(conf.contains("workers = 0"), "{conf}");
+    another_proxy(
+        aio,
+        &conf,
+        &format!("user = {}\nlog_level = WARNING\n", user.trim()),
+        &program,
+        "swift-proxy",
+    )
+}
