@@ -4,11 +4,9 @@
 
 mod aio_util;
 
-use std::process::Command;
-
 use aio_util::{
-    another_proxy, bin, raw_http, run_swift_python, swift_proxy, swift_python, token,
-    use_memcached, Aio, Memcached,
+    another_proxy, bin, raw_http, run_swift_python, swift_proxy, token, use_memcached, Aio,
+    Memcached,
 };
 
 /// Each test runs a whole cluster; they take turns (see `aio_clients`).
@@ -71,7 +69,6 @@ fn swift_proxy_and_memcache_client_read_our_tokens() {
     let _turn = ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let python = swift_python();
     let mc = Memcached::start();
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::setup(&tmp.path().join("aio"));
