@@ -161,7 +161,9 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
             let format = Format::choose(&q, &h);
             let names = s.policy_names.clone();
             blocking(move || {
-                let b = Broker::open(&path, DbKind::Account)?.ok_or_else(not_found)?;
+                let b = Broker::open(&path, DbKind::Account)?
+                    .ok_or_else(not_found)?
+                    .stale_reads_ok();
                 if b.is_deleted()? {
                     return Err(not_found().with_header("x-account-status", "Deleted"));
                 }

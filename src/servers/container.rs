@@ -161,7 +161,8 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
             let name = p[3].clone();
             blocking(move || {
                 let b = Broker::open(&path, DbKind::Container)?
-                    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
+                    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?
+                    .stale_reads_ok();
                 let info = b.info()?;
                 if b.is_deleted()? {
                     return Err(ApiError::new(StatusCode::NOT_FOUND, "")

@@ -1,12 +1,11 @@
 //! Group commit of object rows into container databases.
 //!
 //! Object servers send one row per object write, and concurrent writes to
-//! one container all want the same database. Instead of each request
-//! opening it and waiting its turn for SQLite's write lock (whose busy
-//! handler sleeps in growing steps, which is where latency tails came from),
-//! rows queue per database: the first request drains the queue on a blocking
-//! thread and commits whatever has gathered in one transaction, and every
-//! request gets its answer once its row is durable.
+//! one container all want the same database. Rows queue per database: the
+//! first request drains the queue on a blocking thread and appends whatever
+//! has gathered to the database's pending file under one lock (the broker
+//! merges that file into SQLite in batches), and every request gets its
+//! answer once its row is in the file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use axum::http::StatusCode;
 use tokio::sync::oneshot;
 
 use super::http::ApiError;
-use crate::storage::broker::{Broker, DbKind, ObjectRow};
+use crate::storage::broker::{put_records, DbKind, ObjectRow, Record, PENDING_TIMEOUT};
 
 type Waiter = (ObjectRow, oneshot::Sender<Result<(), ApiError>>);
 type Queues = Mutex<HashMap<PathBuf, Vec<Waiter>>>;
@@ -70,12 +69,10 @@ fn drain(queues: &Queues, path: &PathBuf) {
 }
 
 fn commit(path: &Path, rows: &[ObjectRow]) -> Result<(), ApiError> {
-    let b = Broker::open(path, DbKind::Container)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
-    if b.is_deleted()? {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
-    }
-    b.put_objects(rows)?;
+    // As Swift's container server: any existing database takes the rows
+    // (a deleted container comes back with them), without opening SQLite.
+    let records: Vec<Record> = rows.iter().cloned().map(Record::Object).collect();
+    put_records(path, DbKind::Container, &records, None, PENDING_TIMEOUT)?;
     Ok(())
 }
 
@@ -90,6 +87,7 @@ fn clone_error(e: &ApiError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::broker::Broker;
     use crate::storage::Timestamp;
 
     fn row(name: &str, ts: &str, size: u64, deleted: bool) -> ObjectRow {

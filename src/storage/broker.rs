@@ -19,11 +19,15 @@ use super::hashpath::hex;
 use super::{Result, StorageError, Timestamp};
 
 mod listing;
+mod pending;
 mod schema;
 mod sync;
 mod upkeep;
 
 pub use listing::{ListParams, ListRow};
+pub use pending::{
+    pending_path, put_records, ContainerRecord, Record, PENDING_CAP, PENDING_TIMEOUT,
+};
 pub use sync::Row;
 pub use upkeep::{is_corruption, quarantine_db, Reported};
 
@@ -105,6 +109,11 @@ pub struct Broker {
     conn: Connection,
     pub path: PathBuf,
     pub kind: DbKind,
+    /// How long to wait for the directory lock around the pending file.
+    pending_timeout: Duration,
+    /// Reads go ahead on what is committed when the pending file cannot be
+    /// merged at once (Swift's `stale_reads_ok`).
+    stale_reads_ok: bool,
 }
 
 fn chexor(old: &str, name: &str, ts: &str) -> String {
@@ -143,11 +152,26 @@ impl Broker {
         if !path.is_file() {
             return Ok(None);
         }
-        Ok(Some(Broker {
+        Ok(Some(Broker::connected(path, kind)?))
+    }
+
+    fn connected(path: &Path, kind: DbKind) -> Result<Broker> {
+        Ok(Broker {
             conn: connect(path)?,
             path: path.into(),
             kind,
-        }))
+            pending_timeout: PENDING_TIMEOUT,
+            stale_reads_ok: false,
+        })
+    }
+
+    /// For the servers' GET and HEAD, as Swift's: a short wait for the
+    /// pending lock (0.1 s), and a read of what is committed if it stays
+    /// busy.
+    pub fn stale_reads_ok(mut self) -> Broker {
+        self.pending_timeout = Duration::from_millis(100);
+        self.stale_reads_ok = true;
+        self
     }
 
     /// Creates a database atomically (built in a temp file, then renamed).
@@ -192,22 +216,24 @@ impl Broker {
             let f = std::fs::File::open(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
             f.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
         }
-        if path.exists() {
-            // Lost a race with another creator: use theirs.
-            let _ = std::fs::remove_file(&tmp);
-        } else {
-            std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
-            fsync_dir(dir)?;
+        {
+            // The directory lock, as Swift's `initialize` takes it.
+            let _held = crate::storage::hashes::lock_dir_timeout(dir, PENDING_TIMEOUT)?
+                .ok_or_else(|| StorageError::LockTimeout(dir.join(".lock")))?;
+            if path.exists() {
+                // Lost a race with another creator: use theirs.
+                let _ = std::fs::remove_file(&tmp);
+            } else {
+                std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+                fsync_dir(dir)?;
+            }
         }
-        Ok(Broker {
-            conn: connect(path)?,
-            path: path.into(),
-            kind,
-        })
+        Broker::connected(path, kind)
     }
 
     /// The stat row, counts and metadata.
     pub fn info(&self) -> Result<DbInfo> {
+        self.commit_pending()?;
         let mut info = DbInfo::default();
         let meta: String = match self.kind {
             DbKind::Container => self.conn.query_row(
@@ -272,6 +298,7 @@ impl Broker {
     /// Account DBs: marked deleted (`status` or a delete after the last
     /// PUT), whatever it still holds; what the reaper looks for.
     pub fn is_status_deleted(&self) -> Result<bool> {
+        self.commit_pending()?;
         let table = self.kind.stat_table();
         let (status, put, del): (String, String, String) = self.conn.query_row(
             &format!("SELECT status, put_timestamp, delete_timestamp FROM {table}"),
@@ -386,31 +413,15 @@ impl Broker {
         }])
     }
 
-    /// Container DB: records several object rows in one transaction (each
-    /// only if newer than what is there, in order).
+    /// Container DB: records object rows (appended to the pending file,
+    /// merged in order, each only if newer than what is there).
     pub fn put_objects(&self, rows: &[ObjectRow]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        for r in rows {
-            let existing: Option<String> = tx
-                .query_row(
-                    "SELECT created_at FROM object WHERE name = ?1 ORDER BY created_at DESC LIMIT 1",
-                    params![r.name],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if existing.is_none_or(|e| ts_of(&e) < r.ts) {
-                tx.execute("DELETE FROM object WHERE name = ?1", params![r.name])?;
-                tx.execute(
-                    "INSERT INTO object (name, created_at, size, content_type, etag, deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![r.name, r.ts.internal(), if r.deleted { 0 } else { r.size as i64 }, r.content_type, r.etag, i64::from(r.deleted), r.policy],
-                )?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        let records: Vec<Record> = rows.iter().cloned().map(Record::Object).collect();
+        self.put_records(&records)
     }
 
-    /// Account DB: records a container's latest stats (as sent by a container server).
+    /// Account DB: records a container's latest stats (as sent by a
+    /// container server), through the pending file.
     pub fn put_container(
         &self,
         name: &str,
@@ -420,38 +431,19 @@ impl Broker {
         bytes: i64,
         policy: u32,
     ) -> Result<()> {
-        let deleted = ts_of(delete_ts) > ts_of(put_ts);
-        let tx = self.conn.unchecked_transaction()?;
-        let existing: Option<(String, String)> = tx
-            .query_row(
-                "SELECT put_timestamp, delete_timestamp FROM container WHERE name = ?1",
-                params![name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (mut put, mut del) = (put_ts.to_string(), delete_ts.to_string());
-        if let Some((old_put, old_del)) = existing {
-            if ts_of(&old_put) > ts_of(&put) {
-                put = old_put;
-            }
-            if ts_of(&old_del) > ts_of(&del) {
-                del = old_del;
-            }
-            tx.execute("DELETE FROM container WHERE name = ?1", params![name])?;
-        }
-        let deleted = deleted && ts_of(&del) > ts_of(&put);
-        let (objects, bytes) = if deleted { (0, 0) } else { (objects, bytes) };
-        tx.execute(
-            "INSERT INTO container (name, put_timestamp, delete_timestamp, object_count, bytes_used, deleted, storage_policy_index) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![name, put, del, objects, bytes, i64::from(deleted), policy],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.put_records(&[Record::Container(ContainerRecord {
+            name: name.into(),
+            put_timestamp: put_ts.into(),
+            delete_timestamp: delete_ts.into(),
+            object_count: objects,
+            bytes_used: bytes,
+            policy,
+        })])
     }
 
     /// Account DB: usage per storage policy.
     pub fn policy_stats(&self) -> Result<Vec<PolicyStat>> {
+        self.commit_pending()?;
         let mut stmt = self.conn.prepare("SELECT storage_policy_index, container_count, object_count, bytes_used FROM policy_stat ORDER BY storage_policy_index")?;
         let rows = stmt.query_map([], |r| {
             Ok(PolicyStat {
@@ -467,6 +459,61 @@ impl Broker {
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// Container DB: writes an object row in `tx` if newer than what is there.
+fn insert_object(tx: &Connection, r: &ObjectRow) -> Result<()> {
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT created_at FROM object WHERE name = ?1 ORDER BY created_at DESC LIMIT 1",
+            params![r.name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if existing.is_none_or(|e| ts_of(&e) < r.ts) {
+        tx.execute("DELETE FROM object WHERE name = ?1", params![r.name])?;
+        tx.execute(
+            "INSERT INTO object (name, created_at, size, content_type, etag, deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![r.name, r.ts.internal(), if r.deleted { 0 } else { r.size as i64 }, r.content_type, r.etag, i64::from(r.deleted), r.policy],
+        )?;
+    }
+    Ok(())
+}
+
+/// Account DB: writes a container's row in `tx`, keeping the newest put
+/// and delete timestamps.
+fn insert_container(tx: &Connection, c: &ContainerRecord) -> Result<()> {
+    let name = &c.name;
+    let deleted = ts_of(&c.delete_timestamp) > ts_of(&c.put_timestamp);
+    let existing: Option<(String, String)> = tx
+        .query_row(
+            "SELECT put_timestamp, delete_timestamp FROM container WHERE name = ?1",
+            params![name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (mut put, mut del) = (c.put_timestamp.clone(), c.delete_timestamp.clone());
+    if let Some((old_put, old_del)) = existing {
+        if ts_of(&old_put) > ts_of(&put) {
+            put = old_put;
+        }
+        if ts_of(&old_del) > ts_of(&del) {
+            del = old_del;
+        }
+        tx.execute("DELETE FROM container WHERE name = ?1", params![name])?;
+    }
+    let deleted = deleted && ts_of(&del) > ts_of(&put);
+    let (objects, bytes) = if deleted {
+        (0, 0)
+    } else {
+        (c.object_count, c.bytes_used)
+    };
+    tx.execute(
+        "INSERT INTO container (name, put_timestamp, delete_timestamp, object_count, bytes_used, deleted, storage_policy_index) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![name, put, del, objects, bytes, i64::from(deleted), c.policy],
+    )?;
+    Ok(())
 }
 
 /// Parses a stored timestamp, treating junk as zero.

@@ -60,8 +60,19 @@ pub fn lock_dir_named(
     name: &str,
     timeout: std::time::Duration,
 ) -> Result<Option<DirLock>> {
+    lock_within(dir, &format!(".lock-{name}"), timeout)
+}
+
+/// Swift's `lock_path(dir, timeout)` (and so `lock_parent_directory`): an
+/// exclusive `flock` on `<dir>/.lock`, retried every 10 ms until `timeout`;
+/// `None` when it stayed busy that long.
+pub fn lock_dir_timeout(dir: &Path, timeout: std::time::Duration) -> Result<Option<DirLock>> {
+    lock_within(dir, ".lock", timeout)
+}
+
+fn lock_within(dir: &Path, file: &str, timeout: std::time::Duration) -> Result<Option<DirLock>> {
     fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-    let path = dir.join(format!(".lock-{name}"));
+    let path = dir.join(file);
     let f = OpenOptions::new()
         .create(true)
         .append(true)

@@ -51,6 +51,9 @@ pub enum StorageError {
     Db(#[from] rusqlite::Error),
     #[error("pickle error: {0}")]
     Pickle(String),
+    /// Another process held a database's directory lock for too long.
+    #[error("timed out waiting for the lock on {0}")]
+    LockTimeout(PathBuf),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

@@ -19,6 +19,8 @@ pub enum Pickle {
     Bytes(Vec<u8>),
     /// A list (or tuple, when read).
     List(Vec<Pickle>),
+    /// A tuple, written as Python writes one (read back as a `List`).
+    Tuple(Vec<Pickle>),
     /// Insertion-ordered key/value pairs.
     Dict(Vec<(Pickle, Pickle)>),
 }
@@ -91,6 +93,13 @@ impl Pickle {
                     }
                     out.push(b'e'); // APPENDS
                 }
+            }
+            Pickle::Tuple(items) => {
+                out.push(b'(');
+                for v in items {
+                    v.write(out);
+                }
+                out.push(b't');
             }
             Pickle::Dict(items) => {
                 out.push(b'}');

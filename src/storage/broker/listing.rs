@@ -128,6 +128,7 @@ impl Broker {
     /// the walk skipping past it), or with `path` only the direct children
     /// of that pseudo-directory.
     pub fn list(&self, p: &ListParams) -> Result<Vec<ListRow>> {
+        self.commit_pending()?;
         let (mut marker, mut end_marker) = if p.reverse {
             (p.end_marker.clone(), p.marker.clone())
         } else {

@@ -98,6 +98,7 @@ impl Broker {
     /// as `count`, the raw `metadata`, `max_row` (and, for containers,
     /// `db_state` and `shard_max_row`), keys in Swift's order.
     pub fn replication_info(&self) -> Result<Row> {
+        self.commit_pending()?;
         let sql = match self.kind {
             DbKind::Container => {
                 "SELECT account, container, created_at, put_timestamp, delete_timestamp, status, \
@@ -145,6 +146,7 @@ impl Broker {
 
     /// Up to `count` rows with a ROWID above `start`, in ROWID order.
     pub fn items_since(&self, start: i64, count: usize) -> Result<Vec<Row>> {
+        self.commit_pending()?;
         let table = self.kind.item_table();
         let mut stmt = self.conn().prepare(&format!(
             "SELECT * FROM {table} WHERE ROWID > ?1 ORDER BY ROWID ASC LIMIT ?2"
@@ -368,6 +370,7 @@ impl Broker {
     /// Drops deleted rows older than `age` and sync rows not updated since
     /// `sync_age` (UNIX seconds), as Swift's `reclaim`.
     pub fn reclaim(&self, age: f64, sync_age: f64) -> Result<()> {
+        self.commit_pending()?;
         let cutoff = Timestamp::parse(&format!("{age:.5}"))
             .unwrap_or_default()
             .internal();
@@ -399,6 +402,7 @@ impl Broker {
 
     /// Container DBs: whether the account has been told the current stats.
     pub fn reported_up_to_date(&self) -> Result<bool> {
+        self.commit_pending()?;
         if self.kind != DbKind::Container {
             return Ok(true);
         }
@@ -414,6 +418,7 @@ impl Broker {
     /// Holds SQLite's shared lock while `f` runs, so no writer commits in
     /// between (used to copy the file consistently).
     pub fn with_read_lock<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.commit_pending()?;
         self.conn().execute_batch("BEGIN DEFERRED")?;
         let locked: Result<i64> = self
             .conn()
