@@ -217,6 +217,14 @@ fn rpc_matches_swift(kind: &'static str) {
         .join(db.strip_prefix(c.nodes[0].devices.join("d1")).unwrap());
     std::fs::create_dir_all(swift_db.parent().unwrap()).unwrap();
     std::fs::copy(&db, &swift_db).unwrap();
+    // The rows just sent wait in the pending file: it is part of the copy.
+    let pending = ferroswift::storage::broker::pending_path(&db);
+    assert!(pending.is_file(), "updates go through the pending file");
+    std::fs::copy(
+        &pending,
+        ferroswift::storage::broker::pending_path(&swift_db),
+    )
+    .unwrap();
 
     let kind_enum = if kind == "container" {
         ferroswift::storage::broker::DbKind::Container
