@@ -13,6 +13,9 @@ use ferroswift::storage::ObjectStore;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+mod server_util;
+use server_util::free_port;
+
 struct Client {
     app: axum::Router,
 }
@@ -45,6 +48,17 @@ impl Client {
             .map(|c| c.to_bytes().to_vec())
             .unwrap_or_default();
         (Response::from_parts(parts, Body::empty()), bytes)
+    }
+
+    /// Only the status of a call.
+    async fn status(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> StatusCode {
+        self.call(method, path, headers, body).await.0.status()
     }
 }
 
@@ -125,73 +139,37 @@ async fn suite(store: Arc<dyn ObjectStore>) {
 
     // Conditionals.
     let etag = "781e5e245d69b566979b86e28d23f2c7";
+    for (header, value, want) in [
+        ("if-match", etag, StatusCode::OK),
+        ("if-match", "\"nope\"", StatusCode::PRECONDITION_FAILED),
+        ("if-none-match", etag, StatusCode::NOT_MODIFIED),
+        (
+            "if-modified-since",
+            "Tue, 14 Nov 2023 22:13:21 GMT",
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            "if-modified-since",
+            "Tue, 14 Nov 2023 22:13:20 GMT",
+            StatusCode::OK,
+        ),
+        (
+            "if-unmodified-since",
+            "Tue, 14 Nov 2023 22:13:20 GMT",
+            StatusCode::PRECONDITION_FAILED,
+        ),
+    ] {
+        let got = c.status("GET", o, &[(header, value)], b"").await;
+        assert_eq!(got, want, "{header}: {value}");
+    }
     assert_eq!(
-        c.call("GET", o, &[("if-match", etag)], b"")
-            .await
-            .0
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        c.call("GET", o, &[("if-match", "\"nope\"")], b"")
-            .await
-            .0
-            .status(),
-        StatusCode::PRECONDITION_FAILED
-    );
-    assert_eq!(
-        c.call("GET", o, &[("if-none-match", etag)], b"")
-            .await
-            .0
-            .status(),
-        StatusCode::NOT_MODIFIED
-    );
-    assert_eq!(
-        c.call(
-            "GET",
-            o,
-            &[("if-modified-since", "Tue, 14 Nov 2023 22:13:21 GMT")],
-            b""
-        )
-        .await
-        .0
-        .status(),
-        StatusCode::NOT_MODIFIED
-    );
-    assert_eq!(
-        c.call(
-            "GET",
-            o,
-            &[("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")],
-            b""
-        )
-        .await
-        .0
-        .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        c.call(
-            "GET",
-            o,
-            &[("if-unmodified-since", "Tue, 14 Nov 2023 22:13:20 GMT")],
-            b""
-        )
-        .await
-        .0
-        .status(),
-        StatusCode::PRECONDITION_FAILED
-    );
-    assert_eq!(
-        c.call(
+        c.status(
             "PUT",
             o,
             &[put("1700000009")[0], put("1")[1], ("if-none-match", "*")],
             b"x"
         )
-        .await
-        .0
-        .status(),
+        .await,
         StatusCode::PRECONDITION_FAILED
     );
 
@@ -238,52 +216,42 @@ async fn suite(store: Arc<dyn ObjectStore>) {
     );
     assert_eq!(hdr(&r, "x-backend-data-timestamp"), "1700000001.00000");
     assert_eq!(
-        c.call("POST", o, &[("x-timestamp", "1700000001.50000")], b"")
-            .await
-            .0
-            .status(),
+        c.status("POST", o, &[("x-timestamp", "1700000001.50000")], b"")
+            .await,
         StatusCode::CONFLICT
     );
     assert_eq!(
-        c.call(
+        c.status(
             "POST",
             "/sda1/1/AUTH_t/c/nope",
             &[("x-timestamp", "1700000003")],
             b""
         )
-        .await
-        .0
-        .status(),
+        .await,
         StatusCode::NOT_FOUND
     );
 
     // Policies are separate.
     assert_eq!(
-        c.call("GET", o, &[("x-backend-storage-policy-index", "1")], b"")
-            .await
-            .0
-            .status(),
+        c.status("GET", o, &[("x-backend-storage-policy-index", "1")], b"")
+            .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        c.call("GET", o, &[("x-backend-storage-policy-index", "7")], b"")
-            .await
-            .0
-            .status(),
+        c.status("GET", o, &[("x-backend-storage-policy-index", "7")], b"")
+            .await,
         StatusCode::SERVICE_UNAVAILABLE
     );
 
     // X-Delete-At.
     assert_eq!(
-        c.call(
+        c.status(
             "PUT",
             "/sda1/1/AUTH_t/c/d",
             &[put("1700000002")[0], put("1")[1], ("x-delete-at", "100")],
             b"x"
         )
-        .await
-        .0
-        .status(),
+        .await,
         StatusCode::BAD_REQUEST
     );
     let later = (std::time::SystemTime::now()
@@ -293,15 +261,13 @@ async fn suite(store: Arc<dyn ObjectStore>) {
         + 3600)
         .to_string();
     assert_eq!(
-        c.call(
+        c.status(
             "PUT",
             "/sda1/1/AUTH_t/c/d",
             &[put("1700000002")[0], put("1")[1], ("x-delete-at", &later)],
             b"x"
         )
-        .await
-        .0
-        .status(),
+        .await,
         StatusCode::CREATED
     );
     assert_eq!(
@@ -314,10 +280,8 @@ async fn suite(store: Arc<dyn ObjectStore>) {
 
     // DELETE: 204, then 404 with the tombstone's timestamp; older DELETE conflicts.
     assert_eq!(
-        c.call("DELETE", o, &[("x-timestamp", "1700000000.50000")], b"")
-            .await
-            .0
-            .status(),
+        c.status("DELETE", o, &[("x-timestamp", "1700000000.50000")], b"")
+            .await,
         StatusCode::CONFLICT
     );
     let (r, _) = c
@@ -330,24 +294,16 @@ async fn suite(store: Arc<dyn ObjectStore>) {
         (StatusCode::NOT_FOUND, "1700000003.00000")
     );
     assert_eq!(
-        c.call("DELETE", o, &[("x-timestamp", "1700000004")], b"")
-            .await
-            .0
-            .status(),
+        c.status("DELETE", o, &[("x-timestamp", "1700000004")], b"")
+            .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        c.call("PUT", o, &put("1700000002.00000"), b"x")
-            .await
-            .0
-            .status(),
+        c.status("PUT", o, &put("1700000002.00000"), b"x").await,
         StatusCode::CONFLICT
     );
     assert_eq!(
-        c.call("PUT", o, &put("1700000005.00000"), b"back")
-            .await
-            .0
-            .status(),
+        c.status("PUT", o, &put("1700000005.00000"), b"back").await,
         StatusCode::CREATED
     );
 
@@ -371,21 +327,15 @@ async fn suite(store: Arc<dyn ObjectStore>) {
     }
     let long = format!("/sda1/1/a/c/{}", "n".repeat(2000));
     assert_eq!(
-        c.call("PUT", &long, &put("1700000001"), b"x")
-            .await
-            .0
-            .status(),
+        c.status("PUT", &long, &put("1700000001"), b"x").await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        c.call("PUT", o, &[("content-type", "a/b")], b"x")
-            .await
-            .0
-            .status(),
+        c.status("PUT", o, &[("content-type", "a/b")], b"x").await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        c.call("GET", "/sdz9/1/a/c/o", &[], b"").await.0.status(),
+        c.status("GET", "/sdz9/1/a/c/o", &[], b"").await,
         StatusCode::INSUFFICIENT_STORAGE
     );
 
@@ -406,14 +356,6 @@ async fn suite(store: Arc<dyn ObjectStore>) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]
@@ -452,49 +394,41 @@ async fn full_device_refuses_writes_but_serves_reads_and_deletes() {
     };
     let o = "/sda1/1/a/c/o";
     assert_eq!(
-        c.call(
+        c.status(
             "PUT",
             o,
             &[("x-timestamp", "1700000001"), ("content-type", "a/b")],
             b"x"
         )
-        .await
-        .0
-        .status(),
+        .await,
         StatusCode::CREATED
     );
     mem.set_full("sda1", true);
     assert_eq!(
-        c.call(
+        c.status(
             "PUT",
             o,
             &[("x-timestamp", "1700000002"), ("content-type", "a/b")],
             b"x"
         )
-        .await
-        .0
-        .status(),
+        .await,
         StatusCode::INSUFFICIENT_STORAGE
     );
     assert_eq!(
-        c.call("POST", o, &[("x-timestamp", "1700000002")], b"")
-            .await
-            .0
-            .status(),
+        c.status("POST", o, &[("x-timestamp", "1700000002")], b"")
+            .await,
         StatusCode::INSUFFICIENT_STORAGE
     );
-    assert_eq!(c.call("GET", o, &[], b"").await.0.status(), StatusCode::OK);
-    assert_eq!(c.call("HEAD", o, &[], b"").await.0.status(), StatusCode::OK);
+    assert_eq!(c.status("GET", o, &[], b"").await, StatusCode::OK);
+    assert_eq!(c.status("HEAD", o, &[], b"").await, StatusCode::OK);
     assert_eq!(
-        c.call("DELETE", o, &[("x-timestamp", "1700000003")], b"")
-            .await
-            .0
-            .status(),
+        c.status("DELETE", o, &[("x-timestamp", "1700000003")], b"")
+            .await,
         StatusCode::NO_CONTENT
     );
     mem.set_unavailable("sda1", true);
     assert_eq!(
-        c.call("GET", o, &[], b"").await.0.status(),
+        c.status("GET", o, &[], b"").await,
         StatusCode::INSUFFICIENT_STORAGE
     );
 }
