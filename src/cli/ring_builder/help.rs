@@ -3,6 +3,63 @@
 //! Each command's text is printed alone when it is called with too few or
 //! malformed arguments; all of them, sorted, make up the full help.
 
+/// The closing paragraphs of the four part-power commands: the write_ring
+/// note, what the relinker does next (when it has a step to do), and the
+/// caution banner.
+macro_rules! part_power_tail {
+    ($($relinker_step:literal)?) => {
+        concat!(
+            r#"
+
+    A write_ring command is needed to make the change take effect."#,
+            $(
+                r#"
+
+    Once the updated rings have been deployed to all servers you need to run
+    the swift-object-relinker tool to "#,
+                $relinker_step,
+                ".",
+            )?
+            r#"
+
+    *****************************
+    USE THIS WITH EXTREME CAUTION
+    *****************************
+
+    If you increase the partition power and deploy changed rings, you may
+    introduce unavailability in your cluster. This has an end-user impact. Make
+    sure you execute required operations to increase the partition power
+    accurately."#
+        )
+    };
+}
+
+/// The usage of a command that picks devices, in its two forms (search
+/// values, or search options): `args` follows the search values, `opts` the
+/// search options, `extra` ends the note on replication addresses and `body`
+/// says what the command does.
+#[rustfmt::skip]
+macro_rules! search_usage {
+    ($cmd:literal, $args:literal, $opts:literal, $(extra = $extra:literal,)? $body:literal) => {
+        concat!(
+            "swift-ring-builder <builder_file> ", $cmd, $args, "\n",
+            "\n",
+            "or\n",
+            "\n",
+            "swift-ring-builder <builder_file> ", $cmd, "\n",
+            "    --region <region> --zone <zone> --ip <ip or hostname> --port <port>\n",
+            "    --replication-ip <r_ip or r_hostname> --replication-port <r_port>\n",
+            "    --device <device_name> --meta <meta>", $opts, "\n",
+            "\n",
+            "    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname\n",
+            "    and port.", $($extra,)? "\n",
+            "    Any of the options are optional in both cases.\n",
+            "\n",
+            $body
+        )
+    };
+}
+
 /// `(command, usage)` in help order; `default` is the describe view.
 pub const DOCS: &[(&str, &str)] = &[
     (
@@ -39,22 +96,11 @@ swift-ring-builder <builder_file> add
     ),
     (
         "cancel_increase_partition_power",
-        r#"swift-ring-builder <builder_file> cancel_increase_partition_power
-    Cancel the increase of the partition power.
-
-    A write_ring command is needed to make the change take effect.
-
-    Once the updated rings have been deployed to all servers you need to run
-    the swift-object-relinker tool to cleanup unneeded links.
-
-    *****************************
-    USE THIS WITH EXTREME CAUTION
-    *****************************
-
-    If you increase the partition power and deploy changed rings, you may
-    introduce unavailability in your cluster. This has an end-user impact. Make
-    sure you execute required operations to increase the partition power
-    accurately."#,
+        concat!(
+            r#"swift-ring-builder <builder_file> cancel_increase_partition_power
+    Cancel the increase of the partition power."#,
+            part_power_tail!("cleanup unneeded links")
+        ),
     ),
     (
         "create",
@@ -104,82 +150,44 @@ swift-ring-builder <builder_file> add
     ),
     (
         "finish_increase_partition_power",
-        r#"swift-ring-builder <builder_file> finish_increase_partition_power
+        concat!(
+            r#"swift-ring-builder <builder_file> finish_increase_partition_power
     Finally removes the next_part_power flag. Has to be run after the
-    swift-object-relinker tool has been used to cleanup old existing data.
-
-    A write_ring command is needed to make the change take effect.
-
-    *****************************
-    USE THIS WITH EXTREME CAUTION
-    *****************************
-
-    If you increase the partition power and deploy changed rings, you may
-    introduce unavailability in your cluster. This has an end-user impact. Make
-    sure you execute required operations to increase the partition power
-    accurately."#,
+    swift-object-relinker tool has been used to cleanup old existing data."#,
+            part_power_tail!()
+        ),
     ),
     (
         "increase_partition_power",
-        r#"swift-ring-builder <builder_file> increase_partition_power
+        concat!(
+            r#"swift-ring-builder <builder_file> increase_partition_power
     Increases the partition power by one. Needs to be run after
     prepare_increase_partition_power has been run and all existing data has
-    been relinked using the swift-object-relinker tool.
-
-    A write_ring command is needed to make the change take effect.
-
-    Once the updated rings have been deployed to all servers you need to run
-    the swift-object-relinker tool to cleanup old data.
-
-    *****************************
-    USE THIS WITH EXTREME CAUTION
-    *****************************
-
-    If you increase the partition power and deploy changed rings, you may
-    introduce unavailability in your cluster. This has an end-user impact. Make
-    sure you execute required operations to increase the partition power
-    accurately."#,
+    been relinked using the swift-object-relinker tool."#,
+            part_power_tail!("cleanup old data")
+        ),
     ),
     (
         "list_parts",
-        r#"swift-ring-builder <builder_file> list_parts <search-value> [<search-value>] ..
-
-or
-
-swift-ring-builder <builder_file> list_parts
-    --region <region> --zone <zone> --ip <ip or hostname> --port <port>
-    --replication-ip <r_ip or r_hostname> --replication-port <r_port>
-    --device <device_name> --meta <meta> --weight <weight>
-
-    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname
-    and port.
-    Any of the options are optional in both cases.
-
-    Returns a 2 column list of all the partitions that are assigned to any of
+        search_usage!(
+            "list_parts",
+            " <search-value> [<search-value>] ..",
+            " --weight <weight>",
+            r#"    Returns a 2 column list of all the partitions that are assigned to any of
     the devices matching the search values given. The first column is the
     assigned partition number and the second column is the number of device
     matches for that partition. The list is ordered from most number of matches
     to least. If there are a lot of devices to match against, this command
-    could take a while to run."#,
+    could take a while to run."#
+        ),
     ),
     (
         "prepare_increase_partition_power",
-        r#"swift-ring-builder <builder_file> prepare_increase_partition_power
-    Prepare the ring to increase the partition power by one.
-
-    A write_ring command is needed to make the change take effect.
-
-    Once the updated rings have been deployed to all servers you need to run
-    the swift-object-relinker tool to relink existing data.
-
-    *****************************
-    USE THIS WITH EXTREME CAUTION
-    *****************************
-
-    If you increase the partition power and deploy changed rings, you may
-    introduce unavailability in your cluster. This has an end-user impact. Make
-    sure you execute required operations to increase the partition power
-    accurately."#,
+        concat!(
+            r#"swift-ring-builder <builder_file> prepare_increase_partition_power
+    Prepare the ring to increase the partition power by one."#,
+            part_power_tail!("relink existing data")
+        ),
     ),
     (
         "pretend_min_part_hours_passed",
@@ -203,46 +211,30 @@ swift-ring-builder <builder_file> list_parts
     ),
     (
         "remove",
-        r#"swift-ring-builder <builder_file> remove <search-value> [search-value ...]
-    [--yes]
-
-or
-
-swift-ring-builder <builder_file> remove
-    --region <region> --zone <zone> --ip <ip or hostname> --port <port>
-    --replication-ip <r_ip or r_hostname> --replication-port <r_port>
-    --device <device_name> --meta <meta> --weight <weight>
-    [--yes]
-
-    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname
-    and port.
-    Any of the options are optional in both cases.
-
-    Removes the device(s) from the ring. This should normally just be used for
+        search_usage!(
+            "remove",
+            r#" <search-value> [search-value ...]
+    [--yes]"#,
+            r#" --weight <weight>
+    [--yes]"#,
+            r#"    Removes the device(s) from the ring. This should normally just be used for
     a device that has failed. For a device you wish to decommission, it's best
     to set its weight to 0, wait for it to drain all its data, then use this
     remove command. This will not take effect until after running 'rebalance'.
     This is so you can make multiple device changes and rebalance them all just
     once.
 
-    Option --yes assume a yes response to all questions."#,
+    Option --yes assume a yes response to all questions."#
+        ),
     ),
     (
         "search",
-        r#"swift-ring-builder <builder_file> search <search-value>
-
-or
-
-swift-ring-builder <builder_file> search
-    --region <region> --zone <zone> --ip <ip or hostname> --port <port>
-    --replication-ip <r_ip or r_hostname> --replication-port <r_port>
-    --device <device_name> --meta <meta> --weight <weight>
-
-    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname
-    and port.
-    Any of the options are optional in both cases.
-
-    Shows information about matching devices."#,
+        search_usage!(
+            "search",
+            " <search-value>",
+            " --weight <weight>",
+            "    Shows information about matching devices."
+        ),
     ),
     (
         "set_info",
@@ -294,25 +286,17 @@ swift-ring-builder <builder_file> set_info
     ),
     (
         "set_region",
-        r#"swift-ring-builder <builder_file> set_region <search-value> <region>
-    [<search-value> <region] ...
-
-or
-
-swift-ring-builder <builder_file> set_region
-    --region <region> --zone <zone> --ip <ip or hostname> --port <port>
-    --replication-ip <r_ip or r_hostname> --replication-port <r_port>
-    --device <device_name> --meta <meta> <new region> [--yes]
-
-    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname
-    and port.
-    Any of the options are optional in both cases.
-
-    Resets the devices' regions. No partitions will be reassigned to or from
+        search_usage!(
+            "set_region",
+            r#" <search-value> <region>
+    [<search-value> <region] ..."#,
+            " <new region> [--yes]",
+            r#"    Resets the devices' regions. No partitions will be reassigned to or from
     the device until after running 'rebalance'. This is so you can make
     multiple device changes and rebalance them all just once.
 
-    Option --yes assume a yes response to all questions."#,
+    Option --yes assume a yes response to all questions."#
+        ),
     ),
     (
         "set_replicas",
@@ -326,50 +310,35 @@ swift-ring-builder <builder_file> set_region
     ),
     (
         "set_weight",
-        r#"swift-ring-builder <builder_file> set_weight <search-value> <new_weight>
+        search_usage!(
+            "set_weight",
+            r#" <search-value> <new_weight>
     [<search-value> <new_weight>] ...
-    [--yes]
-
-or
-
-swift-ring-builder <builder_file> set_weight
-    --region <region> --zone <zone> --ip <ip or hostname> --port <port>
-    --replication-ip <r_ip or r_hostname> --replication-port <r_port>
-    --device <device_name> --meta <meta> --weight <weight> <new_weight>
-    [--yes]
-
-    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname
-    and port. <weight> and <new_weight> are the search weight and new
-    weight values respectively.
-    Any of the options are optional in both cases.
-
-    Resets the devices' weights. No partitions will be reassigned to or from
+    [--yes]"#,
+            r#" --weight <weight> <new_weight>
+    [--yes]"#,
+            extra = r#" <weight> and <new_weight> are the search weight and new
+    weight values respectively."#,
+            r#"    Resets the devices' weights. No partitions will be reassigned to or from
     the device until after running 'rebalance'. This is so you can make
     multiple device changes and rebalance them all just once.
 
-    Option --yes assume a yes response to all questions."#,
+    Option --yes assume a yes response to all questions."#
+        ),
     ),
     (
         "set_zone",
-        r#"swift-ring-builder <builder_file> set_zone <search-value> <zone>
-    [<search-value> <zone] ...
-
-or
-
-swift-ring-builder <builder_file> set_zone
-    --region <region> --zone <zone> --ip <ip or hostname> --port <port>
-    --replication-ip <r_ip or r_hostname> --replication-port <r_port>
-    --device <device_name> --meta <meta> <new zone> [--yes]
-
-    Where <r_ip>, <r_hostname> and <r_port> are replication ip, hostname
-    and port.
-    Any of the options are optional in both cases.
-
-    Resets the devices' zones. No partitions will be reassigned to or from
+        search_usage!(
+            "set_zone",
+            r#" <search-value> <zone>
+    [<search-value> <zone] ..."#,
+            " <new zone> [--yes]",
+            r#"    Resets the devices' zones. No partitions will be reassigned to or from
     the device until after running 'rebalance'. This is so you can make
     multiple device changes and rebalance them all just once.
 
-    Option --yes assume a yes response to all questions."#,
+    Option --yes assume a yes response to all questions."#
+        ),
     ),
     (
         "validate",
