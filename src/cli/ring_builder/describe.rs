@@ -253,6 +253,34 @@ pub fn parse_filter(ctx: &mut Ctx, command: &str) -> io::Result<Result<DevFilter
     })
 }
 
+/// The devices matched by any number of search values or, when there are
+/// none, by the search options. `Err(code)` when the arguments are unusable
+/// (usage or message already printed).
+pub fn matched_devs(
+    ctx: &mut Ctx,
+    command: &str,
+    parsed: &opts::Parsed,
+) -> io::Result<Result<Vec<u32>, u8>> {
+    let filters = if parsed.args.is_empty() {
+        vec![filter_from_opts(parsed)]
+    } else if is_new_format(parsed) {
+        return Ok(Err(ctx.usage(command)?));
+    } else {
+        parsed.args.iter().map(|a| parse_search_value(a)).collect()
+    };
+    let mut ids = Vec::new();
+    for filter in filters {
+        match filter {
+            Ok(f) => ids.extend(ctx.b().search_devs(&f)),
+            Err(m) => {
+                writeln!(ctx.out, "{m}")?;
+                return Ok(Err(EXIT_ERROR));
+            }
+        }
+    }
+    Ok(Ok(ids))
+}
+
 /// Swift's `validate_args`: were any device options given?
 pub fn is_new_format(p: &opts::Parsed) -> bool {
     p.int("id").is_some()
@@ -389,29 +417,10 @@ pub fn list_parts(ctx: &mut Ctx) -> io::Result<u8> {
         Ok(p) => p,
         Err(m) => return ctx.opt_error(&m),
     };
-    let mut ids = Vec::new();
-    if !parsed.args.is_empty() {
-        if is_new_format(&parsed) {
-            return ctx.usage("list_parts");
-        }
-        for arg in &parsed.args {
-            match parse_search_value(arg) {
-                Ok(f) => ids.extend(ctx.b().search_devs(&f)),
-                Err(m) => {
-                    writeln!(ctx.out, "{m}")?;
-                    return Ok(EXIT_ERROR);
-                }
-            }
-        }
-    } else {
-        match filter_from_opts(&parsed) {
-            Ok(f) => ids.extend(ctx.b().search_devs(&f)),
-            Err(m) => {
-                writeln!(ctx.out, "{m}")?;
-                return Ok(EXIT_ERROR);
-            }
-        }
-    }
+    let ids = match matched_devs(ctx, "list_parts", &parsed)? {
+        Ok(ids) => ids,
+        Err(code) => return Ok(code),
+    };
     let counts = find_parts(ctx.b(), &ids);
     if ctx.json {
         return js::list_parts(ctx, &ids, &counts);

@@ -6,7 +6,7 @@
 use std::io;
 
 use super::common::{check_devs, format_device, py_float};
-use super::describe::{filter_from_opts, is_new_format};
+use super::describe::{filter_from_opts, is_new_format, matched_devs};
 use super::{opts, Ctx};
 use crate::cli::devspec::{self, parse_add_value, parse_change_value, parse_search_value};
 use crate::cli::{EXIT_ERROR, EXIT_SUCCESS};
@@ -436,23 +436,10 @@ pub fn remove(ctx: &mut Ctx) -> io::Result<u8> {
         Ok(p) => p,
         Err(m) => return ctx.opt_error(&m),
     };
-    let mut ids = Vec::new();
-    if !parsed.args.is_empty() {
-        if is_new_format(&parsed) {
-            return ctx.usage("remove");
-        }
-        for arg in &parsed.args {
-            match parse_search_value(arg) {
-                Ok(f) => ids.extend(ctx.b().search_devs(&f)),
-                Err(m) => return message(ctx, &m),
-            }
-        }
-    } else {
-        match filter_from_opts(&parsed) {
-            Ok(f) => ids.extend(ctx.b().search_devs(&f)),
-            Err(m) => return message(ctx, &m),
-        }
-    }
+    let ids = match matched_devs(ctx, "remove", &parsed)? {
+        Ok(ids) => ids,
+        Err(code) => return Ok(code),
+    };
     let question = format!(
         "Are you sure you want to remove these {} devices? (y/N) ",
         ids.len()
