@@ -20,13 +20,8 @@ pub fn add(ctx: &mut Ctx) -> io::Result<u8> {
     if ctx.rest().len() < 2 {
         return ctx.usage("add");
     }
-    if ctx.b().next_part_power.is_some_and(|n| n != 0) {
-        writeln!(ctx.out, "Partition power increase in progress. You need ")?;
-        writeln!(
-            ctx.out,
-            "to finish the increase first before adding devices."
-        )?;
-        return Ok(EXIT_ERROR);
+    if let Some(code) = refuse_during_part_power_increase(ctx, "adding")? {
+        return Ok(code);
     }
     let rest = ctx.rest().to_vec();
     let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
@@ -78,6 +73,20 @@ pub fn add(ctx: &mut Ctx) -> io::Result<u8> {
         )?;
     }
     ctx.save_then(EXIT_SUCCESS)
+}
+
+/// Devices are neither added nor removed while the partition power is being
+/// increased; `Some(code)` when that refusal was printed.
+fn refuse_during_part_power_increase(ctx: &mut Ctx, doing: &str) -> io::Result<Option<u8>> {
+    if ctx.b().next_part_power.is_none_or(|n| n == 0) {
+        return Ok(None);
+    }
+    writeln!(ctx.out, "Partition power increase in progress. You need ")?;
+    writeln!(
+        ctx.out,
+        "to finish the increase first before {doing} devices."
+    )?;
+    Ok(Some(EXIT_ERROR))
 }
 
 fn failed(ctx: &mut Ctx, msg: &str) -> io::Result<u8> {
@@ -423,13 +432,8 @@ pub fn remove(ctx: &mut Ctx) -> io::Result<u8> {
     if ctx.rest().is_empty() {
         return ctx.usage_with_search("remove");
     }
-    if ctx.b().next_part_power.is_some_and(|n| n != 0) {
-        writeln!(ctx.out, "Partition power increase in progress. You need ")?;
-        writeln!(
-            ctx.out,
-            "to finish the increase first before removing devices."
-        )?;
-        return Ok(EXIT_ERROR);
+    if let Some(code) = refuse_during_part_power_increase(ctx, "removing")? {
+        return Ok(code);
     }
     let rest = ctx.rest().to_vec();
     let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
