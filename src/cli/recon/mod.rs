@@ -266,188 +266,132 @@ fn refuse(ctx: &mut Ctx, what: &str) -> Value {
 }
 
 fn run_checks(ctx: &mut Ctx, a: &Args, hosts: &[crate::recon::client::Host]) -> Map<String, Value> {
+    let mut keys = if a.all {
+        all_checks(&ctx.server_type)
+    } else {
+        chosen_checks(a)
+    };
+    keys.extend(
+        [
+            (a.mem, "mem"),
+            (a.mounted, "mounted"),
+            (a.devices, "devices"),
+        ]
+        .into_iter()
+        .filter_map(|(on, key)| on.then_some(key)),
+    );
+    let mut r = Map::new();
+    for key in keys {
+        if let Some(v) = check(ctx, a, hosts, key) {
+            r.insert(key.to_string(), v);
+        }
+    }
+    r
+}
+
+/// `--all`: the checks that apply to the server type, in Swift's order.
+fn all_checks(server_type: &str) -> Vec<&'static str> {
+    let own: &[&str] = match server_type {
+        "object" => &["async", "auditor", "updater", "expirer", "reconstruction"],
+        "container" => &["auditor", "updater", "sharding"],
+        _ => &["auditor"],
+    };
+    let common = [
+        "replication",
+        "unmounted",
+        "load",
+        "diskusage",
+        "ringmd5",
+        "swiftconfmd5",
+        "quarantined",
+        "sockstat",
+        "validate_servers",
+        "driveaudit",
+        "time",
+        "version",
+    ];
+    own.iter().copied().chain(common).collect()
+}
+
+/// The checks asked for one by one, in Swift's order (which differs from
+/// `--all`'s).
+fn chosen_checks(a: &Args) -> Vec<&'static str> {
+    [
+        (a.async_check, "async"),
+        (a.unmounted, "unmounted"),
+        (a.replication, "replication"),
+        (a.auditor, "auditor"),
+        (a.updater, "updater"),
+        (a.expirer, "expirer"),
+        (a.sharding, "sharding"),
+        (a.reconstruction, "reconstruction"),
+        (a.validate_servers, "validate_servers"),
+        (a.loadstats, "load"),
+        (a.diskusage, "diskusage"),
+        (a.md5, "ringmd5"),
+        (a.md5, "swiftconfmd5"),
+        (a.quarantined, "quarantined"),
+        (a.sockstat, "sockstat"),
+        (a.driveaudit, "driveaudit"),
+        (a.time, "time"),
+        (a.swift_versions, "version"),
+    ]
+    .into_iter()
+    .filter_map(|(on, key)| on.then_some(key))
+    .collect()
+}
+
+/// Runs the check reported under JSON key `key` (a refusal where it does not
+/// apply to the server type); `None` when it has nothing to report.
+fn check(
+    ctx: &mut Ctx,
+    a: &Args,
+    hosts: &[crate::recon::client::Host],
+    key: &str,
+) -> Option<Value> {
     use cluster_checks as c;
     use stats_checks as s;
     let t = ctx.server_type.clone();
-    let mut r = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            r.insert(k.to_string(), v);
-        }
-    };
-    if a.all {
-        match t.as_str() {
-            "object" => {
-                put(
-                    "async",
-                    Some(s::single(
-                        ctx,
-                        hosts,
-                        "async",
-                        "Checking async pendings",
-                        "async_pending",
-                    )),
-                );
-                put("auditor", Some(s::object_auditor(ctx, hosts)));
-                put("updater", Some(s::updater(ctx, hosts)));
-                put("expirer", Some(s::expirer(ctx, hosts)));
-                put("reconstruction", Some(s::reconstruction(ctx, hosts)));
-            }
-            "container" => {
-                put("auditor", s::auditor(ctx, hosts));
-                put("updater", Some(s::updater(ctx, hosts)));
-                put("sharding", Some(s::sharding(ctx, hosts)));
-            }
-            _ => put("auditor", s::auditor(ctx, hosts)),
-        }
-        put("replication", Some(s::replication(ctx, hosts)));
-        put("unmounted", Some(c::unmounted(ctx, hosts)));
-        put("load", Some(s::load(ctx, hosts)));
-        put(
-            "diskusage",
-            Some(c::disk_usage(ctx, hosts, a.top, a.lowest, a.human_readable)),
-        );
-        put("ringmd5", Some(c::ring_md5(ctx, hosts)));
-        put("swiftconfmd5", Some(c::swiftconf_md5(ctx, hosts)));
-        put("quarantined", Some(s::quarantine(ctx, hosts)));
-        put("sockstat", Some(s::sockstat(ctx, hosts)));
-        put("validate_servers", Some(c::validate_servers(ctx, hosts)));
-        put(
+    Some(match key {
+        "async" if t == "object" => s::single(
+            ctx,
+            hosts,
+            "async",
+            "Checking async pendings",
+            "async_pending",
+        ),
+        "async" => refuse(ctx, "asyncs on non object servers."),
+        "unmounted" => c::unmounted(ctx, hosts),
+        "replication" => s::replication(ctx, hosts),
+        "auditor" if t == "object" => s::object_auditor(ctx, hosts),
+        "auditor" => return s::auditor(ctx, hosts),
+        "updater" if t == "account" => refuse(ctx, "updaters on account servers."),
+        "updater" => s::updater(ctx, hosts),
+        "expirer" if t == "object" => s::expirer(ctx, hosts),
+        "expirer" => refuse(ctx, "expirer on non object servers."),
+        "sharding" if t == "container" => s::sharding(ctx, hosts),
+        "sharding" => refuse(ctx, "sharding on non container servers."),
+        "reconstruction" if t == "object" => s::reconstruction(ctx, hosts),
+        "reconstruction" => refuse(ctx, "reconstruction stats on non object servers."),
+        "validate_servers" => c::validate_servers(ctx, hosts),
+        "load" => s::load(ctx, hosts),
+        "diskusage" => c::disk_usage(ctx, hosts, a.top, a.lowest, a.human_readable),
+        "ringmd5" => c::ring_md5(ctx, hosts),
+        "swiftconfmd5" => c::swiftconf_md5(ctx, hosts),
+        "quarantined" => s::quarantine(ctx, hosts),
+        "sockstat" => s::sockstat(ctx, hosts),
+        "driveaudit" => s::single(
+            ctx,
+            hosts,
             "driveaudit",
-            Some(s::single(
-                ctx,
-                hosts,
-                "driveaudit",
-                "Checking drive-audit errors",
-                "drive_audit_errors",
-            )),
-        );
-        put("time", Some(c::time_sync(ctx, hosts, a.jitter)));
-        put("version", Some(c::versions(ctx, hosts)));
-    } else {
-        if a.async_check {
-            let v = if t == "object" {
-                s::single(
-                    ctx,
-                    hosts,
-                    "async",
-                    "Checking async pendings",
-                    "async_pending",
-                )
-            } else {
-                refuse(ctx, "asyncs on non object servers.")
-            };
-            put("async", Some(v));
-        }
-        if a.unmounted {
-            put("unmounted", Some(c::unmounted(ctx, hosts)));
-        }
-        if a.replication {
-            put("replication", Some(s::replication(ctx, hosts)));
-        }
-        if a.auditor {
-            let v = if t == "object" {
-                Some(s::object_auditor(ctx, hosts))
-            } else {
-                s::auditor(ctx, hosts)
-            };
-            put("auditor", v);
-        }
-        if a.updater {
-            let v = if t == "account" {
-                refuse(ctx, "updaters on account servers.")
-            } else {
-                s::updater(ctx, hosts)
-            };
-            put("updater", Some(v));
-        }
-        if a.expirer {
-            let v = if t == "object" {
-                s::expirer(ctx, hosts)
-            } else {
-                refuse(ctx, "expirer on non object servers.")
-            };
-            put("expirer", Some(v));
-        }
-        if a.sharding {
-            let v = if t == "container" {
-                s::sharding(ctx, hosts)
-            } else {
-                refuse(ctx, "sharding on non container servers.")
-            };
-            put("sharding", Some(v));
-        }
-        if a.reconstruction {
-            let v = if t == "object" {
-                s::reconstruction(ctx, hosts)
-            } else {
-                refuse(ctx, "reconstruction stats on non object servers.")
-            };
-            put("reconstruction", Some(v));
-        }
-        if a.validate_servers {
-            put("validate_servers", Some(c::validate_servers(ctx, hosts)));
-        }
-        if a.loadstats {
-            put("load", Some(s::load(ctx, hosts)));
-        }
-        if a.diskusage {
-            put(
-                "diskusage",
-                Some(c::disk_usage(ctx, hosts, a.top, a.lowest, a.human_readable)),
-            );
-        }
-        if a.md5 {
-            put("ringmd5", Some(c::ring_md5(ctx, hosts)));
-            put("swiftconfmd5", Some(c::swiftconf_md5(ctx, hosts)));
-        }
-        if a.quarantined {
-            put("quarantined", Some(s::quarantine(ctx, hosts)));
-        }
-        if a.sockstat {
-            put("sockstat", Some(s::sockstat(ctx, hosts)));
-        }
-        if a.driveaudit {
-            put(
-                "driveaudit",
-                Some(s::single(
-                    ctx,
-                    hosts,
-                    "driveaudit",
-                    "Checking drive-audit errors",
-                    "drive_audit_errors",
-                )),
-            );
-        }
-        if a.time {
-            put("time", Some(c::time_sync(ctx, hosts, a.jitter)));
-        }
-        if a.swift_versions {
-            put("version", Some(c::versions(ctx, hosts)));
-        }
-    }
-    if a.mem {
-        put(
-            "mem",
-            Some(c::raw(ctx, hosts, "mem", "Checking memory usage")),
-        );
-    }
-    if a.mounted {
-        put(
-            "mounted",
-            Some(c::raw(
-                ctx,
-                hosts,
-                "mounted",
-                "Checking mounted file systems",
-            )),
-        );
-    }
-    if a.devices {
-        put(
-            "devices",
-            Some(c::raw(ctx, hosts, "devices", "Checking device directories")),
-        );
-    }
-    r
+            "Checking drive-audit errors",
+            "drive_audit_errors",
+        ),
+        "time" => c::time_sync(ctx, hosts, a.jitter),
+        "version" => c::versions(ctx, hosts),
+        "mem" => c::raw(ctx, hosts, "mem", "Checking memory usage"),
+        "mounted" => c::raw(ctx, hosts, "mounted", "Checking mounted file systems"),
+        "devices" => c::raw(ctx, hosts, "devices", "Checking device directories"),
+        other => unreachable!("no recon check {other}"),
+    })
 }
