@@ -180,24 +180,15 @@ pub(super) fn ring_md5(ctx: &mut Ctx, hosts: &[Host]) -> Value {
         .iter()
         .map(|n| (n.clone(), md5_file(&ctx.swift_dir.join(n))))
         .collect();
-    ctx.header("Checking ring md5sums");
-    if ctx.verbose {
-        for (n, sum) in &local {
-            ctx.line(format!(
-                "-> On disk {n} md5sum: {}",
-                sum.as_deref().unwrap_or("None")
-            ));
-        }
-    }
-    let answers = ctx.fetch(hosts, "ringmd5");
-    let (mut matches, mut errors) = (0, 0);
-    let mut mismatched = Vec::new();
-    for a in &answers {
-        let Ok(Value::Object(remote)) = &a.result else {
-            errors += 1;
-            continue;
-        };
-        let mut ok = true;
+    let check = Md5Check {
+        what: "ring md5sums",
+        endpoint: "ringmd5",
+        local: &local,
+        difference_is_error: true,
+    };
+    let local_json: Map<String, Value> = local.iter().map(|(n, s)| (n.clone(), json!(s))).collect();
+    md5_agreement(ctx, hosts, check, local_json.into(), |remote| {
+        let mut differences = Vec::new();
         for (path, sum) in remote {
             let name = path.rsplit('/').next().unwrap_or(path);
             if !name.starts_with(t.as_str()) {
@@ -208,44 +199,73 @@ pub(super) fn ring_md5(ctx: &mut Ctx, hosts: &[Host]) -> Value {
                 .find(|(n, _)| n == name)
                 .and_then(|(_, s)| s.as_deref());
             if sum.as_str() != mine {
-                ok = false;
                 let shown = sum.as_str().unwrap_or("None");
-                ctx.line(format!(
-                    "!! {} ({name} => {shown}) doesn't match on disk md5sum",
-                    a.url
-                ));
-                mismatched.push(json!({"host": netloc(a), "ring": name, "md5": sum}));
+                let fields =
+                    Map::from_iter([("ring".into(), json!(name)), ("md5".into(), sum.clone())]);
+                differences.push((format!("{name} => {shown}"), fields));
             }
         }
-        if ok {
-            matches += 1;
-            if ctx.verbose {
-                ctx.line(format!("-> {} matches.", a.url));
-            }
-        } else {
-            errors += 1;
-        }
-    }
-    ctx.line(format!(
-        "{matches}/{} hosts matched, {errors} error[s] while checking hosts.",
-        hosts.len()
-    ));
-    ctx.sep();
-    let local: Map<String, Value> = local.into_iter().map(|(n, s)| (n, json!(s))).collect();
-    json!({"hosts": answers_json(&answers), "local": local, "matched": matches,
-           "errors": errors, "mismatched": mismatched})
+        differences
+    })
 }
 
 pub(super) fn swiftconf_md5(ctx: &mut Ctx, hosts: &[Host]) -> Value {
     let conf_sum = md5_file(&ctx.swift_dir.join("swift.conf"));
-    ctx.header("Checking swift.conf md5sum");
+    let check = Md5Check {
+        what: "swift.conf md5sum",
+        endpoint: "swiftconfmd5",
+        local: &[("swift.conf".to_string(), conf_sum.clone())],
+        difference_is_error: false,
+    };
+    md5_agreement(ctx, hosts, check, json!(conf_sum), |remote| {
+        // Servers key the sum by their own swift.conf path.
+        let remote_sum = remote
+            .get("/etc/swift/swift.conf")
+            .or_else(|| remote.values().next())
+            .unwrap_or(&Value::Null);
+        if remote_sum.as_str() == conf_sum.as_deref() {
+            return Vec::new();
+        }
+        let shown = remote_sum.as_str().unwrap_or("None");
+        let fields = Map::from_iter([("md5".into(), remote_sum.clone())]);
+        vec![(shown.to_string(), fields)]
+    })
+}
+
+/// What an md5 agreement check compares.
+struct Md5Check<'a> {
+    /// Shown after "Checking ".
+    what: &'a str,
+    /// The recon endpoint asked.
+    endpoint: &'a str,
+    /// `(name, md5)` of the files on disk.
+    local: &'a [(String, Option<String>)],
+    /// Whether a host that differs also counts as an error (Swift counts it
+    /// for rings, not for swift.conf).
+    difference_is_error: bool,
+}
+
+/// Swift's md5 check of files on disk against every host's: prints the local
+/// sums (verbose), then each host's `differences` (the text after the url and
+/// the JSON fields of each), and counts the hosts that agree; a host that
+/// does not answer is an error. `local_json` is the local sums' JSON form.
+fn md5_agreement(
+    ctx: &mut Ctx,
+    hosts: &[Host],
+    check: Md5Check,
+    local_json: Value,
+    differences: impl Fn(&Map<String, Value>) -> Vec<(String, Map<String, Value>)>,
+) -> Value {
+    ctx.header(&format!("Checking {}", check.what));
     if ctx.verbose {
-        ctx.line(format!(
-            "-> On disk swift.conf md5sum: {}",
-            conf_sum.as_deref().unwrap_or("None")
-        ));
+        for (name, sum) in check.local {
+            ctx.line(format!(
+                "-> On disk {name} md5sum: {}",
+                sum.as_deref().unwrap_or("None")
+            ));
+        }
     }
-    let answers = ctx.fetch(hosts, "swiftconfmd5");
+    let answers = ctx.fetch(hosts, check.endpoint);
     let (mut matches, mut errors) = (0, 0);
     let mut mismatched = Vec::new();
     for a in &answers {
@@ -253,23 +273,25 @@ pub(super) fn swiftconf_md5(ctx: &mut Ctx, hosts: &[Host]) -> Value {
             errors += 1;
             continue;
         };
-        // Servers key the sum by their own swift.conf path.
-        let remote_sum = remote
-            .get("/etc/swift/swift.conf")
-            .or_else(|| remote.values().next())
-            .unwrap_or(&Value::Null);
-        if remote_sum.as_str() != conf_sum.as_deref() {
-            let shown = remote_sum.as_str().unwrap_or("None");
-            ctx.line(format!(
-                "!! {} ({shown}) doesn't match on disk md5sum",
-                a.url
-            ));
-            mismatched.push(json!({"host": netloc(a), "md5": remote_sum}));
-        } else {
+        let found = differences(remote);
+        if found.is_empty() {
             matches += 1;
             if ctx.verbose {
                 ctx.line(format!("-> {} matches.", a.url));
             }
+            continue;
+        }
+        if check.difference_is_error {
+            errors += 1;
+        }
+        for (shown, fields) in found {
+            ctx.line(format!(
+                "!! {} ({shown}) doesn't match on disk md5sum",
+                a.url
+            ));
+            let mut record = Map::from_iter([("host".to_string(), json!(netloc(a)))]);
+            record.extend(fields);
+            mismatched.push(Value::Object(record));
         }
     }
     ctx.line(format!(
@@ -277,7 +299,7 @@ pub(super) fn swiftconf_md5(ctx: &mut Ctx, hosts: &[Host]) -> Value {
         hosts.len()
     ));
     ctx.sep();
-    json!({"hosts": answers_json(&answers), "local": conf_sum, "matched": matches,
+    json!({"hosts": answers_json(&answers), "local": local_json, "matched": matches,
            "errors": errors, "mismatched": mismatched})
 }
 
