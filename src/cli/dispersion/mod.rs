@@ -7,7 +7,26 @@ mod progress;
 pub mod report;
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::ops::dispersion::setup::ClusterInfo;
+use crate::ops::dispersion::DispersionConf;
+
+/// A tool's `main`: argv, standard output and error, and whether standard
+/// error is a terminal (for progress bars); returns the exit code.
+pub type ToolMain = fn(Vec<OsString>, &mut dyn Write, &mut dyn Write, bool) -> u8;
+
+/// What a binary does: runs `tool` on this process's arguments and
+/// standard streams and exits with its code.
+pub fn run_process(tool: ToolMain) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let tty = err.is_terminal();
+    let code = tool(std::env::args_os().collect(), &mut out, &mut err, tty);
+    let _ = out.flush();
+    ExitCode::from(code)
+}
 
 /// Parses argv with clap; on `--help` prints it and returns `Err(0)`, on a
 /// bad option prints the error and returns `Err(code)`.
@@ -27,5 +46,64 @@ fn parse<T: clap::Parser>(
             let _ = write!(err, "{e}");
             Err(error_code)
         }
+    }
+}
+
+/// Which of the two tools is starting.
+#[derive(Clone, Copy)]
+enum Tool {
+    Populate,
+    Report,
+}
+
+/// What both tools have once started.
+struct Started {
+    conf: DispersionConf,
+    info: ClusterInfo,
+    containers: bool,
+    objects: bool,
+    rt: tokio::runtime::Runtime,
+}
+
+/// The start-up both tools share: the configuration, the sections it turns
+/// on for `tool` less those `--container-only` / `--object-only` leave out,
+/// the storage policy and a runtime. `Err` is the message the tool prints
+/// before failing with its own code.
+fn start(
+    tool: Tool,
+    conf_file: &Path,
+    policy_name: Option<&str>,
+    container_only: bool,
+    object_only: bool,
+) -> Result<Started, String> {
+    let conf = DispersionConf::load(conf_file).map_err(|e| e.to_string())?;
+    let (verb, containers, objects) = match tool {
+        Tool::Populate => ("populate", conf.container_populate, conf.object_populate),
+        Tool::Report => ("report", conf.container_report, conf.object_report),
+    };
+    let containers = containers && !object_only;
+    let objects = objects && !container_only;
+    if !(containers || objects) {
+        return Err(format!("Neither container or object {verb} is set to run"));
+    }
+    let info = ClusterInfo::load(&conf.swift_dir, policy_name).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(Started {
+        conf,
+        info,
+        containers,
+        objects,
+        rt,
+    })
+}
+
+impl Started {
+    /// Swift's first line: the storage policy in use.
+    fn announce(&self, out: &mut dyn Write) {
+        let _ = writeln!(out, "Using storage policy: {} ", self.info.policy.name());
+        let _ = out.flush();
     }
 }

@@ -13,8 +13,8 @@ use super::progress::Progress;
 use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
 use crate::ops::dispersion::populate::{PopulateOptions, Populator};
 use crate::ops::dispersion::render::populated_text;
-use crate::ops::dispersion::setup::{login, open_ring, ClusterInfo};
-use crate::ops::dispersion::{DispersionConf, DEFAULT_CONF};
+use crate::ops::dispersion::setup::{login, open_ring};
+use crate::ops::dispersion::DEFAULT_CONF;
 
 /// Create containers and objects spread over the partition space, for
 /// swift-dispersion-report to check.
@@ -71,27 +71,25 @@ pub fn main(
         let _ = writeln!(err, "{msg}");
         EXIT_WARNING
     };
-    let conf = match DispersionConf::load(&args.conf_file) {
-        Ok(c) => c,
-        Err(e) => return fail(err, &e.to_string()),
-    };
-    let containers = conf.container_populate && !args.object_only;
-    let objects = conf.object_populate && !args.container_only;
-    if !(containers || objects) {
-        return fail(err, "Neither container or object populate is set to run");
-    }
-    let info = match ClusterInfo::load(&conf.swift_dir, args.policy_name.as_deref()) {
-        Ok(i) => i,
-        Err(e) => return fail(err, &e.to_string()),
-    };
-    let _ = writeln!(out, "Using storage policy: {} ", info.policy.name());
-    let _ = out.flush();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(err, &e.to_string()),
+    let started = super::start(
+        super::Tool::Populate,
+        &args.conf_file,
+        args.policy_name.as_deref(),
+        args.container_only,
+        args.object_only,
+    );
+    let super::Started {
+        conf,
+        info,
+        containers,
+        objects,
+        rt,
+    } = match started {
+        Ok(s) => {
+            s.announce(out);
+            s
+        }
+        Err(m) => return fail(err, &m),
     };
     let progress = Progress::new(stderr_is_terminal, "Creating", err);
     let result: Result<(), String> = rt.block_on(async {

@@ -19,8 +19,8 @@ use crate::ops::dispersion::direct::DirectClient;
 use crate::ops::dispersion::plan;
 use crate::ops::dispersion::render::{self, partition_line, CLEAR};
 use crate::ops::dispersion::report::{Query, Seen};
-use crate::ops::dispersion::setup::{login, open_ring, ClusterInfo};
-use crate::ops::dispersion::{DispersionConf, Events, Kind, SectionReport, DEFAULT_CONF};
+use crate::ops::dispersion::setup::{login, open_ring};
+use crate::ops::dispersion::{Events, Kind, SectionReport, DEFAULT_CONF};
 use crate::recon::pyfmt::json_dumps;
 
 /// Report how many copies of the sampled containers and objects are where
@@ -148,37 +148,33 @@ pub fn main(
         let _ = writeln!(err, "{msg}");
         EXIT_ERROR
     };
-    let conf = match DispersionConf::load(&args.conf_file) {
-        Ok(c) => c,
-        Err(e) => return fail(err, &e.to_string()),
+    let started = match super::start(
+        super::Tool::Report,
+        &args.conf_file,
+        args.policy_name.as_deref(),
+        args.container_only,
+        args.object_only,
+    ) {
+        Ok(s) => s,
+        Err(m) => return fail(err, &m),
     };
     let output = if args.json {
         Output::FullJson
-    } else if args.dump_json || conf.dump_json {
+    } else if args.dump_json || started.conf.dump_json {
         Output::SwiftJson
     } else {
         Output::Text
     };
-    let containers = conf.container_report && !args.object_only;
-    let objects = conf.object_report && !args.container_only;
-    if !(containers || objects) {
-        return fail(err, "Neither container or object report is set to run");
-    }
-    let info = match ClusterInfo::load(&conf.swift_dir, args.policy_name.as_deref()) {
-        Ok(i) => i,
-        Err(e) => return fail(err, &e.to_string()),
-    };
     if output == Output::Text {
-        let _ = writeln!(out, "Using storage policy: {} ", info.policy.name());
-        let _ = out.flush();
+        started.announce(out);
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(err, &e.to_string()),
-    };
+    let super::Started {
+        conf,
+        info,
+        containers,
+        objects,
+        rt,
+    } = started;
     let begun = Instant::now();
     let progress = Progress::new(stderr_is_terminal, "Querying", err);
     let out = RefCell::new(out);
