@@ -1,17 +1,5 @@
 //! swift-dispersion-populate: see `ferroswift::cli::dispersion::populate`.
 
-use std::io::{IsTerminal, Write};
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
-    let tty = err.is_terminal();
-    let code = ferroswift::cli::dispersion::populate::main(
-        std::env::args_os().collect(),
-        &mut out,
-        &mut err,
-        tty,
-    );
-    let _ = out.flush();
-    ExitCode::from(code)
+fn main() -> std::process::ExitCode {
+    ferroswift::cli::dispersion::run_process(ferroswift::cli::dispersion::populate::main)
 }
