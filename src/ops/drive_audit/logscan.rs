@@ -80,23 +80,15 @@ fn small_num(s: &str, max_len: usize) -> Option<u32> {
     s.parse().ok()
 }
 
-fn parse_hms(s: &str) -> Option<(u32, u32, u32)> {
-    let mut it = s.split(':');
-    let h = small_num(it.next()?, 2)?;
-    let m = small_num(it.next()?, 2)?;
-    let sec = small_num(it.next()?, 2)?;
+/// The instant of a date at an `HH:MM:SS` time.
+fn at(year: i64, month: u32, day: u32, hms: &str) -> Option<NaiveTime> {
+    let mut it = hms.split(':');
+    let hour = small_num(it.next()?, 2)?;
+    let minute = small_num(it.next()?, 2)?;
+    let second = small_num(it.next()?, 2)?;
     if it.next().is_some() {
         return None;
     }
-    Some((h, m, sec))
-}
-
-/// `Mon DD HH:MM:SS` in the given year (syslog's format has no year).
-pub fn parse_syslog(year: i64, fields: &[&str]) -> Option<NaiveTime> {
-    let [mon, day, hms] = fields else { return None };
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as u32 + 1;
-    let day = small_num(day, 2)?;
-    let (hour, minute, second) = parse_hms(hms)?;
     Civil {
         year,
         month,
@@ -106,6 +98,14 @@ pub fn parse_syslog(year: i64, fields: &[&str]) -> Option<NaiveTime> {
         second,
     }
     .to_naive()
+}
+
+/// `Mon DD HH:MM:SS` in the given year (syslog's format has no year).
+pub fn parse_syslog(year: i64, fields: &[&str]) -> Option<NaiveTime> {
+    let [mon, day, hms] = fields else { return None };
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as u32 + 1;
+    let day = small_num(day, 2)?;
+    at(year, month, day, hms)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` at the start of a line (zone and fraction ignored).
@@ -122,16 +122,7 @@ pub fn parse_iso_prefix(line: &str) -> Option<NaiveTime> {
     if d.next().is_some() {
         return None;
     }
-    let (hour, minute, second) = parse_hms(hms)?;
-    Civil {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    }
-    .to_naive()
+    at(year, month, day, hms)
 }
 
 /// Lines that mark a boot: everything older belongs to a previous boot.
