@@ -200,31 +200,43 @@ impl RingBuilder {
 
     /// Sets a device's weight (refused for devices marked for removal).
     pub fn set_dev_weight(&mut self, id: u32, weight: f64) -> Result<(), BuilderError> {
-        self.refuse_if_removing(id, "weight")?;
-        if !weight.is_finite() || weight < 0.0 {
-            return Err(BuilderError::InvalidValue(format!(
-                "Invalid weight {weight}"
-            )));
-        }
-        self.dev_mut(id)?.dev.weight = weight;
-        self.devs_changed = true;
-        self.version += 1;
-        Ok(())
+        self.change_placement(id, "weight", |dev| {
+            if !weight.is_finite() || weight < 0.0 {
+                return Err(BuilderError::InvalidValue(format!(
+                    "Invalid weight {weight}"
+                )));
+            }
+            dev.weight = weight;
+            Ok(())
+        })
     }
 
     /// Sets a device's region (refused for devices marked for removal).
     pub fn set_dev_region(&mut self, id: u32, region: u32) -> Result<(), BuilderError> {
-        self.refuse_if_removing(id, "region")?;
-        self.dev_mut(id)?.dev.region = region;
-        self.devs_changed = true;
-        self.version += 1;
-        Ok(())
+        self.change_placement(id, "region", |dev| {
+            dev.region = region;
+            Ok(())
+        })
     }
 
     /// Sets a device's zone (refused for devices marked for removal).
     pub fn set_dev_zone(&mut self, id: u32, zone: u32) -> Result<(), BuilderError> {
-        self.refuse_if_removing(id, "zone")?;
-        self.dev_mut(id)?.dev.zone = zone;
+        self.change_placement(id, "zone", |dev| {
+            dev.zone = zone;
+            Ok(())
+        })
+    }
+
+    /// Changes what a device brings to placement (`what` names it in the
+    /// refusal for a device marked for removal); the next rebalance sees it.
+    fn change_placement(
+        &mut self,
+        id: u32,
+        what: &str,
+        change: impl FnOnce(&mut Device) -> Result<(), BuilderError>,
+    ) -> Result<(), BuilderError> {
+        self.refuse_if_removing(id, what)?;
+        change(&mut self.dev_mut(id)?.dev)?;
         self.devs_changed = true;
         self.version += 1;
         Ok(())
