@@ -7,13 +7,15 @@
 //! Usage: `rebalance_bench <part_power> <replicas> <regions> <zones> <servers> <devices> [seed]`
 //! (zones per region, servers per zone, devices per server).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ferroswift::ring::builder::{BuilderDevice, RingBuilder};
-use ferroswift::ring::Device;
+use ferroswift::ring::builder::RingBuilder;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+#[path = "../tests/rebalance_support/mod.rs"]
+mod rebalance_support;
+use rebalance_support::{add_dev, counts, min_moves, new_builder, pretend_min_part_hours_passed};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,44 +34,17 @@ fn main() {
         num(5, "12") as u32,
     );
     let seed = num(6, "42") as u64;
-    let mut b = RingBuilder {
-        part_power,
-        next_part_power: None,
-        replicas,
-        min_part_hours: 1,
-        devs: Vec::new(),
-        devs_changed: true,
-        version: 0,
-        overload: 0.0,
-        replica2part2dev: None,
-        dev_id_bytes: 2,
-        last_part_moves_epoch: 0,
-        last_part_moves: vec![0; 1 << part_power],
-        last_part_gather_start: 0,
-        dispersion_graph: BTreeMap::new(),
-        dispersion: None,
-        remove_devs: Vec::new(),
-        id: None,
-    };
+    let mut b = new_builder(part_power, replicas, 1);
     for (r, z, s, d, weight) in shape(regions, zones, servers, devices) {
-        let id = b.devs.len() as u32;
-        b.devs.push(Some(BuilderDevice {
-            dev: Device {
-                id,
-                region: r,
-                zone: z,
-                ip: format!("10.{r}.{z}.{s}"),
-                port: 6200,
-                replication_ip: format!("10.{r}.{z}.{s}"),
-                replication_port: 6200,
-                device: format!("d{d}"),
-                meta: String::new(),
-                weight,
-                extra: Default::default(),
-            },
-            parts: 0,
-            parts_wanted: None,
-        }));
+        add_dev(
+            &mut b,
+            r,
+            z,
+            &format!("10.{r}.{z}.{s}"),
+            6200,
+            &format!("d{d}"),
+            weight,
+        );
     }
     let mut now = 1_700_000_000;
     step(&mut b, "initial", now, seed);
@@ -79,8 +54,7 @@ fn main() {
             d.dev.weight *= 1.5;
         }
     }
-    b.last_part_moves.iter_mut().for_each(|m| *m = 255);
-    b.last_part_moves_epoch = 0;
+    pretend_min_part_hours_passed(&mut b);
     now += 7200;
     step(&mut b, "reweight", now, seed);
 }
@@ -108,11 +82,7 @@ pub fn shape(
 }
 
 fn step(b: &mut RingBuilder, name: &str, now: i64, seed: u64) {
-    let before: Vec<u64> = b
-        .devs
-        .iter()
-        .map(|d| d.as_ref().map_or(0, |d| d.parts))
-        .collect();
+    let before = counts(b);
     let t = Instant::now();
     let c = cpu_seconds();
     let o = b
@@ -120,16 +90,7 @@ fn step(b: &mut RingBuilder, name: &str, now: i64, seed: u64) {
         .expect("rebalance");
     let secs = t.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - c;
-    let min: u64 = b
-        .devs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            d.as_ref()
-                .map_or(0, |d| d.parts)
-                .saturating_sub(before.get(i).copied().unwrap_or(0))
-        })
-        .sum();
+    let min = min_moves(&before, b);
     println!(
         "{name}: {secs:.3} s ({cpu:.3} s cpu), balance {:.2}, dispersion {:.2}, moved {} (minimum {min})",
         o.balance, o.dispersion, o.changed_parts

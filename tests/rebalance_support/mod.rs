@@ -1,12 +1,11 @@
-//! Test support for the rebalance tests: a builder constructed directly in
-//! code and a replayer for the reference scenarios' `commands.txt`.
+//! Support for the rebalance tests and the rebalance benchmark: short
+//! forms of the builder's edits, move counts, and a replayer for the
+//! reference scenarios' `commands.txt`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use ferroswift::ring::builder::{BuilderDevice, RebalanceOutcome, RingBuilder};
-use ferroswift::ring::Device;
+use ferroswift::ring::builder::{NewDevice, RebalanceOutcome, RingBuilder};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -15,25 +14,7 @@ pub const NOW: i64 = 1_700_000_000;
 
 /// An empty builder, as `create <part_power> <replicas> <min_part_hours>` makes it.
 pub fn new_builder(part_power: u32, replicas: f64, min_part_hours: u32) -> RingBuilder {
-    RingBuilder {
-        part_power,
-        next_part_power: None,
-        replicas,
-        min_part_hours,
-        devs: Vec::new(),
-        devs_changed: false,
-        version: 0,
-        overload: 0.0,
-        replica2part2dev: None,
-        dev_id_bytes: 2,
-        last_part_moves_epoch: 0,
-        last_part_moves: vec![0; 1 << part_power],
-        last_part_gather_start: 0,
-        dispersion_graph: BTreeMap::new(),
-        dispersion: None,
-        remove_devs: Vec::new(),
-        id: None,
-    }
+    RingBuilder::new(part_power.into(), replicas, min_part_hours.into()).expect("valid builder")
 }
 
 /// Adds a device in the first hole (or at the end); returns its id.
@@ -46,36 +27,19 @@ pub fn add_dev(
     device: &str,
     weight: f64,
 ) -> u32 {
-    let id = b
-        .devs
-        .iter()
-        .position(Option::is_none)
-        .unwrap_or(b.devs.len());
-    let dev = BuilderDevice {
-        dev: Device {
-            id: id as u32,
-            region,
-            zone,
-            ip: ip.to_string(),
-            port,
-            replication_ip: ip.to_string(),
-            replication_port: port,
-            device: device.to_string(),
-            meta: String::new(),
-            weight,
-            extra: Default::default(),
-        },
-        parts: 0,
-        parts_wanted: None,
-    };
-    if id == b.devs.len() {
-        b.devs.push(Some(dev));
-    } else {
-        b.devs[id] = Some(dev);
-    }
-    b.devs_changed = true;
-    b.version += 1;
-    id as u32
+    b.add_dev(NewDevice {
+        id: None,
+        region,
+        zone,
+        ip: ip.to_string(),
+        port,
+        replication_ip: ip.to_string(),
+        replication_port: port,
+        device: device.to_string(),
+        meta: String::new(),
+        weight,
+    })
+    .expect("device added")
 }
 
 /// Parses `r1z2-10.0.0.1:6200/sdb` (no replication part, no meta).
@@ -114,23 +78,17 @@ pub fn search(b: &RingBuilder, value: &str) -> Vec<u32> {
 
 /// Sets weight, marking the builder changed.
 pub fn set_weight(b: &mut RingBuilder, id: u32, weight: f64) {
-    b.devs[id as usize].as_mut().unwrap().dev.weight = weight;
-    b.devs_changed = true;
-    b.version += 1;
+    b.set_dev_weight(id, weight).expect("weight set");
 }
 
 /// Marks a device for removal (weight 0, queued).
 pub fn remove_dev(b: &mut RingBuilder, id: u32) {
-    b.devs[id as usize].as_mut().unwrap().dev.weight = 0.0;
-    b.remove_devs.push(id);
-    b.devs_changed = true;
-    b.version += 1;
+    b.remove_dev(id).expect("device marked for removal");
 }
 
 /// `pretend_min_part_hours_passed`.
 pub fn pretend_min_part_hours_passed(b: &mut RingBuilder) {
-    b.last_part_moves.iter_mut().for_each(|m| *m = 255);
-    b.last_part_moves_epoch = 0;
+    b.pretend_min_part_hours_passed();
 }
 
 /// Per-device part counts before a rebalance (by device id).
