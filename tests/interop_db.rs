@@ -5,9 +5,7 @@
 mod common;
 mod server_util;
 
-use std::process::Command;
-
-use server_util::{spawn, Site};
+use server_util::{find_file, spawn, Site};
 
 const SCRIPT: &str = r#"
 import sys, json, time
@@ -102,7 +100,6 @@ fn swift_direct_client_lists_our_containers_and_accounts() {
     assert_eq!(v["containers_after"], serde_json::json!(["photos"]));
 
     // Swift's own tools read our databases.
-    let bin = common::swift_python().parent().unwrap().to_path_buf();
     for (tool, dir, expect) in [
         (
             "swift-container-info",
@@ -124,36 +121,10 @@ fn swift_direct_client_lists_our_containers_and_accounts() {
             ],
         ),
     ] {
-        let db = walk(&site.devices().join("sda1").join(dir))
-            .into_iter()
-            .find(|p| p.extension().is_some_and(|e| e == "db"))
-            .expect("a db");
-        let res = Command::new(bin.join(tool))
-            .arg("--swift-dir")
-            .arg(site.etc())
-            .arg(&db)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&res.stdout);
-        assert!(
-            res.status.success(),
-            "{tool}: {text}{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        let db = find_file(&site.devices().join("sda1").join(dir), ".db");
+        let text = common::swift_info(tool, &site.etc(), &db);
         for e in expect {
             assert!(text.contains(e), "{tool} output lacks {e:?}:\n{text}");
         }
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
 }

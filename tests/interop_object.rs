@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
-use server_util::{spawn, spawn_swift, Site, HASH_SUFFIX};
+use server_util::{files_under, find_file, spawn, spawn_swift, Site, HASH_SUFFIX};
 
 const DIRECT: &str = r#"
 import sys, json
@@ -73,24 +73,8 @@ fn swift_object_info_reads_our_files_and_updater_reads_our_async_pendings() {
         .into_bytes(),
     );
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
-    let data = find(&site.devices(), ".data");
-    let info = Command::new(
-        common::swift_python()
-            .parent()
-            .unwrap()
-            .join("swift-object-info"),
-    )
-    .arg("--swift-dir")
-    .arg(site.etc())
-    .arg(&data)
-    .output()
-    .unwrap();
-    let text = String::from_utf8_lossy(&info.stdout);
-    assert!(
-        info.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&info.stderr)
-    );
+    let data = find_file(&site.devices(), ".data");
+    let text = common::swift_info("swift-object-info", &site.etc(), &data);
     assert!(text.contains("Path: /AUTH_test/cont/info"), "{text}");
     assert!(
         text.contains("ETag: 841a2d689ad86bd1611447453c22c6fc (valid)"),
@@ -101,7 +85,7 @@ fn swift_object_info_reads_our_files_and_updater_reads_our_async_pendings() {
 
     // The failed container update left an async pending the updater can read.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let pending = find(
+    let pending = find_file(
         &site.devices().join("sda1/async_pending"),
         "-1700000000.00000",
     );
@@ -186,8 +170,8 @@ fn non_ascii_metadata_is_stored_as_swift_stores_it_and_read_both_ways() {
         assert!(resp.starts_with("HTTP/1.1 201"), "{port}: {resp}");
     }
     let (our_file, swift_file) = (
-        find(&site.devices(), ".data"),
-        find(&swift_devices, ".data"),
+        find_file(&site.devices(), ".data"),
+        find_file(&swift_devices, ".data"),
     );
     assert_eq!(
         our_file.strip_prefix(site.devices()).unwrap(),
@@ -275,7 +259,7 @@ fn hostile_names_get_400_and_nothing_escapes() {
         );
     }
     // Nothing was written anywhere: no data files under the site at all.
-    assert!(walk(site.root())
+    assert!(files_under(site.root())
         .iter()
         .all(|p| !p.to_string_lossy().ends_with(".data")));
 }
@@ -290,23 +274,4 @@ fn raw_bytes(port: u16, req: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
-}
-
-fn find(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
-    walk(dir)
-        .into_iter()
-        .find(|p| p.to_string_lossy().ends_with(suffix))
-        .unwrap_or_else(|| panic!("no *{suffix} under {}", dir.display()))
 }

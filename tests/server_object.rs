@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 mod server_util;
-use server_util::free_port;
+use server_util::{files_under, free_port};
 
 struct Client {
     app: axum::Router,
@@ -368,7 +368,7 @@ async fn object_protocol_on_disk() {
         ferroswift::ring::hash::HashPathConf::new("", "s"),
     );
     suite(Arc::new(store)).await;
-    let pending: Vec<_> = walk(&dir.path().join("sda1/async_pending"));
+    let pending = files_under(&dir.path().join("sda1/async_pending"));
     assert_eq!(pending.len(), 1, "one async pending expected");
 }
 
@@ -431,18 +431,4 @@ async fn full_device_refuses_writes_but_serves_reads_and_deletes() {
         c.status("GET", o, &[], b"").await,
         StatusCode::INSUFFICIENT_STORAGE
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }

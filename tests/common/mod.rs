@@ -55,3 +55,23 @@ pub fn bin(name: &str) -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     dir.join(name)
 }
+
+/// Runs one of Swift's `swift-*-info` tools on `file` with `swift_dir`'s
+/// swift.conf; panics (with its output) unless it succeeds, else returns
+/// its standard output.
+pub fn swift_info(tool: &str, swift_dir: &Path, file: &Path) -> String {
+    let exe = swift_python().parent().expect("venv bin").join(tool);
+    let res = Command::new(exe)
+        .arg("--swift-dir")
+        .arg(swift_dir)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+    let text = String::from_utf8_lossy(&res.stdout).into_owned();
+    assert!(
+        res.status.success(),
+        "{tool}: {text}{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    text
+}

@@ -204,3 +204,25 @@ pub fn http(
         out.get(split + 4..).unwrap_or_default().to_vec(),
     )
 }
+
+/// Every file below `dir` (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The first file below `dir` whose path ends with `suffix`.
+pub fn find_file(dir: &Path, suffix: &str) -> PathBuf {
+    files_under(dir)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} under {}", dir.display()))
+}
