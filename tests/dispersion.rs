@@ -7,11 +7,11 @@
 mod aio_util;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use aio_util::{bin, swift_python, Aio, SWIFT_DISPERSION_TOOL};
+use aio_util::{bin, swift_python, Aio, Resume, SWIFT_DISPERSION_TOOL};
 use ferroswift::ops::dispersion::proxy::ProxyClient;
 use regex::Regex;
 use serde_json::Value;
@@ -135,59 +135,8 @@ fn setup() -> (tempfile::TempDir, Fixture) {
     let aio = Aio::setup(&tmp.path().join("aio")).start();
     let etc = aio.dir.canonicalize().unwrap().join("etc");
     let conf = tmp.path().join("dispersion.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[dispersion]\nauth_url = {}\nauth_user = admin:admin\nauth_key = admin\n\
-             swift_dir = {}\ndispersion_coverage = {COVERAGE}\nretries = 1\nconcurrency = 25\n",
-            aio.auth_url(),
-            etc.display()
-        ),
-    )
-    .unwrap();
+    aio.write_dispersion_conf(&conf, COVERAGE);
     (tmp, Fixture { aio, etc, conf })
-}
-
-/// Every `.data` file of the cluster: (node, partition, path).
-fn data_files(root: &Path) -> Vec<(u16, u32, PathBuf)> {
-    let mut found = Vec::new();
-    for node in 1..=4u16 {
-        let objects = root.join(format!("srv/{node}/sd{node}/objects"));
-        let mut stack = vec![objects.clone()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "data") {
-                    let rel = p.strip_prefix(&objects).unwrap();
-                    let part = rel
-                        .iter()
-                        .next()
-                        .unwrap()
-                        .to_str()
-                        .unwrap()
-                        .parse()
-                        .unwrap();
-                    found.push((node, part, p));
-                }
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
-/// Resumes the cluster's supervisor even if the test fails half-way.
-struct Resume(i32);
-
-impl Drop for Resume {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(self.0, libc::SIGCONT);
-        }
-    }
 }
 
 #[test]
@@ -226,7 +175,7 @@ fn populate_then_report_healthy_deleted_replica_and_node_down() {
     assert_eq!(healthy["object"]["missing_0"], 20);
 
     // One replica file deleted by hand: exactly that copy is missing.
-    let files = data_files(&f.aio.dir);
+    let files = f.aio.data_files();
     assert_eq!(files.len(), 60, "{files:?}");
     let (node, part, victim) = files[files.len() / 2].clone();
     std::fs::remove_file(&victim).unwrap();

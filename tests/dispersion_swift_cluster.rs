@@ -82,29 +82,6 @@ fn run(mut cmd: Command) -> (Value, i32, String) {
     (value, out.status.code().unwrap_or(-1), stderr)
 }
 
-/// Every object `.data` file: (node, partition, path).
-fn data_files(root: &Path) -> Vec<(u16, u32, PathBuf)> {
-    let mut found = Vec::new();
-    for node in 1..=NODES {
-        let objects = root.join(format!("srv/{node}/sd{node}/objects"));
-        let mut stack = vec![objects.clone()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "data") {
-                    let rel = p.strip_prefix(&objects).unwrap();
-                    let part = rel.iter().next().unwrap().to_str().unwrap();
-                    found.push((node, part.parse().unwrap(), p));
-                }
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 #[test]
 fn our_dispersion_tools_on_a_cluster_of_swift_servers() {
     let tmp = tempfile::tempdir().unwrap();
@@ -134,16 +111,7 @@ fn our_dispersion_tools_on_a_cluster_of_swift_servers() {
     }
 
     let conf = tmp.path().join("dispersion.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[dispersion]\nauth_url = {}\nauth_user = admin:admin\nauth_key = admin\n\
-             swift_dir = {}\ndispersion_coverage = 100\nretries = 1\nconcurrency = 25\n",
-            aio.auth_url(),
-            etc.display()
-        ),
-    )
-    .unwrap();
+    aio.write_dispersion_conf(&conf, "100");
     let ours = |args: &[&str]| {
         let mut c = Command::new(bin("swift-dispersion-report"));
         c.args(args).arg(&conf);
@@ -201,7 +169,7 @@ fn our_dispersion_tools_on_a_cluster_of_swift_servers() {
     assert_eq!(healthy_report["exit_code"], 0);
 
     // One object replica's file deleted by hand.
-    let files = data_files(&aio.dir);
+    let files = aio.data_files();
     assert_eq!(files.len() as u64, parts * REPLICAS, "{files:?}");
     let (node, part, victim) = files[files.len() / 2].clone();
     std::fs::remove_file(&victim).unwrap();

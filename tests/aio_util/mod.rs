@@ -564,3 +564,62 @@ pub fn swift_proxy(aio: &Aio, conf: &str) -> Proxy {
         "swift-proxy",
     )
 }
+
+impl Aio {
+    /// Every object `.data` file on the cluster's storage nodes:
+    /// `(node, partition, path)`, sorted.
+    pub fn data_files(&self) -> Vec<(u16, u32, PathBuf)> {
+        let mut found = Vec::new();
+        let srv = self.dir.join("srv");
+        for node_dir in std::fs::read_dir(&srv).into_iter().flatten().flatten() {
+            let Ok(node) = node_dir.file_name().to_string_lossy().parse::<u16>() else {
+                continue;
+            };
+            let objects = node_dir.path().join(format!("sd{node}/objects"));
+            let mut stack = vec![objects.clone()];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "data") {
+                        let rel = p.strip_prefix(&objects).unwrap();
+                        let part = rel.iter().next().unwrap().to_str().unwrap();
+                        found.push((node, part.parse().unwrap(), p));
+                    }
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Writes a dispersion.conf for this cluster at `path`: the admin
+    /// account, `coverage` percent of the partitions, one retry.
+    pub fn write_dispersion_conf(&self, path: &Path, coverage: &str) {
+        let etc = self.dir.canonicalize().unwrap().join("etc");
+        std::fs::write(
+            path,
+            format!(
+                "[dispersion]\nauth_url = {}\nauth_user = admin:admin\nauth_key = admin\n\
+                 swift_dir = {}\ndispersion_coverage = {coverage}\nretries = 1\nconcurrency = 25\n",
+                self.auth_url(),
+                etc.display()
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// Resumes a stopped process (SIGCONT) when dropped, so a failing test
+/// still lets the cluster shut down.
+pub struct Resume(pub i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a process of the test's cluster; no memory is involved.
+        unsafe {
+            libc::kill(self.0, libc::SIGCONT);
+        }
+    }
+}
