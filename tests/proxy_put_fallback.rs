@@ -5,10 +5,9 @@
 
 mod aio_util;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aio_util::Aio;
+use aio_util::{Aio, Resume};
 use ferroswift::ring::Ring;
 
 /// Each test runs a whole cluster; they take turns.
@@ -63,21 +62,36 @@ fn copies(aio: &Aio, part: u32, name: &str) -> Vec<u16> {
     out
 }
 
-/// A cluster whose configs `edit` may change before it starts.
-fn cluster(dir: &Path, edit: impl FnOnce(&Path)) -> Aio {
-    let aio = Aio::setup(dir);
-    edit(&aio.dir);
-    aio.start()
+/// One test's cluster (the tests take turns), started with `line` added
+/// to `section` of its configuration file `conf`, and a client that has
+/// created container `c`. Fields drop in order: the cluster stops first.
+struct Scenario {
+    aio: Aio,
+    client: Client,
+    _dir: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
-fn add_to_section(file: &Path, section: &str, line: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
+fn scenario(conf: &str, section: &str, line: &str) -> Scenario {
+    let turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let aio = Aio::setup(&dir.path().join("aio"));
+    let file = aio.dir.join(conf);
+    let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains(section), "{section} missing in {text}");
-    std::fs::write(
-        file,
-        text.replacen(section, &format!("{section}\n{line}"), 1),
-    )
-    .unwrap();
+    let text = text.replacen(section, &format!("{section}\n{line}"), 1);
+    std::fs::write(&file, text).unwrap();
+    let aio = aio.start();
+    let client = Client::new(&aio);
+    assert_eq!(client.call(reqwest::Method::PUT, "c", vec![]).0, 201);
+    Scenario {
+        aio,
+        client,
+        _dir: dir,
+        _turn: turn,
+    }
 }
 
 /// Client calls through the proxy, as test:tester.
@@ -160,19 +174,12 @@ fn put_and_check(aio: &Aio, client: &Client, objects: &[String], bad: u16) {
 
 #[test]
 fn primary_answering_507_is_replaced_by_a_handoff_in_the_same_put() {
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = cluster(&tmp.path().join("aio"), |dir| {
-        add_to_section(
-            &dir.join("etc/object-server/1.conf"),
-            "[DEFAULT]",
-            "fallocate_reserve = 100%",
-        );
-    });
-    let client = Client::new(&aio);
-    assert_eq!(client.call(reqwest::Method::PUT, "c", vec![]).0, 201);
+    let s = scenario(
+        "etc/object-server/1.conf",
+        "[DEFAULT]",
+        "fallocate_reserve = 100%",
+    );
+    let (aio, client) = (&s.aio, &s.client);
     // The device really is full: a direct write is refused.
     let direct = client.rt.block_on(async {
         reqwest::Client::new()
@@ -193,54 +200,34 @@ fn primary_answering_507_is_replaced_by_a_handoff_in_the_same_put() {
     // The first of these meets node 1 unwarned (507 in the expect phase);
     // later ones may find it error-limited already. Either way each object
     // keeps three copies, none on node 1. An empty object goes too.
-    put_and_check(&aio, &client, &names(&aio, 1, true, 4), 1);
-    put_and_check(&aio, &client, &names(&aio, 1, false, 1), 1);
-    let empty = names(&aio, 1, true, 5).pop().unwrap();
+    put_and_check(aio, client, &names(aio, 1, true, 4), 1);
+    put_and_check(aio, client, &names(aio, 1, false, 1), 1);
+    let empty = names(aio, 1, true, 5).pop().unwrap();
     assert_eq!(
         client
             .call(reqwest::Method::PUT, &format!("c/{empty}"), vec![])
             .0,
         201
     );
-    let (part, primaries, handoff) = placement(&aio, &empty);
+    let (part, primaries, handoff) = placement(aio, &empty);
     let mut want: Vec<u16> = primaries.into_iter().filter(|n| *n != 1).collect();
     want.push(handoff);
     want.sort();
     assert_eq!(
-        copies(&aio, part, &empty),
+        copies(aio, part, &empty),
         want,
         "copies of the empty object"
     );
 }
 
-/// Resumes a stopped process when dropped, so a failing test still lets
-/// the cluster shut down.
-struct Resume(i32);
-
-impl Drop for Resume {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on a child server of our cluster; no memory is involved.
-        unsafe {
-            libc::kill(self.0, libc::SIGCONT);
-        }
-    }
-}
-
 #[test]
 fn primary_that_never_asks_for_the_body_is_replaced_after_node_timeout() {
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = cluster(&tmp.path().join("aio"), |dir| {
-        add_to_section(
-            &dir.join("etc/proxy-server.conf"),
-            "[app:proxy-server]",
-            "node_timeout = 1",
-        );
-    });
-    let client = Client::new(&aio);
-    assert_eq!(client.call(reqwest::Method::PUT, "c", vec![]).0, 201);
+    let s = scenario(
+        "etc/proxy-server.conf",
+        "[app:proxy-server]",
+        "node_timeout = 1",
+    );
+    let (aio, client) = (&s.aio, &s.client);
     // Node 2's object server freezes: the kernel still accepts connections
     // for it, but nothing answers.
     let pid = aio.server_pid("object", 2).expect("object server 2 pid");
@@ -249,12 +236,12 @@ fn primary_that_never_asks_for_the_body_is_replaced_after_node_timeout() {
         libc::kill(pid, libc::SIGSTOP);
     }
     let _resume = Resume(pid);
-    let objects = names(&aio, 2, true, 2);
+    let objects = names(aio, 2, true, 2);
     let started = Instant::now();
-    put_and_check(&aio, &client, &objects[..1], 2);
+    put_and_check(aio, client, &objects[..1], 2);
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "the first PUT did not wait for node 2's node_timeout"
     );
-    put_and_check(&aio, &client, &objects[1..], 2);
+    put_and_check(aio, client, &objects[1..], 2);
 }
