@@ -404,13 +404,8 @@ pub fn list_parts(ctx: &mut Ctx) -> io::Result<u8> {
     if ctx.rest().is_empty() {
         return ctx.usage_with_search("list_parts");
     }
-    if ctx.b().replica2part2dev.as_ref().is_none_or(Vec::is_empty) {
-        writeln!(
-            ctx.out,
-            "Specified builder file \"{}\" is not rebalanced yet. Please rebalance first.",
-            ctx.builder_file
-        )?;
-        return Ok(EXIT_ERROR);
+    if let Some(code) = ctx.require_rebalanced()? {
+        return Ok(code);
     }
     let rest = ctx.rest().to_vec();
     let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {

@@ -16,13 +16,8 @@ pub struct Report {
 
 /// `dispersion [filter] [-v] [--recalculate]`.
 pub fn dispersion(ctx: &mut Ctx) -> io::Result<u8> {
-    if ctx.b().replica2part2dev.as_ref().is_none_or(Vec::is_empty) {
-        writeln!(
-            ctx.out,
-            "Specified builder file \"{}\" is not rebalanced yet. Please rebalance first.",
-            ctx.builder_file
-        )?;
-        return Ok(EXIT_ERROR);
+    if let Some(code) = ctx.require_rebalanced()? {
+        return Ok(code);
     }
     const SPEC: &[Opt] = &[
         Opt {

@@ -132,6 +132,25 @@ impl Ctx<'_> {
         Ok(self.save()?.unwrap_or(code))
     }
 
+    /// Commands that read the partition assignment refuse a builder that
+    /// was never rebalanced; `Some(code)` when that refusal was printed.
+    pub fn require_rebalanced(&mut self) -> io::Result<Option<u8>> {
+        if self
+            .b()
+            .replica2part2dev
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+        {
+            return Ok(None);
+        }
+        writeln!(
+            self.out,
+            "Specified builder file \"{}\" is not rebalanced yet. Please rebalance first.",
+            self.builder_file
+        )?;
+        Ok(Some(EXIT_ERROR))
+    }
+
     /// Prints a command's usage text.
     pub fn usage(&mut self, command: &str) -> io::Result<u8> {
         writeln!(self.out, "{}", help::usage(command))?;
