@@ -109,12 +109,17 @@ impl Ctx<'_> {
 
     /// Saves the builder to its file; a failure is reported, exit 2.
     pub fn save(&mut self) -> io::Result<Option<u8>> {
-        let path = self.builder_path();
+        self.save_to(&self.builder_path())
+    }
+
+    /// Saves the builder to `path` (its file or a backup copy); a failure
+    /// is reported under the builder file's name, exit 2.
+    pub fn save_to(&mut self, path: &std::path::Path) -> io::Result<Option<u8>> {
         let b = self
             .builder
             .as_mut()
             .expect("builder loaded before dispatch");
-        match builder_file::save_builder(b, &path) {
+        match builder_file::save_builder(b, path) {
             Ok(()) => Ok(None),
             Err(e) => {
                 writeln!(

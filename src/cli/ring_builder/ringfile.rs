@@ -8,7 +8,7 @@ use super::opts::{self, Kind, Opt};
 use super::Ctx;
 use crate::cli::devspec::py_int;
 use crate::cli::{EXIT_ERROR, EXIT_SUCCESS};
-use crate::conf::builder_file::{backup_path, save_builder};
+use crate::conf::builder_file::backup_path;
 use crate::conf::ring_file::{load_ring, load_ring_with_format, save_ring};
 use crate::ring::builder::RingBuilder;
 use crate::ring::codec::RingFormat;
@@ -141,22 +141,14 @@ pub fn write_builder(ctx: &mut Ctx) -> io::Result<u8> {
         )?;
         return Ok(EXIT_ERROR);
     }
-    let mut builder = match RingBuilder::from_ring(&ring, ring.replica_count(), min_part_hours) {
-        Ok(b) => b,
+    match RingBuilder::from_ring(&ring, ring.replica_count(), min_part_hours) {
+        Ok(b) => ctx.builder = Some(b),
         Err(e) => {
             writeln!(ctx.out, "{e}")?;
             return Ok(EXIT_ERROR);
         }
-    };
-    if let Err(e) = save_builder(&mut builder, &builder_path) {
-        writeln!(
-            ctx.out,
-            "Unable to save builder file {}: {e}",
-            ctx.builder_file
-        )?;
-        return Ok(EXIT_ERROR);
     }
-    Ok(EXIT_SUCCESS)
+    ctx.save_then(EXIT_SUCCESS)
 }
 
 /// `<ring> version`: the ring file's format, id width and build version.

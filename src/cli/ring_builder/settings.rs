@@ -7,7 +7,7 @@ use std::path::Path;
 use super::Ctx;
 use crate::cli::devspec::{py_float, py_int, py_repr};
 use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
-use crate::conf::builder_file::{backup_path, ensure_backup_dir, save_builder};
+use crate::conf::builder_file::{backup_path, ensure_backup_dir};
 use crate::ring::builder::RingBuilder;
 
 /// `create <part_power> <replicas> <min_part_hours>`: a new builder, saved
@@ -22,7 +22,7 @@ pub fn create(ctx: &mut Ctx) -> io::Result<u8> {
         let mph = py_int(&rest[2])?;
         RingBuilder::new(pp, replicas, mph).map_err(|e| e.to_string())
     });
-    let mut builder = match parsed {
+    let builder = match parsed {
         Ok(b) => b,
         Err(m) => {
             writeln!(ctx.out, "{m}")?;
@@ -31,18 +31,11 @@ pub fn create(ctx: &mut Ctx) -> io::Result<u8> {
     };
     let path = ctx.builder_path();
     ensure_backup_dir(&path)?;
-    let backup = backup_path(&path, &path, ctx.env.now);
-    if let Err(e) =
-        save_builder(&mut builder, &backup).and_then(|_| save_builder(&mut builder, &path))
-    {
-        writeln!(
-            ctx.out,
-            "Unable to save builder file {}: {e}",
-            ctx.builder_file
-        )?;
-        return Ok(EXIT_ERROR);
+    ctx.builder = Some(builder);
+    if let Some(code) = ctx.save_to(&backup_path(&path, &path, ctx.env.now))? {
+        return Ok(code);
     }
-    Ok(EXIT_SUCCESS)
+    ctx.save_then(EXIT_SUCCESS)
 }
 
 /// `pretend_min_part_hours_passed`: let every partition move at the next rebalance.
