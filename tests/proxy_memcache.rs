@@ -62,6 +62,35 @@ fn proxies_share_tokens_through_memcached() {
         );
         assert_eq!(s, 401);
     }
+    // A token memcached loses is refused by both within a second: ours
+    // trusts a token it has checked for at most that long.
+    for port in [aio.port, second.port] {
+        let (s, _, _) = raw_http(port, "HEAD", "/v1/AUTH_test", &auth, b"");
+        assert_eq!(s / 100, 2, "the token before memcached loses it");
+    }
+    forget(&mc, &format!("AUTH_/token/{tok}"));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    for port in [aio.port, second.port] {
+        let (s, _, _) = raw_http(port, "HEAD", "/v1/AUTH_test", &auth, b"");
+        assert_eq!(s, 401, "a token memcached no longer holds, on port {port}");
+    }
+}
+
+/// Deletes a cache key from memcached (stored under its hex MD5, as
+/// Swift's memcache client stores it).
+fn forget(mc: &Memcached, key: &str) {
+    use md5::{Digest, Md5};
+    use std::io::{Read, Write};
+    let hashed: String = Md5::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut s = std::net::TcpStream::connect(mc.addr()).unwrap();
+    s.write_all(format!("delete {hashed}\r\n").as_bytes())
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = s.read(&mut answer).unwrap();
+    assert_eq!(&answer[..n], b"DELETED\r\n", "memcached delete {key}");
 }
 
 #[test]

@@ -3,10 +3,14 @@
 //!
 //! Tokens live in the `cache` store under Swift's keys
 //! (`<prefix>/token/<token>` → `[expires, "groups"]`, `<prefix>/user/<a:u>`
-//! → token), so proxies sharing a memcached share tokens.
+//! → token), so proxies sharing a memcached share tokens. A token found
+//! valid is trusted for up to a second without asking the store again
+//! (tempauth never revokes a token before it expires), which spares a
+//! memcached round trip on nearly every request.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
@@ -29,7 +33,17 @@ pub struct TempAuth {
     pub prefix: String,
     users: HashMap<String, TempAuthUser>,
     token_life: u64,
+    /// Tokens recently found valid in the store: when, expiry, groups.
+    recent: Mutex<HashMap<String, (Instant, f64, String)>>,
 }
+
+/// How long a token found in the store is trusted before it is looked up
+/// again: a token the store lost (evicted, memcached restarted) is still
+/// accepted for at most this long.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Bound on the tokens remembered; past it the memory starts afresh.
+const MAX_RECENT: usize = 10_000;
 
 fn now() -> f64 {
     SystemTime::now()
@@ -149,6 +163,7 @@ impl TempAuth {
             prefix,
             users,
             token_life,
+            recent: Mutex::new(HashMap::new()),
         })
     }
 
@@ -233,6 +248,25 @@ impl TempAuth {
         Some((exp, groups))
     }
 
+    /// A token's expiry and groups: from the recent ones, else the store.
+    async fn checked(&self, cache: &Cache, token: &str) -> Option<(f64, String)> {
+        if let Ok(recent) = self.recent.lock() {
+            if let Some((at, exp, groups)) = recent.get(token) {
+                if at.elapsed() < RECHECK {
+                    return Some((*exp, groups.clone()));
+                }
+            }
+        }
+        let (exp, groups) = self.lookup(cache, token).await?;
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= MAX_RECENT {
+                recent.clear();
+            }
+            recent.insert(token.to_string(), (Instant::now(), exp, groups.clone()));
+        }
+        Some((exp, groups))
+    }
+
     /// The identity behind a request's token, if it carries a valid one.
     pub async fn identify(&self, cache: &Cache, h: &HeaderMap) -> Option<Identity> {
         let token =
@@ -240,7 +274,7 @@ impl TempAuth {
         if !token.starts_with(&format!("{}tk", self.prefix)) {
             return None;
         }
-        let (exp, groups) = self.lookup(cache, token).await?;
+        let (exp, groups) = self.checked(cache, token).await?;
         if exp < now() {
             return None;
         }
