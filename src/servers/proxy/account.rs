@@ -8,6 +8,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
+use super::account_acl;
+use super::cors::{method_not_allowed, Kind};
 use super::headers;
 use super::listing::{self, Format};
 use super::pipeline::Ctx;
@@ -40,20 +42,14 @@ pub async fn handle(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) 
                 return headers::error(StatusCode::BAD_REQUEST, None);
             }
             if !proxy.settings.allow_account_management {
-                let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
-                headers::set(r.headers_mut(), "allow", "GET, HEAD, POST");
-                return r;
+                return method_not_allowed(Kind::Account, false);
             }
             let hdrs = headers::to_backend(req.headers());
             let w = write(proxy, ctx, a, method, &hdrs).await;
             proxy.info.invalidate(&format!("/{a}"));
             w.response()
         }
-        _ => {
-            let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
-            headers::set(r.headers_mut(), "allow", "GET, HEAD, POST");
-            r
-        }
+        _ => method_not_allowed(Kind::Account, proxy.settings.allow_account_management),
     }
 }
 
@@ -108,7 +104,14 @@ async fn get(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) -> Resp
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let out = headers::from_backend(&parts.headers);
+            let mut out = headers::from_backend(&parts.headers);
+            // Owners read the account's ACL back in its normal form.
+            if let Some(acl) = headers::get(&parts.headers, account_acl::SYSMETA)
+                .filter(|_| ctx.owner)
+                .and_then(account_acl::external)
+            {
+                headers::set(&mut out, account_acl::HEADER, &acl);
+            }
             listing::respond(parts.status, out, &body, format, a, false, head)
         }
         // Marked deleted (waiting for the reaper): gone, even under autocreate.

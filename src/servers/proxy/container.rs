@@ -9,6 +9,7 @@ use axum::http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::account::autocreate;
+use super::cors::{method_not_allowed, Kind};
 use super::headers;
 use super::listing;
 use super::pipeline::Ctx;
@@ -28,11 +29,7 @@ pub async fn handle(
     match method {
         Method::GET | Method::HEAD => get(proxy, ctx, req, a, c).await,
         Method::PUT | Method::POST | Method::DELETE => write(proxy, ctx, req, a, c).await,
-        _ => {
-            let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
-            headers::set(r.headers_mut(), "allow", "DELETE, GET, HEAD, POST, PUT");
-            r
-        }
+        _ => method_not_allowed(Kind::Container, false),
     }
 }
 
@@ -70,6 +67,12 @@ async fn write(
                 Ok(clean) => headers::set(&mut hdrs, name, &clean),
                 Err(m) => return headers::text(StatusCode::BAD_REQUEST, &m),
             }
+        }
+    }
+    if !ctx.owner {
+        // Only owners set ACLs, sync settings and temp URL keys.
+        for name in &proxy.settings.owner_headers {
+            hdrs.remove(name.as_str());
         }
     }
     if method == Method::PUT {

@@ -11,10 +11,12 @@
 #![allow(clippy::result_large_err)]
 
 mod account;
+mod account_acl;
 mod backend;
 mod cache;
 mod container;
 mod copy;
+mod cors;
 mod dlo;
 mod headers;
 mod info;

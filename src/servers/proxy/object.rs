@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::cors::{method_not_allowed, Kind};
 use super::headers;
 use super::info::path_of;
 use super::nodes::NodeAddr;
@@ -74,11 +75,7 @@ pub async fn handle(
             super::object_put::put(proxy, ctx, parts.headers, body, a, c, o).await
         }
         Method::POST | Method::DELETE => write(proxy, ctx, req, a, c, o).await,
-        _ => {
-            let mut r = headers::error(StatusCode::METHOD_NOT_ALLOWED, None);
-            headers::set(r.headers_mut(), "allow", "DELETE, GET, HEAD, POST, PUT");
-            r
-        }
+        _ => method_not_allowed(Kind::Object, false),
     }
 }
 

@@ -12,9 +12,12 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
+use super::account_acl;
+use super::cors::{self, Kind};
 use super::headers;
+use super::info::Info;
 use super::server::Proxy;
-use super::tempauth::Identity;
+use super::tempauth::{Identity, Verdict};
 use crate::conf::proxy_conf::Filter;
 
 /// Per-request state the controllers see.
@@ -173,16 +176,13 @@ fn strip_inbound(h: &mut HeaderMap) {
     }
 }
 
-async fn route(proxy: &Arc<Proxy>, req: Request<Body>, trans_id: &str) -> Response<Body> {
-    let path = req.uri().path();
+async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Response<Body> {
+    let path = req.uri().path().to_string();
     let method = req.method().clone();
     if proxy.conf.has(Filter::Healthcheck) && path == "/healthcheck" {
         let mut r = Response::new(Body::from("OK"));
         headers::set(r.headers_mut(), "content-type", "text/plain");
         return r;
-    }
-    if path == "/info" && (method == Method::GET || method == Method::HEAD) {
-        return super::swift_info::info_response(proxy);
     }
     let mut who = None;
     if let Some(auth) = &proxy.auth {
@@ -193,26 +193,67 @@ async fn route(proxy: &Arc<Proxy>, req: Request<Body>, trans_id: &str) -> Respon
             return auth.get_token(&proxy.cache, req.headers(), host).await;
         }
         who = auth.identify(&proxy.cache, req.headers()).await;
+        if who.is_none() && auth.claims_token(req.headers()) {
+            // A token of ours that is not (or no longer) valid is refused
+            // before anything else looks at the request.
+            return unauthorized(realm(&path));
+        }
     }
-    let p = match parse_path(path) {
+    if path == "/info" {
+        return super::swift_info::info_response(proxy, &method, req.headers());
+    }
+    let p = match parse_path(&path) {
         Ok(p) => p,
         Err(e) => return e.response(),
     };
     if p.account.len() > headers::MAX_ACCOUNT_NAME_LENGTH {
         return headers::text(StatusCode::BAD_REQUEST, "Account name length too long");
     }
-    let owner = proxy
-        .auth
-        .as_ref()
-        .is_none_or(|a| a.is_owner(who.as_ref(), &p.account));
-    let ctx = Ctx {
-        trans_id: trans_id.to_string(),
-        who,
-        owner,
-    };
-    if let Err(r) = check_access(proxy, &ctx, &method, req.headers(), &p).await {
+    if let Err(r) = account_acl_header(proxy, &p, req.headers_mut()) {
         return r;
     }
+    let kind = match (&p.container, &p.object) {
+        (None, _) => Kind::Account,
+        (Some(_), None) => Kind::Container,
+        _ => Kind::Object,
+    };
+    let mut ctx = Ctx {
+        trans_id: trans_id.to_string(),
+        who,
+        owner: false,
+    };
+    // A request with an Origin on a container or object is a CORS request.
+    let origin = headers::get(req.headers(), "origin")
+        .filter(|o| !o.is_empty() && kind != Kind::Account && method != Method::OPTIONS)
+        .map(str::to_string);
+    match check_access(proxy, &ctx, &method, req.headers(), &p).await {
+        Ok(owner) => ctx.owner = owner,
+        Err(mut r) => {
+            if let Some(o) = origin
+                .as_deref()
+                .filter(|_| cors::denial_decorated(kind, &method))
+            {
+                let info = cors_container(proxy, &p, trans_id).await;
+                cors::decorate(&proxy.settings.cors, &info, o, &mut r);
+            }
+            return r;
+        }
+    }
+    if method == Method::OPTIONS {
+        let info = match kind {
+            Kind::Account => None,
+            _ if headers::get(req.headers(), "origin").is_some_and(|o| !o.is_empty()) => {
+                Some(cors_container(proxy, &p, trans_id).await)
+            }
+            _ => None,
+        };
+        return cors::options(proxy, kind, req.headers(), info.as_deref());
+    }
+    // Swift reads the container's CORS settings before handling the request.
+    let cors_info = match &origin {
+        Some(_) => Some(cors_container(proxy, &p, trans_id).await),
+        None => None,
+    };
     let mut resp = match (&p.container, &p.object) {
         (None, _) => super::account::handle(proxy, &ctx, req, &p.account).await,
         (Some(c), None) => super::container::handle(proxy, &ctx, req, &p.account, c).await,
@@ -225,87 +266,141 @@ async fn route(proxy: &Arc<Proxy>, req: Request<Body>, trans_id: &str) -> Respon
         }
     };
     if !ctx.owner {
-        for name in [
-            "x-container-read",
-            "x-container-write",
-            "x-container-sync-key",
-            "x-container-sync-to",
-            "x-account-access-control",
-        ] {
-            resp.headers_mut().remove(name);
+        for name in &proxy.settings.owner_headers {
+            resp.headers_mut().remove(name.as_str());
         }
+    }
+    if let (Some(o), Some(info)) = (&origin, &cors_info) {
+        cors::decorate(&proxy.settings.cors, info, o, &mut resp);
     }
     resp
 }
 
-/// tempauth's check, with the container's ACL fetched when it matters.
-/// (COPY is checked as a read of its source; `copy` checks the destination.)
-/// Ownership is judged for `p`'s account, which for a copy may not be the
-/// account of the request's path.
+/// The container whose CORS settings apply to a request.
+async fn cors_container(proxy: &Proxy, p: &ApiPath, trans_id: &str) -> Arc<Info> {
+    let c = p.container.as_deref().unwrap_or("");
+    proxy.container_info(&p.account, c, trans_id).await
+}
+
+/// tempauth's handling of `X-Account-Access-Control` on any request to an
+/// account it answers for: a value that is not a valid ACL is a 400; a
+/// valid one travels on as the account sysmeta that stores it.
+fn account_acl_header(proxy: &Proxy, p: &ApiPath, h: &mut HeaderMap) -> Result<(), Response<Body>> {
+    let Some(auth) = &proxy.auth else {
+        return Ok(());
+    };
+    let Some(v) = h.remove(account_acl::HEADER) else {
+        return Ok(());
+    };
+    if !auth.owns_prefix(&p.account) {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(v.as_bytes());
+    if let Err(msg) = account_acl::validate(&text) {
+        let mut r = headers::text(StatusCode::BAD_REQUEST, &msg);
+        headers::set(r.headers_mut(), "content-type", "text/plain; charset=UTF-8");
+        return Err(r);
+    }
+    h.insert(account_acl::SYSMETA, v);
+    Ok(())
+}
+
+/// tempauth's check, with the container's ACL fetched when it matters and
+/// the account's ACL when nothing else allows the request. `Ok(owner)`:
+/// allowed, and whether the user may see and set the account's privileged
+/// headers. (COPY is checked as a read of its source; `copy` checks the
+/// destination.) Ownership is judged for `p`'s account, which for a copy
+/// may not be the account of the request's path.
 pub async fn check_access(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
     method: &Method,
     hdrs: &HeaderMap,
     p: &ApiPath,
-) -> Result<(), Response<Body>> {
+) -> Result<bool, Response<Body>> {
     let Some(auth) = &proxy.auth else {
-        return Ok(());
+        return Ok(true);
     };
-    // Owning an account is not enough to create or delete it: that is for
-    // reseller admins (tempauth's `authorize` decides).
-    let account_op = p.container.is_none() && matches!(*method, Method::PUT | Method::DELETE);
-    if auth.is_owner(ctx.who.as_ref(), &p.account) && !account_op {
-        return Ok(());
-    }
-    let acl = match (&p.container, &p.object) {
-        (Some(c), o) => {
-            let reading =
-                matches!(*method, Method::GET | Method::HEAD) || method.as_str() == "COPY";
-            if o.is_none() && !reading {
-                None
-            } else {
-                let info = proxy.container_info(&p.account, c, &ctx.trans_id).await;
-                let name = if reading {
-                    "x-container-read"
-                } else {
-                    "x-container-write"
-                };
-                info.header(name).map(str::to_string)
-            }
-        }
-        _ => None,
-    };
-    let referer = headers::get(hdrs, "referer");
     let method = if method.as_str() == "COPY" {
         &Method::GET
     } else {
         method
     };
-    match auth.authorize(
+    let first = auth.authorize(
         ctx.who.as_ref(),
         method,
         &p.account,
         p.container.as_deref(),
         p.object.as_deref(),
-        acl.as_deref(),
-        referer,
-    ) {
-        Ok(()) => Ok(()),
-        Err(status) => {
-            let mut r = headers::error(status, None);
-            if status == StatusCode::UNAUTHORIZED {
-                headers::set(
-                    r.headers_mut(),
-                    "www-authenticate",
-                    &format!(
-                        "Swift realm=\"{}\"",
-                        crate::servers::http::quote(&p.account)
-                    ),
-                );
-            }
-            Err(r)
+        None,
+        None,
+    );
+    let verdict = match (first, &p.container) {
+        (Verdict::Allow { owner }, _) => return Ok(owner),
+        // Object requests and container reads may be allowed by the
+        // container's ACL.
+        (Verdict::AskAccount(_), Some(c))
+            if p.object.is_some() || matches!(*method, Method::GET | Method::HEAD) =>
+        {
+            let info = proxy.container_info(&p.account, c, &ctx.trans_id).await;
+            let name = if matches!(*method, Method::GET | Method::HEAD) {
+                "x-container-read"
+            } else {
+                "x-container-write"
+            };
+            auth.authorize(
+                ctx.who.as_ref(),
+                method,
+                &p.account,
+                p.container.as_deref(),
+                p.object.as_deref(),
+                info.header(name),
+                headers::get(hdrs, "referer"),
+            )
         }
+        (v, _) => v,
+    };
+    let status = match verdict {
+        Verdict::Allow { owner } => return Ok(owner),
+        Verdict::Deny(status) => status,
+        Verdict::AskAccount(denied) => {
+            let info = proxy.account_info(&p.account, &ctx.trans_id).await;
+            match auth.authorize_by_account(
+                ctx.who.as_ref(),
+                method,
+                p.container.as_deref(),
+                info.header(account_acl::SYSMETA),
+                denied,
+            ) {
+                Ok(owner) => return Ok(owner),
+                Err(status) => status,
+            }
+        }
+    };
+    if status == StatusCode::UNAUTHORIZED {
+        return Err(unauthorized(&crate::servers::http::quote(&p.account)));
+    }
+    Err(headers::error(status, None))
+}
+
+/// A 401 naming the realm (the account) the client should log in to.
+fn unauthorized(realm: &str) -> Response<Body> {
+    let mut r = headers::error(StatusCode::UNAUTHORIZED, None);
+    headers::set(
+        r.headers_mut(),
+        "www-authenticate",
+        &format!("Swift realm=\"{realm}\""),
+    );
+    r
+}
+
+/// The account of a `/<version>/<account>[/...]` path, as tempauth names
+/// the realm of a refused token (`unknown` for other paths).
+fn realm(path: &str) -> &str {
+    let mut segs = path.strip_prefix('/').unwrap_or("").splitn(3, '/');
+    match (segs.next(), segs.next()) {
+        (Some(v), Some(a)) if !v.is_empty() && !a.is_empty() => a,
+        _ => "unknown",
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use super::backend::Backend;
 use super::cache::Cache;
+use super::cors::CorsConf;
 use super::info::InfoCache;
 use super::nodes::{Affinity, ErrorLimiter};
 use super::rings::Rings;
@@ -31,7 +32,17 @@ pub struct Settings {
     /// Handoffs looked at beyond the primaries (`request_node_count` − replicas).
     pub extra_nodes: usize,
     pub client_timeout: Duration,
+    /// `swift_owner_headers`: headers only owners see or set (lower case).
+    pub owner_headers: Vec<String>,
+    pub cors: CorsConf,
 }
+
+/// Swift's default `swift_owner_headers`.
+const OWNER_HEADERS: &str = "x-container-read, x-container-write, \
+     x-container-sync-key, x-container-sync-to, \
+     x-account-meta-temp-url-key, x-account-meta-temp-url-key-2, \
+     x-container-meta-temp-url-key, x-container-meta-temp-url-key-2, \
+     x-account-access-control";
 
 /// Everything a request needs: settings, rings, the backend client, caches
 /// and the enabled middlewares.
@@ -67,6 +78,14 @@ impl Proxy {
             affinity,
             extra_nodes: conf.get_f64("request_node_count_extra", 3.0) as usize,
             client_timeout: Duration::from_secs_f64(conf.get_f64("client_timeout", 60.0)),
+            owner_headers: conf
+                .get("swift_owner_headers")
+                .unwrap_or(OWNER_HEADERS)
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            cors: CorsConf::from_conf(&conf),
         };
         let limiter = ErrorLimiter::new(
             conf.get_f64("error_suppression_limit", 10.0) as u32,

@@ -3,7 +3,7 @@
 //! implemented) are advertised, since clients decide what to use from it.
 
 use axum::body::Body;
-use axum::http::Response;
+use axum::http::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::headers::*;
@@ -32,7 +32,7 @@ pub fn document(proxy: &Proxy) -> Value {
     let mut doc = json!({
         "swift": {
             "version": SWIFT_VERSION,
-            "strict_cors_mode": true,
+            "strict_cors_mode": proxy.settings.cors.strict,
             "policies": policies,
             "allow_account_management": proxy.settings.allow_account_management,
             "account_autocreate": proxy.settings.account_autocreate,
@@ -55,19 +55,33 @@ pub fn document(proxy: &Proxy) -> Value {
         }
     });
     if proxy.conf.has(Filter::TempAuth) {
-        doc["tempauth"] = json!({});
+        doc["tempauth"] = json!({"account_acls": true});
     }
     doc
 }
 
-/// The `/info` response.
-pub fn info_response(proxy: &Proxy) -> Response<Body> {
+/// Answers `/info`: the document for GET and HEAD (an `Origin` hears
+/// itself allowed), the methods for OPTIONS, 405 otherwise.
+pub fn info_response(proxy: &Proxy, method: &Method, req: &HeaderMap) -> Response<Body> {
+    const ALLOW: &str = "GET, HEAD, OPTIONS";
+    if *method == Method::OPTIONS {
+        let mut r = empty_like(StatusCode::OK);
+        set(r.headers_mut(), "allow", ALLOW);
+        set(r.headers_mut(), "content-type", "text/html; charset=UTF-8");
+        return r;
+    }
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        let mut r = error(StatusCode::METHOD_NOT_ALLOWED, None);
+        set(r.headers_mut(), "allow", ALLOW);
+        return r;
+    }
     let body = document(proxy).to_string();
     let mut r = Response::new(Body::from(body));
-    set(
-        r.headers_mut(),
-        "content-type",
-        "application/json; charset=UTF-8",
-    );
+    let h = r.headers_mut();
+    set(h, "content-type", "application/json; charset=UTF-8");
+    if let Some(origin) = get(req, "origin") {
+        set(h, "access-control-allow-origin", origin);
+        set(h, "access-control-expose-headers", "x-trans-id");
+    }
     r
 }

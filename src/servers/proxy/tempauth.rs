@@ -1,5 +1,6 @@
 //! tempauth: users from the config, `GET /auth/v1.0` token issue, token
-//! checks, and authorization by account ownership and container ACLs.
+//! checks, and authorization by account ownership, container ACLs and
+//! account ACLs (`account_acl`).
 //!
 //! Tokens live in the `cache` store under Swift's keys
 //! (`<prefix>/token/<token>` → `[expires, "groups"]`, `<prefix>/user/<a:u>`
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 
+use super::account_acl::AccountAcls;
 use super::cache::Cache;
 use super::headers;
 use crate::conf::proxy_conf::{Filter, ProxyConf, TempAuthUser};
@@ -267,6 +269,13 @@ impl TempAuth {
         Some((exp, groups))
     }
 
+    /// Whether a request carries a token this tempauth issues (valid or not).
+    pub fn claims_token(&self, h: &HeaderMap) -> bool {
+        headers::get(h, "x-auth-token")
+            .or_else(|| headers::get(h, "x-storage-token"))
+            .is_some_and(|t| t.starts_with(&self.prefix))
+    }
+
     /// The identity behind a request's token, if it carries a valid one.
     pub async fn identify(&self, cache: &Cache, h: &HeaderMap) -> Option<Identity> {
         let token =
@@ -283,18 +292,17 @@ impl TempAuth {
         })
     }
 
-    /// Whether the identity owns the account (or is a reseller admin).
-    pub fn is_owner(&self, who: Option<&Identity>, account: &str) -> bool {
-        who.is_some_and(|w| {
-            w.groups.iter().any(|g| g == account)
-                || (w.groups.iter().any(|g| g == ".reseller_admin")
-                    && account.starts_with(&self.prefix))
-        })
+    /// Whether `account` is one this tempauth answers for.
+    pub fn owns_prefix(&self, account: &str) -> bool {
+        account.starts_with(&self.prefix)
     }
 
-    /// Authorizes a request; `Err` is the 401/403 to send. `acl` is the
-    /// container ACL that applies (read ACL for reads, write ACL for object
-    /// writes), `None` for account requests and container writes.
+    /// Authorizes a request as tempauth does, up to the account ACLs:
+    /// reseller admins and readers, the account's own admins, OPTIONS,
+    /// then the container ACL `acl` that applies (read ACL for reads,
+    /// write ACL for object writes; `None` for account requests and
+    /// container writes). What is left for the account's ACL to decide
+    /// comes back as [`Verdict::AskAccount`].
     #[allow(clippy::too_many_arguments)]
     pub fn authorize(
         &self,
@@ -305,42 +313,77 @@ impl TempAuth {
         object: Option<&str>,
         acl: Option<&str>,
         referer: Option<&str>,
-    ) -> Result<(), StatusCode> {
+    ) -> Verdict {
         let denied = if who.is_some() {
             StatusCode::FORBIDDEN
         } else {
             StatusCode::UNAUTHORIZED
         };
-        if !account.starts_with(&self.prefix) {
-            return Err(denied);
+        if !self.owns_prefix(account) {
+            return Verdict::Deny(denied);
         }
-        if let Some(w) = who {
-            if w.groups.iter().any(|g| g == ".reseller_admin") {
-                return Ok(());
-            }
-            let account_op =
-                container.is_none() && (method == Method::PUT || method == Method::DELETE);
-            if w.groups.iter().any(|g| g == account) && !account_op {
-                return Ok(());
-            }
+        let groups = who.map_or(&[][..], |w| w.groups.as_slice());
+        let member = |g: &str| groups.iter().any(|x| x == g);
+        // Reseller admins own every account of the prefix except the bare
+        // prefix and `.`-accounts (kept for the cluster's own use).
+        let reseller_account =
+            account != self.prefix && !account[self.prefix.len()..].starts_with('.');
+        if member(".reseller_admin") && reseller_account {
+            return Verdict::Allow { owner: true };
+        }
+        let reading = matches!(*method, Method::GET | Method::HEAD);
+        if member(".reseller_reader") && reseller_account && reading {
+            return Verdict::Allow { owner: false };
+        }
+        // Owning an account is not enough to create or delete it.
+        let account_op = container.is_none() && matches!(*method, Method::PUT | Method::DELETE);
+        if member(account) && !account_op {
+            return Verdict::Allow { owner: true };
         }
         if method == Method::OPTIONS {
-            return Ok(());
+            return Verdict::Allow { owner: false };
         }
-        let (referrers, groups) = parse_acl(acl.unwrap_or(""));
-        if referrer_allowed(referer, &referrers) {
-            if object.is_some() || groups.iter().any(|g| g == ".rlistings") {
-                return Ok(());
-            }
-            return Err(denied);
+        let (referrers, acl_groups) = parse_acl(acl.unwrap_or(""));
+        if referrer_allowed(referer, &referrers)
+            && (object.is_some() || acl_groups.iter().any(|g| g == ".rlistings"))
+        {
+            return Verdict::Allow { owner: false };
         }
-        if let Some(w) = who {
-            if w.groups.iter().any(|g| groups.contains(g)) {
-                return Ok(());
-            }
+        if groups.iter().any(|g| acl_groups.contains(g)) {
+            return Verdict::Allow { owner: false };
         }
-        Err(denied)
+        Verdict::AskAccount(denied)
     }
+
+    /// The last step of [`TempAuth::authorize`]: the account's ACL (from
+    /// its sysmeta). `Ok(owner)` when it grants access.
+    pub fn authorize_by_account(
+        &self,
+        who: Option<&Identity>,
+        method: &Method,
+        container: Option<&str>,
+        stored: Option<&str>,
+        denied: StatusCode,
+    ) -> Result<bool, StatusCode> {
+        // An anonymous request has one empty group, as in tempauth.
+        let anonymous = [String::new()];
+        let groups = who.map_or(&anonymous[..], |w| w.groups.as_slice());
+        AccountAcls::from_sysmeta(stored)
+            .and_then(|acls| acls.grant(groups, method, container.is_some()))
+            .ok_or(denied)
+    }
+}
+
+/// What [`TempAuth::authorize`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Allowed; `owner` when the user may see and change the account's
+    /// privileged headers (ACLs, sync keys, temp URL keys).
+    Allow { owner: bool },
+    /// Refused with this status whatever the account's ACL says.
+    Deny(StatusCode),
+    /// Refused with this status unless the account's ACL grants access.
+    AskAccount(StatusCode),
 }
 
 #[cfg(test)]
