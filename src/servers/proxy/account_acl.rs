@@ -106,11 +106,11 @@ impl AccountAcls {
     pub fn grant(&self, groups: &[String], method: &Method, container: bool) -> Option<bool> {
         let member = |list: &[String]| groups.iter().any(|g| list.contains(g));
         let reading = matches!(*method, Method::GET | Method::HEAD);
+        let read_write = member(&self.read_write) && (container || reading);
+        let read_only = member(&self.read_only) && reading;
         if member(&self.admin) {
             Some(true)
-        } else if member(&self.read_write) && (container || reading) {
-            Some(false)
-        } else if member(&self.read_only) && reading {
+        } else if read_write || read_only {
             Some(false)
         } else {
             None
