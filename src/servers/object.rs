@@ -228,59 +228,43 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
         None => return Err(ApiError::new(StatusCode::LENGTH_REQUIRED, "")),
     };
     delete_at(&h)?;
-    let if_none_match_any = header(&h, "if-none-match").is_some_and(|v| v.trim() == "*");
-    let (st, k2) = (s.store.clone(), key.clone());
-    let (writer, orig_delete_at) = blocking(move || {
-        st.check_device(&k2.device, true)?;
-        let state = st.state(&k2)?;
-        let orig = match &state {
-            ObjectState::Present(i) => {
-                parse_delete_at(i.metadata.get("X-Delete-At").map(String::as_str))
-            }
-            _ => None,
-        };
-        if let Some(orig) = state.timestamp() {
-            if orig >= ts {
-                return Err(conflict(orig));
-            }
-        }
-        if if_none_match_any && matches!(state, ObjectState::Present(_)) {
-            return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
-        }
-        let writer: Box<dyn ObjectWriter> = st.create(&k2, length)?;
-        Ok((writer, orig))
-    })
-    .await?;
-
-    let (writer, rest) = receive_body(req.into_body(), writer, length).await?;
+    let check = PutCheck {
+        key: key.clone(),
+        ts,
+        length,
+        if_none_match_any: header(&h, "if-none-match").is_some_and(|v| v.trim() == "*"),
+    };
+    let mut meta = Metadata::new();
+    user_metadata(&h, &mut meta, true);
+    meta.insert("name".into(), key.name());
+    meta.insert("X-Timestamp".into(), ts.internal());
+    meta.insert("Content-Type".into(), content_type);
+    // Headers a replicator sends verbatim override everything, ETag included.
+    let mut replicated = Metadata::new();
+    replication_metadata(&h, &mut replicated);
+    meta.extend(replicated);
     let expected_etag = header(&h, "etag").map(|e| e.trim_matches('"').to_ascii_lowercase());
-    let name = key.name();
-    let etag = blocking(move || {
-        let mut writer = writer;
-        for chunk in rest {
-            writer.write_bytes(chunk)?;
-        }
-        let written = writer.bytes_written();
-        if length.is_some_and(|l| l != written) {
-            return Err(client_disconnect());
-        }
-        let etag = writer.etag();
-        if expected_etag.as_ref().is_some_and(|e| *e != etag) {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ""));
-        }
-        let mut meta = Metadata::new();
-        user_metadata(&h, &mut meta, true);
-        meta.insert("name".into(), name);
-        meta.insert("X-Timestamp".into(), ts.internal());
-        meta.insert("Content-Type".into(), content_type);
-        meta.insert("ETag".into(), etag.clone());
-        meta.insert("Content-Length".into(), written.to_string());
-        replication_metadata(&h, &mut meta);
-        writer.commit(meta.clone(), ts)?;
-        Ok((etag, meta, h))
-    })
-    .await?;
-    let (etag, meta, h) = etag;
+    let st = s.store.clone();
+    // A small body the client sends without waiting for `100 Continue` is
+    // already on its way: take it first, then check, write and commit in one
+    // blocking hop. Otherwise the checks come first, so a 409 or 412 answers
+    // an `Expect: 100-continue` before any body is sent.
+    let small = length.is_some_and(|l| l <= WRITE_CHUNK as u64) && !expects_continue(&h);
+    let (etag, meta, orig_delete_at) = if small {
+        let body = read_small_body(req.into_body(), length).await?;
+        blocking(move || {
+            let (writer, orig) = open_writer(st.as_ref(), &check)?;
+            let (etag, meta) = finish_put(writer, body, length, expected_etag, meta, ts)?;
+            Ok((etag, meta, orig))
+        })
+        .await?
+    } else {
+        let (writer, orig) = blocking(move || open_writer(st.as_ref(), &check)).await?;
+        let (writer, rest) = receive_body(req.into_body(), writer, length).await?;
+        let (etag, meta) =
+            blocking(move || finish_put(writer, rest, length, expected_etag, meta, ts)).await?;
+        (etag, meta, orig)
+    };
     let update_headers = vec![
         ("X-Size".to_string(), meta["Content-Length"].clone()),
         ("X-Content-Type".to_string(), meta["Content-Type"].clone()),
@@ -296,6 +280,89 @@ async fn put(s: Arc<ObjectServer>, req: Request) -> ApiResult {
     let mut resp = empty(StatusCode::CREATED);
     set_header(resp.headers_mut(), "etag", &etag);
     Ok(resp)
+}
+
+/// Whether the client waits for `100 Continue` before sending the body.
+fn expects_continue(h: &HeaderMap) -> bool {
+    header(h, "expect").is_some_and(|v| v.to_ascii_lowercase().contains("100-continue"))
+}
+
+/// What a PUT must pass before its body is written.
+struct PutCheck {
+    key: ObjectKey,
+    ts: Timestamp,
+    length: Option<u64>,
+    if_none_match_any: bool,
+}
+
+/// Checks the device and the object's current state (older PUTs are 409,
+/// `If-None-Match: *` on an existing object 412), then opens the writer.
+/// Also returns the replaced object's `X-Delete-At`.
+fn open_writer(
+    st: &dyn ObjectStore,
+    c: &PutCheck,
+) -> Result<(Box<dyn ObjectWriter>, Option<u64>), ApiError> {
+    st.check_device(&c.key.device, true)?;
+    let state = st.state(&c.key)?;
+    let orig = match &state {
+        ObjectState::Present(i) => {
+            parse_delete_at(i.metadata.get("X-Delete-At").map(String::as_str))
+        }
+        _ => None,
+    };
+    if let Some(existing) = state.timestamp() {
+        if existing >= c.ts {
+            return Err(conflict(existing));
+        }
+    }
+    if c.if_none_match_any && matches!(state, ObjectState::Present(_)) {
+        return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
+    }
+    Ok((st.create(&c.key, c.length)?, orig))
+}
+
+/// Writes the last chunks, checks the length and the client's ETag, and
+/// commits with `meta` plus the body's ETag and length.
+fn finish_put(
+    mut writer: Box<dyn ObjectWriter>,
+    rest: Vec<Bytes>,
+    length: Option<u64>,
+    expected_etag: Option<String>,
+    mut meta: Metadata,
+    ts: Timestamp,
+) -> Result<(String, Metadata), ApiError> {
+    for chunk in rest {
+        writer.write_bytes(chunk)?;
+    }
+    let written = writer.bytes_written();
+    if length.is_some_and(|l| l != written) {
+        return Err(client_disconnect());
+    }
+    let etag = writer.etag();
+    if expected_etag.as_ref().is_some_and(|e| *e != etag) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ""));
+    }
+    meta.entry("ETag".into()).or_insert_with(|| etag.clone());
+    meta.entry("Content-Length".into())
+        .or_insert_with(|| written.to_string());
+    writer.commit(meta.clone(), ts)?;
+    Ok((etag, meta))
+}
+
+/// Reads a whole body of at most `length` bytes into memory.
+async fn read_small_body(mut body: Body, length: Option<u64>) -> Result<Vec<Bytes>, ApiError> {
+    let (mut chunks, mut received) = (Vec::new(), 0u64);
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| client_disconnect())?.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        if length.is_some_and(|len| received > len) {
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ""));
+        }
+        chunks.push(data);
+    }
+    Ok(chunks)
 }
 
 fn client_disconnect() -> ApiError {

@@ -17,12 +17,52 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
     d.sync_all().map_err(|e| StorageError::io(dir, e))
 }
 
-/// Renames `from` to `to`, creating `to`'s directory first, and syncs that directory.
+/// Creates `dir` and any missing parents, returning how many it created.
+pub fn mkdirs_count(dir: &Path) -> Result<usize> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.is_dir() {
+        missing.push(at);
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => break,
+        }
+    }
+    let mut created = 0;
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => created += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StorageError::io(d, e)),
+        }
+    }
+    Ok(created)
+}
+
+/// Renames `from` to `to`, creating `to`'s directory if needed, then syncs
+/// that directory and, for each directory the call created, its parent (as
+/// Swift's `renamer` does), so the new name survives a crash.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
     let parent = to.parent().unwrap_or(Path::new("."));
-    mkdirs(parent)?;
-    fs::rename(from, to).map_err(|e| StorageError::io(to, e))?;
-    fsync_dir(parent)
+    // The directory usually exists: try the rename before any mkdir.
+    let created = match fs::rename(from, to) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let n = mkdirs_count(parent)?;
+            fs::rename(from, to).map_err(|e| StorageError::io(to, e))?;
+            n
+        }
+        Err(e) => return Err(StorageError::io(to, e)),
+    };
+    let mut dir = parent;
+    for _ in 0..=created {
+        fsync_dir(dir)?;
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p,
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// Atomically replaces `target` with `data`, staging the temp file in `tmp_dir`
@@ -54,5 +94,22 @@ mod tests {
         write_file_atomic(&target, b"two", &dir.path().join("tmp")).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rename_creates_missing_directories_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(mkdirs_count(&dir.path().join("x/y/z")).unwrap(), 3);
+        assert_eq!(mkdirs_count(&dir.path().join("x/y/z")).unwrap(), 0);
+        assert_eq!(mkdirs_count(&dir.path().join("x/w")).unwrap(), 1);
+        let from = dir.path().join("f");
+        fs::write(&from, b"data").unwrap();
+        let to = dir.path().join("p/q/file");
+        rename_durable(&from, &to).unwrap();
+        assert_eq!(fs::read(&to).unwrap(), b"data");
+        assert!(!from.exists());
+        // A missing source is an error, not a directory tree.
+        let err = rename_durable(&dir.path().join("gone"), &dir.path().join("r/s/t"));
+        assert!(err.is_err());
     }
 }

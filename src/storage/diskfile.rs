@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::ring::hash::HashPathConf;
 
-use super::atomic::{fsync_dir, mkdirs, rename_durable};
+use super::atomic::{mkdirs, rename_durable};
 use super::device::Devices;
 use super::hasher::BodyHasher;
 use super::hashpath::policy_dir;
@@ -45,7 +45,11 @@ impl DiskStore {
 
     /// `<dev>/objects[-N]/<part>/<sfx>/<hash>` for an object (device must be usable).
     pub fn object_dir(&self, key: &ObjectKey) -> Result<PathBuf> {
-        let dev = self.devices.path(&key.device)?;
+        self.object_dir_in(&self.devices.path(&key.device)?, key)
+    }
+
+    /// An object's directory under device path `dev`.
+    fn object_dir_in(&self, dev: &Path, key: &ObjectKey) -> Result<PathBuf> {
         let hash = self
             .salt
             .hash_path_hex(&key.account, Some(&key.container), Some(&key.object))
@@ -67,13 +71,13 @@ impl DiskStore {
         Ok(OnDisk { dir, sel })
     }
 
-    /// Removes files that no longer count (older data, tombstones and metas).
-    fn cleanup(&self, key: &ObjectKey) -> Result<OnDisk> {
-        let on = self.list(key)?;
-        for (t, k) in &on.sel.obsolete {
-            let _ = fs::remove_file(on.dir.join(format!("{}{}", t.internal(), k.ext())));
+    /// Removes files in object directory `dir` that no longer count (older
+    /// data, tombstones and metas).
+    fn cleanup(dir: &Path) -> Result<()> {
+        for (t, k) in &select(&list_files(dir)?).obsolete {
+            let _ = fs::remove_file(dir.join(format!("{}{}", t.internal(), k.ext())));
         }
-        Ok(on)
+        Ok(())
     }
 
     fn read_file_meta(path: &Path) -> Result<(File, Metadata)> {
@@ -98,12 +102,12 @@ impl DiskStore {
     ) -> Result<()> {
         let tmp_dir = self.tmp_dir(&key.device, key.policy)?;
         mkdirs(&tmp_dir)?;
+        let dir = self.object_dir(key)?;
         let tmp = tmp_dir.join(format!("tmp{}", uuid::Uuid::new_v4().simple()));
         let f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
         let res = metadata::write(&f, &tmp, meta)
             .and_then(|_| f.sync_all().map_err(|e| StorageError::io(&tmp, e)))
             .and_then(|_| {
-                let dir = self.object_dir(key)?;
                 rename_durable(
                     &tmp,
                     &dir.join(format!("{}{}", timestamp.internal(), kind.ext())),
@@ -113,8 +117,8 @@ impl DiskStore {
             let _ = fs::remove_file(&tmp);
         }
         res?;
-        self.cleanup(key)?;
-        invalidate_parent(&self.object_dir(key)?);
+        Self::cleanup(&dir)?;
+        invalidate_parent(&dir);
         Ok(())
     }
 
@@ -287,8 +291,8 @@ pub struct DiskWriter {
     written: u64,
     /// Bytes already handed to the kernel's writeback.
     kicked: u64,
-    store: DiskStore,
-    key: ObjectKey,
+    /// The object's directory (`<dev>/objects[-N]/<part>/<sfx>/<hash>`).
+    dir: PathBuf,
     done: bool,
 }
 
@@ -344,21 +348,14 @@ impl ObjectWriter for DiskWriter {
         let f = self.file.get_ref();
         metadata::write(f, &self.tmp, &meta)?;
         f.sync_all().map_err(|e| StorageError::io(&self.tmp, e))?;
-        let dir = self.store.object_dir(&self.key)?;
-        let new_dir = !dir.exists();
+        // Syncs the object directory, and the parents of any it creates.
         rename_durable(
             &self.tmp,
-            &dir.join(format!("{}.data", timestamp.internal())),
+            &self.dir.join(format!("{}.data", timestamp.internal())),
         )?;
         self.done = true;
-        if new_dir {
-            // Make the new hash and suffix directories themselves durable.
-            if let Some(sfx) = dir.parent() {
-                let _ = fsync_dir(sfx);
-            }
-        }
-        self.store.cleanup(&self.key)?;
-        invalidate_parent(&dir);
+        DiskStore::cleanup(&self.dir)?;
+        invalidate_parent(&self.dir);
         Ok(())
     }
 }
@@ -404,7 +401,9 @@ impl ObjectStore for DiskStore {
     }
 
     fn create(&self, key: &ObjectKey, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
-        let tmp_dir = self.tmp_dir(&key.device, key.policy)?;
+        let dev = self.devices.path(&key.device)?;
+        let dir = self.object_dir_in(&dev, key)?;
+        let tmp_dir = dev.join(policy_dir("tmp", key.policy));
         let tmp = tmp_dir.join(format!("tmp{}", uuid::Uuid::new_v4().simple()));
         let file = match File::create(&tmp) {
             Ok(f) => f,
@@ -436,8 +435,7 @@ impl ObjectStore for DiskStore {
             md5: BodyHasher::new(size_hint),
             written: 0,
             kicked: 0,
-            store: self.clone(),
-            key: key.clone(),
+            dir,
             done: false,
         }))
     }

@@ -5,10 +5,9 @@
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
-use md5::{Digest, Md5};
-
 use super::hashpath::hex;
+use super::md5sum::Md5Sum;
+use bytes::Bytes;
 
 /// Bodies this large (or larger, when announced) are hashed on a helper thread.
 pub const THREADED_MIN: u64 = 4 << 20;
@@ -16,10 +15,10 @@ pub const THREADED_MIN: u64 = 4 << 20;
 const QUEUE: usize = 16;
 
 enum State {
-    Inline(Md5),
+    Inline(Md5Sum),
     Threaded {
         tx: SyncSender<Bytes>,
-        done: JoinHandle<Md5>,
+        done: JoinHandle<Md5Sum>,
     },
 }
 
@@ -36,7 +35,7 @@ impl BodyHasher {
     /// large, from the first chunk on (no thread until then).
     pub fn new(expected: Option<u64>) -> Self {
         BodyHasher {
-            state: State::Inline(Md5::new()),
+            state: State::Inline(Md5Sum::new()),
             fed: 0,
             large: expected.is_some_and(|n| n >= THREADED_MIN),
         }
@@ -96,7 +95,7 @@ impl BodyHasher {
     /// The hex digest of everything fed so far (waits for the helper thread;
     /// more chunks may follow).
     pub fn finish(&mut self) -> String {
-        let state = std::mem::replace(&mut self.state, State::Inline(Md5::new()));
+        let state = std::mem::replace(&mut self.state, State::Inline(Md5Sum::new()));
         let md5 = match state {
             State::Inline(md5) => md5,
             // The thread cannot panic (it only hashes); a join error leaves no digest.
@@ -114,6 +113,7 @@ impl BodyHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::Digest;
 
     fn body(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
@@ -128,7 +128,7 @@ mod tests {
             (9 << 20, Some(9 << 20)),
         ] {
             let data = body(n);
-            let want = hex(&Md5::digest(&data));
+            let want = hex(&md5::Md5::digest(&data));
             let mut h = BodyHasher::new(announce);
             for (i, c) in data.chunks(300_001).enumerate() {
                 if i % 2 == 0 {
