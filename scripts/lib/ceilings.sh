@@ -1,0 +1,44 @@
+# Sourced by the bench scripts: what the machine alone sustains, in MB/s,
+# to set object-server and proxy throughput against.
+
+# dd_mbps IN DIR [STREAMS]: STREAMS copies of file IN written into DIR at
+# once by dd (1 MiB blocks, fsync before dd exits); prints the aggregate
+# MB/s, all bytes over the wall time (dd's own figure carries a unit that
+# changes with the speed, so it is not used).
+dd_mbps() {
+  local in=$1 dir=$2 n=${3:-1} pids=() t0 t1 i
+  t0=$(date +%s.%N)
+  for i in $(seq "$n"); do
+    dd if="$in" of="$dir/ddtest$i" bs=1M conv=fsync 2>/dev/null & pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(date +%s.%N)
+  for i in $(seq "$n"); do rm -f "$dir/ddtest$i"; done
+  awk -v b="$(( n * $(stat -c %s "$in") ))" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.0f\n", b / (z - a) / 1e6}'
+}
+
+# md5_mbps FILE: MD5 over FILE's bytes on one core, best of 3: prints
+# "OURS CRATE OPENSSL" (the object server's MD5, the md-5 crate, and
+# OpenSSL through Python's hashlib). Every PUT computes its body's ETag,
+# so a single stream cannot go faster than its hasher.
+md5_mbps() {
+  local ours
+  cargo build --release --example md5_speed >/dev/null 2>&1
+  ours=$(target/release/examples/md5_speed "$1" 3)
+  python3 - "$1" "$ours" <<'PY'
+import hashlib, sys, time
+data = open(sys.argv[1], "rb").read()
+best = float("inf")
+for _ in range(3):
+    t = time.perf_counter()
+    h = hashlib.md5()
+    for i in range(0, len(data), 1 << 20):
+        h.update(data[i:i + (1 << 20)])
+    h.digest()
+    best = min(best, time.perf_counter() - t)
+print(sys.argv[2], round(len(data) / best / 1e6))
+PY
+}
+
+# median: the middle of the numbers on stdin, one a line.
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
