@@ -6,5 +6,6 @@ pub mod proxy_conf;
 pub mod ring_cache;
 pub mod ring_file;
 pub mod ring_handle;
+pub mod ring_memory;
 pub mod server_conf;
 pub mod swift_conf;

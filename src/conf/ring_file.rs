@@ -4,14 +4,14 @@
 //! directory).
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::conf::atomic_file::write_atomically;
 use crate::conf::ring_cache::{self, RingIdentity};
-use crate::ring::codec::{self, RingFileError, RingFormat};
+use crate::conf::ring_memory::{self, FileBytes};
+use crate::ring::codec::{self, DecodedRing, RingFileError, RingFormat};
 use crate::ring::{Ring, RingData};
 
 /// A ring file error together with the file it concerns.
@@ -43,7 +43,7 @@ pub fn load_ring_with_format(
     path: impl AsRef<Path>,
 ) -> Result<(RingData, RingFormat), RingPathError> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| RingPathError::new(path, e))?;
+    let (bytes, _) = read_with_metadata(path).map_err(|e| RingPathError::new(path, e))?;
     let (ring, format) = codec::decode_ring(&bytes).map_err(|e| RingPathError::new(path, e))?;
     codec::validate(&ring).map_err(|e| RingPathError::new(path, e))?;
     Ok((ring, format))
@@ -82,7 +82,7 @@ pub fn load_lookup_ring_cached(
     let invalid = |e: crate::ring::RingError| err(RingFileError::Invalid(e.to_string()));
     let (bytes, meta) = read_with_metadata(path).map_err(|e| err(e.into()))?;
     let Some(dir) = cache_dir else {
-        let (ring, _) = codec::decode_ring_compact(&bytes).map_err(err)?;
+        let (ring, _) = decode(&bytes).map_err(err)?;
         drop(bytes);
         return Ok((Ring::from_decoded(ring).map_err(invalid)?, CacheUse::Off));
     };
@@ -96,7 +96,7 @@ pub fn load_lookup_ring_cached(
             return Ok((ring, CacheUse::Hit));
         }
     }
-    let (ring, _) = codec::decode_ring_compact(&bytes).map_err(err)?;
+    let (ring, _) = decode(&bytes).map_err(err)?;
     drop(bytes);
     let ring = Ring::from_decoded(ring).map_err(invalid)?;
     let used = match ring_cache::write(&entry, &id, ring.table.source_bytes()) {
@@ -109,12 +109,17 @@ pub fn load_lookup_ring_cached(
     Ok((ring, used))
 }
 
-/// The file's bytes and the metadata of the file they were read from.
-fn read_with_metadata(path: &Path) -> std::io::Result<(Vec<u8>, fs::Metadata)> {
+/// Decodes a ring file's bytes, inflating into huge-page-friendly memory.
+fn decode(bytes: &[u8]) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    codec::decode_ring_compact_in(bytes, ring_memory::stream_buffer)
+}
+
+/// The file's bytes (large files mapped) and the metadata of the file they
+/// were read from.
+fn read_with_metadata(path: &Path) -> std::io::Result<(FileBytes, fs::Metadata)> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)?;
+    let bytes = FileBytes::of(&mut file, &meta)?;
     Ok((bytes, meta))
 }
 

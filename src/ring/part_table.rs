@@ -26,6 +26,8 @@ impl IdLayout {
 #[derive(Debug, Clone)]
 pub struct PartTable {
     bytes: Vec<u8>,
+    /// Where the decompressed stream the table came from starts in `bytes`.
+    origin: usize,
     start: usize,
     layout: IdLayout,
     stride: usize,
@@ -61,6 +63,7 @@ impl PartTable {
         }
         Ok(PartTable {
             bytes,
+            origin: 0,
             start,
             layout,
             stride,
@@ -92,11 +95,20 @@ impl PartTable {
         }
         PartTable {
             bytes,
+            origin: 0,
             start: 0,
             layout,
             stride,
             row_lens: rows.iter().map(Vec::len).collect(),
         }
+    }
+
+    /// Marks `bytes[origin..]` as the decompressed stream the table was
+    /// decoded from (what [`PartTable::source_bytes`] returns); the bytes
+    /// before it are padding. `origin` is at most the table's start.
+    pub fn with_origin(mut self, origin: usize) -> PartTable {
+        self.origin = origin.min(self.start);
+        self
     }
 
     /// The rows as plain vectors.
@@ -110,10 +122,11 @@ impl PartTable {
             .collect()
     }
 
-    /// The whole buffer the table lives in (for a table decoded from a ring
-    /// file: the entire decompressed stream, the rows at some offset).
+    /// The buffer the table lives in, from its origin (for a table decoded
+    /// from a ring file: the entire decompressed stream, the rows at some
+    /// offset).
     pub fn source_bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.bytes[self.origin..]
     }
 
     /// Number of replica rows.

@@ -11,6 +11,7 @@ use flate2::{Crc, Decompress, FlushDecompress, Status};
 
 use super::error::RingFileError;
 use super::gzip;
+use super::StreamBuf;
 
 /// Deflate cannot expand data by more than about 1032:1; used to cap buffers.
 const MAX_DEFLATE_RATIO: usize = 1032;
@@ -21,7 +22,12 @@ const CHUNK: usize = 1 << 19;
 
 /// Decompresses the first gzip member of `file` and checks its trailer.
 /// Bytes after the member are ignored, as Swift's reader ignores them.
-pub fn gunzip(file: &[u8]) -> Result<Vec<u8>, RingFileError> {
+/// When the trailer's length is plausible, `alloc` provides the buffer the
+/// one-call inflate writes into (returned trimmed to the stream's end).
+pub fn gunzip(
+    file: &[u8],
+    alloc: impl FnOnce(usize) -> StreamBuf,
+) -> Result<StreamBuf, RingFileError> {
     let start = gzip::header_len(file)?;
     let body = &file[start..];
     // ISIZE is only a hint (it could lie): never reserve more than the
@@ -34,11 +40,17 @@ pub fn gunzip(file: &[u8]) -> Result<Vec<u8>, RingFileError> {
     };
     let initial = hint.min(body.len().saturating_mul(MAX_DEFLATE_RATIO));
     if initial == hint && hint > 0 {
-        let mut out = vec![0u8; hint];
+        let mut buf = alloc(hint);
+        let end = buf.base + hint;
+        let out = buf
+            .bytes
+            .get_mut(buf.base..end)
+            .ok_or(RingFileError::Internal("stream buffer smaller than asked"))?;
         let mut inflater = libdeflater::Decompressor::new();
-        if let Ok(n) = inflater.gzip_decompress(file, &mut out) {
+        if let Ok(n) = inflater.gzip_decompress(file, out) {
             if n == hint {
-                return Ok(out);
+                buf.bytes.truncate(end);
+                return Ok(buf);
             }
         }
     }
@@ -71,7 +83,10 @@ pub fn gunzip(file: &[u8]) -> Result<Vec<u8>, RingFileError> {
             out.len()
         )));
     }
-    Ok(out)
+    Ok(StreamBuf {
+        bytes: out,
+        base: 0,
+    })
 }
 
 fn stalled(consumed: usize, body: &[u8]) -> RingFileError {

@@ -10,6 +10,7 @@ mod error;
 mod gzip;
 mod header;
 mod inflate;
+mod prefix;
 pub(crate) mod pyjson;
 mod table;
 mod v1;
@@ -94,7 +95,21 @@ pub fn decode_ring(file: &[u8]) -> Result<(RingData, RingFormat), RingFileError>
 
 /// Decodes a whole `*.ring.gz` file, keeping the table as the file holds it.
 pub fn decode_ring_compact(file: &[u8]) -> Result<(DecodedRing, RingFormat), RingFileError> {
-    decode_owned(inflate::gunzip(file)?)
+    decode_ring_compact_in(file, StreamBuf::zeroed)
+}
+
+/// [`decode_ring_compact`], inflating into a buffer from `alloc`, which is
+/// asked for room for the stream length the gzip trailer announces (once it
+/// is known to be plausible). The caller chooses the memory (for instance
+/// laid out for huge pages); the buffer becomes the ring's table.
+pub fn decode_ring_compact_in(
+    file: &[u8],
+    alloc: impl FnOnce(usize) -> StreamBuf,
+) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    prefix::with_v1_header(file, |early| {
+        let buf = inflate::gunzip(file, alloc)?;
+        decode_stream(buf, true, early())
+    })
 }
 
 /// Decodes an already decompressed ring stream (starting with `R1NG`).
@@ -103,27 +118,63 @@ pub fn decode_decompressed(data: &[u8]) -> Result<(RingData, RingFormat), RingFi
     Ok((ring.into_ring_data(), format))
 }
 
+/// Zeroed memory a decompressed stream is written into: the stream occupies
+/// `bytes[base..]` (the bytes before `base` are padding, e.g. to align the
+/// stream for huge pages).
+#[derive(Debug)]
+pub struct StreamBuf {
+    pub bytes: Vec<u8>,
+    pub base: usize,
+}
+
+impl StreamBuf {
+    /// A plain zeroed buffer of `len` bytes, with no padding.
+    pub fn zeroed(len: usize) -> StreamBuf {
+        StreamBuf {
+            bytes: vec![0; len],
+            base: 0,
+        }
+    }
+}
+
 /// Decodes a decompressed stream that was fully checked once before and
 /// has been kept intact since (a cache entry whose own checksum matched):
 /// v2 section digests are not recomputed; everything else is checked as
 /// usual. Its bytes become the ring's table.
 pub fn decode_checked_stream(data: Vec<u8>) -> Result<(DecodedRing, RingFormat), RingFileError> {
-    decode_stream(data, false)
+    decode_stream(
+        StreamBuf {
+            bytes: data,
+            base: 0,
+        },
+        false,
+        None,
+    )
 }
 
 /// Decodes a decompressed stream; its bytes become the ring's table.
 fn decode_owned(data: Vec<u8>) -> Result<(DecodedRing, RingFormat), RingFileError> {
-    decode_stream(data, true)
+    decode_stream(
+        StreamBuf {
+            bytes: data,
+            base: 0,
+        },
+        true,
+        None,
+    )
 }
 
+/// `early`: a v1 header decoded ahead from the start of the same file,
+/// used only if its JSON text equals the stream's.
 fn decode_stream(
-    data: Vec<u8>,
+    buf: StreamBuf,
     verify_digests: bool,
+    early: Option<prefix::EarlyHeader>,
 ) -> Result<(DecodedRing, RingFormat), RingFileError> {
-    let format = detect(&data)?;
+    let format = detect(&buf.bytes[buf.base..])?;
     let ring = match format {
-        RingFormat::V1 => v1::decode(data)?,
-        RingFormat::V2 => v2::decode(data, verify_digests)?,
+        RingFormat::V1 => v1::decode(buf, early)?,
+        RingFormat::V2 => v2::decode(buf, verify_digests)?,
     };
     Ok((ring, format))
 }

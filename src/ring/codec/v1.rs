@@ -6,23 +6,26 @@ use std::io::Write;
 use super::error::RingFileError;
 use super::gzip::GzWriter;
 use super::header;
+use super::prefix::EarlyHeader;
 use super::pyjson;
 use super::table::{self, Endian};
-use super::DecodedRing;
+use super::{DecodedRing, StreamBuf};
 use crate::ring::part_table::{IdLayout, PartTable};
-use crate::ring::RingData;
+use crate::ring::{Device, RingData};
 
-/// Decodes a whole decompressed v1 stream (starting with the magic); the
-/// rows stay in `data`, which becomes the table.
-pub fn decode(data: Vec<u8>) -> Result<DecodedRing, RingFileError> {
-    let len_bytes = data.get(6..10).ok_or_else(|| {
-        RingFileError::incomplete("v1 header length", 4, data.len().saturating_sub(6) as u64)
-    })?;
-    let json_len =
-        u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
-    let json = data.get(10..10 + json_len).ok_or_else(|| {
-        RingFileError::incomplete("v1 JSON header", json_len as u64, (data.len() - 10) as u64)
-    })?;
+/// The parts of a v1 ring its JSON header gives.
+pub struct V1Head {
+    layout: IdLayout,
+    part_shift: u32,
+    replica_count: u64,
+    devs: Vec<Option<Device>>,
+    /// As stored; checked after the table (the order errors are reported in).
+    next_part_power: Option<u64>,
+    version: Option<u64>,
+}
+
+/// Parses and checks a v1 JSON header.
+pub fn parse_header(json: &[u8]) -> Result<V1Head, RingFileError> {
     let head: header::V1Header = header::parse(json, "v1 JSON header")?;
     let layout = match head.byteorder.as_deref() {
         None | Some("little") => IdLayout::U16Le,
@@ -33,10 +36,42 @@ pub fn decode(data: Vec<u8>) -> Result<DecodedRing, RingFileError> {
             )))
         }
     };
-    let part_shift = header::part_shift(head.part_shift)?;
-    let replica_count = head.replica_count;
-    let parts = table::partitions(part_shift);
+    Ok(V1Head {
+        layout,
+        part_shift: header::part_shift(head.part_shift)?,
+        replica_count: head.replica_count,
+        next_part_power: head.next_part_power,
+        version: head.version,
+        devs: head.devs.into_devices(),
+    })
+}
+
+/// The length of the JSON header, from the 4 bytes after magic and version.
+pub fn json_len(len_bytes: [u8; 4]) -> usize {
+    u32::from_be_bytes(len_bytes) as usize
+}
+
+/// Decodes a whole decompressed v1 stream (starting with the magic at
+/// `buf.base`); the rows stay in the buffer, which becomes the table.
+/// `early` is the header decoded ahead from the same file, used only if
+/// its JSON text is the stream's.
+pub fn decode(buf: StreamBuf, early: Option<EarlyHeader>) -> Result<DecodedRing, RingFileError> {
+    let base = buf.base;
+    let data = &buf.bytes[base..];
+    let len_bytes = data.get(6..10).ok_or_else(|| {
+        RingFileError::incomplete("v1 header length", 4, data.len().saturating_sub(6) as u64)
+    })?;
+    let json_len = json_len([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+    let json = data.get(10..10 + json_len).ok_or_else(|| {
+        RingFileError::incomplete("v1 JSON header", json_len as u64, (data.len() - 10) as u64)
+    })?;
+    let head = match early {
+        Some(early) if early.json == json => early.head,
+        _ => parse_header(json)?,
+    };
+    let parts = table::partitions(head.part_shift);
     let row_bytes = parts * 2;
+    let replica_count = head.replica_count;
 
     // Swift reads `replica_count` rows of `row_bytes`; only the last may
     // come up short (fractional replicas), and bytes after it are ignored.
@@ -61,17 +96,22 @@ pub fn decode(data: Vec<u8>) -> Result<DecodedRing, RingFileError> {
         }
         row_lens.push((take / 2) as usize);
     }
-    let devs = head.devs.into_devices();
     let next_part_power = header::next_part_power(head.next_part_power)?;
-    let version = head.version;
-    let table = PartTable::new(data, start, layout, parts as usize, row_lens)
-        .map_err(RingFileError::Invalid)?;
+    let table = PartTable::new(
+        buf.bytes,
+        base + start,
+        head.layout,
+        parts as usize,
+        row_lens,
+    )
+    .map_err(RingFileError::Invalid)?
+    .with_origin(base);
     Ok(DecodedRing {
-        devs,
+        devs: head.devs,
         table,
-        part_shift,
+        part_shift: head.part_shift,
         next_part_power,
-        version,
+        version: head.version,
         dev_id_bytes: 2,
     })
 }

@@ -12,7 +12,7 @@ use super::gzip::GzWriter;
 use super::header;
 use super::pyjson;
 use super::table::{self, Endian};
-use super::DecodedRing;
+use super::{DecodedRing, StreamBuf};
 use crate::ring::part_table::{IdLayout, PartTable};
 use crate::ring::RingData;
 
@@ -193,19 +193,22 @@ fn section<'a>(
 /// other sections are checked and parsed.
 const PARALLEL_HASH_MIN: usize = 1 << 20;
 
-/// Decodes a whole decompressed v2 stream (starting with the magic); the
-/// assignments stay in `data`, which becomes the table. `verify` checks
-/// every section's digest (only a stream checked before may skip it).
-pub fn decode(data: Vec<u8>, verify: bool) -> Result<DecodedRing, RingFileError> {
-    let index = parse_index(&data)?;
+/// Decodes a whole decompressed v2 stream (starting with the magic at
+/// `buf.base`); the assignments stay in the buffer, which becomes the
+/// table. `verify` checks every section's digest (only a stream checked
+/// before may skip it).
+pub fn decode(buf: StreamBuf, verify: bool) -> Result<DecodedRing, RingFileError> {
+    let base = buf.base;
+    let data = &buf.bytes[base..];
+    let index = parse_index(data)?;
     let parse_rest = || -> Result<_, RingFileError> {
         let meta: header::V2Metadata =
-            header::parse(section(&data, &index, METADATA, verify)?, "v2 metadata")?;
+            header::parse(section(data, &index, METADATA, verify)?, "v2 metadata")?;
         let devs: header::Devices =
-            header::parse(section(&data, &index, DEVICES, verify)?, "v2 device list")?;
+            header::parse(section(data, &index, DEVICES, verify)?, "v2 device list")?;
         Ok((meta, devs.into_devices()))
     };
-    let assignments = match locate(&data, &index, ASSIGNMENTS) {
+    let assignments = match locate(data, &index, ASSIGNMENTS) {
         Ok(section) => section,
         Err(e) => {
             // Report problems in file order: metadata and devices first.
@@ -257,8 +260,9 @@ pub fn decode(data: Vec<u8>, verify: bool) -> Result<DecodedRing, RingFileError>
         *last = entries - (rows - 1) * parts;
     }
     let next_part_power = header::next_part_power(meta.next_part_power)?;
-    let table =
-        PartTable::new(data, start, layout, parts, row_lens).map_err(RingFileError::Invalid)?;
+    let table = PartTable::new(buf.bytes, base + start, layout, parts, row_lens)
+        .map_err(RingFileError::Invalid)?
+        .with_origin(base);
     Ok(DecodedRing {
         devs,
         table,
