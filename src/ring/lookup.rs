@@ -295,13 +295,7 @@ impl Ring {
 /// device that does not exist (reporting the first such slot).
 fn assigned_devices(devs: &[Option<Device>], table: &PartTable) -> Result<Vec<bool>, RingError> {
     let mut assigned = vec![false; devs.len()];
-    let mut out_of_range = false;
-    for r in 0..table.rows() {
-        table.for_each_in_row(r, |id| match assigned.get_mut(id as usize) {
-            Some(slot) => *slot = true,
-            None => out_of_range = true,
-        });
-    }
+    let out_of_range = !table.mark_ids(&mut assigned);
     let hole_assigned = assigned.iter().zip(devs).any(|(&a, d)| a && d.is_none());
     if !out_of_range && !hole_assigned {
         return Ok(assigned);

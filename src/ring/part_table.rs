@@ -155,6 +155,46 @@ impl PartTable {
         })
     }
 
+    /// Sets `marks[id]` for every id in the table; returns false if some id
+    /// is `marks.len()` or more (those are not marked).
+    pub fn mark_ids(&self, marks: &mut [bool]) -> bool {
+        let mut in_range = true;
+        if self.layout.width() != 2 {
+            for r in 0..self.rows() {
+                self.for_each_in_row(r, |id| match marks.get_mut(id as usize) {
+                    Some(mark) => *mark = true,
+                    None => in_range = false,
+                });
+            }
+            return in_range;
+        }
+        // Two-byte ids: mark a table of every possible id (no bounds checks
+        // in the loop over millions of slots), then copy the marks over.
+        let mut seen = [false; 1 << 16];
+        for r in 0..self.rows() {
+            let from = self.start + r * self.stride * 2;
+            let Some(bytes) = self.bytes.get(from..from + self.row_len(r) * 2) else {
+                continue;
+            };
+            let chunks = bytes.chunks_exact(2);
+            match self.layout {
+                IdLayout::U16Le => {
+                    chunks.for_each(|c| seen[usize::from(u16::from_le_bytes([c[0], c[1]]))] = true)
+                }
+                _ => {
+                    chunks.for_each(|c| seen[usize::from(u16::from_be_bytes([c[0], c[1]]))] = true)
+                }
+            }
+        }
+        for (id, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
+            match marks.get_mut(id) {
+                Some(mark) => *mark = true,
+                None => in_range = false,
+            }
+        }
+        in_range
+    }
+
     /// Calls `f` with every id of row `r`, in partition order.
     pub fn for_each_in_row(&self, r: usize, mut f: impl FnMut(u32)) {
         let width = self.layout.width();
@@ -193,6 +233,28 @@ mod tests {
             assert_eq!(table.get(0, 1), Some(rows[0][1]));
             assert_eq!(table.get(rows.len() - 1, 5), None);
             assert_eq!(table.get(rows.len(), 0), None);
+        }
+    }
+
+    #[test]
+    fn marks_every_id_and_reports_ids_out_of_range() {
+        let narrow = PartTable::from_rows(&[vec![1, 2, 3], vec![4, 2]]);
+        let wide = PartTable::from_rows(&[vec![1, 70_000], vec![3, 1]]);
+        let be = PartTable::new(vec![0, 3, 1, 0], 0, IdLayout::U16Be, 2, vec![2]).unwrap();
+        for (table, ids) in [
+            (narrow, vec![1, 2, 3, 4]),
+            (wide, vec![1, 3, 70_000]),
+            (be, vec![3, 256]),
+        ] {
+            let mut marks = vec![false; 70_001];
+            assert!(table.mark_ids(&mut marks));
+            let marked: Vec<u32> = (0..marks.len() as u32)
+                .filter(|&i| marks[i as usize])
+                .collect();
+            assert_eq!(marked, ids);
+            let mut short = vec![false; 3];
+            assert!(!table.mark_ids(&mut short));
+            assert_eq!(short[1], ids.contains(&1));
         }
     }
 
