@@ -87,7 +87,7 @@ pub fn py_int(s: &str) -> Option<i128> {
 
 /// `inet_pton(AF_INET6, ip)` succeeds.
 pub fn is_ipv6(ip: &str) -> bool {
-    ip.parse::<Ipv6Addr>().is_ok()
+    ip.contains(':') && ip.parse::<Ipv6Addr>().is_ok()
 }
 
 #[cfg(test)]
