@@ -109,9 +109,16 @@ pub fn load_lookup_ring_cached(
     Ok((ring, used))
 }
 
-/// Decodes a ring file's bytes, inflating into huge-page-friendly memory.
-fn decode(bytes: &[u8]) -> Result<(DecodedRing, RingFormat), RingFileError> {
-    codec::decode_ring_compact_in(bytes, ring_memory::stream_buffer)
+/// Decodes a ring file's bytes, inflating into huge-page-friendly memory
+/// that a helper thread faults in ahead of the inflate.
+fn decode(bytes: &FileBytes) -> Result<(DecodedRing, RingFormat), RingFileError> {
+    std::thread::scope(|scope| {
+        codec::decode_ring_compact_in(bytes, |len| {
+            let buf = ring_memory::stream_buffer(len);
+            ring_memory::prefault(scope, bytes, &buf, len);
+            buf
+        })
+    })
 }
 
 /// The file's bytes (large files mapped) and the metadata of the file they

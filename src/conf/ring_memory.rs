@@ -1,7 +1,10 @@
 //! Memory for loading large ring files quickly: the file mapped read-only
 //! (its page-cache pages used in place, not copied into the heap), and the
 //! inflate buffer laid out so the kernel can back it with 2 MiB pages
-//! (a few page faults instead of thousands, and less to unmap later).
+//! (a few page faults instead of thousands, and less to unmap later). A
+//! helper thread can fault both in ahead of the inflate that reads and
+//! writes them, so the kernel's share of the work (mapping the file's
+//! pages, zeroing the huge pages) overlaps it.
 //!
 //! A mapped ring file must not be truncated in place while it is read; ring
 //! files are only ever replaced by rename (`atomic_file`), which leaves the
@@ -58,8 +61,9 @@ impl Deref for FileBytes {
 
 impl FileBytes {
     /// The contents of `file` (described by `meta`): a large regular file
-    /// is mapped with its pages populated up front; anything else (small,
-    /// not a regular file, or a mapping refused) is read.
+    /// is mapped (its pages mapped in as they are first read, or ahead by
+    /// [`prefault`]); anything else (small, not a regular file, or a
+    /// mapping refused) is read.
     pub fn of(file: &mut File, meta: &Metadata) -> io::Result<FileBytes> {
         let len = meta.len();
         if meta.is_file() && len >= MAP_MIN {
@@ -71,7 +75,7 @@ impl FileBytes {
                         std::ptr::null_mut(),
                         len,
                         libc::PROT_READ,
-                        libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                        libc::MAP_PRIVATE,
                         file.as_raw_fd(),
                         0,
                     )
@@ -88,6 +92,44 @@ impl FileBytes {
         file.read_to_end(&mut heap)?;
         Ok(FileBytes { map: None, heap })
     }
+}
+
+/// Starts a thread on `scope` that maps in the pages of `file` (if mapped)
+/// and then the huge pages after the first of `buf`, a [`stream_buffer`]
+/// for `len` bytes, while the caller
+/// inflates from the one into the other. Neither is read or written by the
+/// thread (the kernel only installs pages), so it cannot disturb the
+/// caller; it merely takes page faults off the caller's path.
+pub fn prefault<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    file: &FileBytes,
+    buf: &StreamBuf,
+    len: usize,
+) {
+    let file_pages = file.map.as_ref().map(|m| (m.ptr as usize, m.len));
+    let span = len.div_ceil(HUGE_PAGE) * HUGE_PAGE;
+    let tail = (len >= HUGE_PAGE && span > HUGE_PAGE).then(|| {
+        let start = buf.bytes.as_ptr() as usize + buf.base + HUGE_PAGE;
+        (start, span - HUGE_PAGE)
+    });
+    if file_pages.is_none() && tail.is_none() {
+        return;
+    }
+    scope.spawn(move || {
+        for (addr, len, advice) in [
+            file_pages.map(|(a, l)| (a, l, libc::MADV_POPULATE_READ)),
+            tail.map(|(a, l)| (a, l, libc::MADV_POPULATE_WRITE)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            // SAFETY: advice on a range of this process's memory; populating
+            // never changes contents. If the owner has already freed the
+            // range, the kernel refuses (or populates whatever is there now,
+            // equally harmlessly); the result is only a hint.
+            unsafe { libc::madvise(addr as *mut libc::c_void, len, advice) };
+        }
+    });
 }
 
 /// A zeroed buffer for a `len`-byte stream. Large streams start on a 2 MiB
