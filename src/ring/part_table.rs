@@ -169,23 +169,31 @@ impl PartTable {
             return in_range;
         }
         // Two-byte ids: mark a table of every possible id (no bounds checks
-        // in the loop over millions of slots), then copy the marks over.
-        let mut seen = [false; 1 << 16];
-        for r in 0..self.rows() {
-            let from = self.start + r * self.stride * 2;
-            let Some(bytes) = self.bytes.get(from..from + self.row_len(r) * 2) else {
-                continue;
-            };
-            let chunks = bytes.chunks_exact(2);
-            match self.layout {
-                IdLayout::U16Le => {
-                    chunks.for_each(|c| seen[usize::from(u16::from_le_bytes([c[0], c[1]]))] = true)
-                }
-                _ => {
-                    chunks.for_each(|c| seen[usize::from(u16::from_be_bytes([c[0], c[1]]))] = true)
-                }
-            }
-        }
+        // in the loop over millions of slots), then copy the marks over. A
+        // large table is split in two halves marked on two threads.
+        let width = self.layout.width();
+        let mut slices: Vec<&[u8]> = (0..self.rows())
+            .filter_map(|r| {
+                let from = self.start + r * self.stride * width;
+                self.bytes.get(from..from + self.row_len(r) * width)
+            })
+            .collect();
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let big_endian = self.layout == IdLayout::U16Be;
+        let seen = if total < PARALLEL_MARK_MIN {
+            mark_u16(&slices, big_endian)
+        } else {
+            let second = split_slices(&mut slices, total / 2 / width * width);
+            std::thread::scope(|scope| {
+                let helper = scope.spawn(|| mark_u16(&second, big_endian));
+                let mut seen = mark_u16(&slices, big_endian);
+                let other = helper
+                    .join()
+                    .unwrap_or_else(|_| mark_u16(&second, big_endian));
+                seen.iter_mut().zip(other.iter()).for_each(|(a, b)| *a |= b);
+                seen
+            })
+        };
         for (id, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
             match marks.get_mut(id) {
                 Some(mark) => *mark = true,
@@ -217,6 +225,39 @@ impl PartTable {
                 .for_each(|c| f(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))),
         }
     }
+}
+
+/// Two-byte tables with at least this many bytes are marked on two threads.
+const PARALLEL_MARK_MIN: usize = 1 << 20;
+
+/// Which of the 65,536 possible ids the 2-byte ids in `slices` use.
+fn mark_u16(slices: &[&[u8]], big_endian: bool) -> Box<[bool; 1 << 16]> {
+    let mut seen = Box::new([false; 1 << 16]);
+    for bytes in slices {
+        let chunks = bytes.chunks_exact(2);
+        if big_endian {
+            chunks.for_each(|c| seen[usize::from(u16::from_be_bytes([c[0], c[1]]))] = true);
+        } else {
+            chunks.for_each(|c| seen[usize::from(u16::from_le_bytes([c[0], c[1]]))] = true);
+        }
+    }
+    seen
+}
+
+/// Splits `slices` after `at` bytes (in order): `slices` keeps the first
+/// part, the rest is returned.
+fn split_slices<'a>(slices: &mut Vec<&'a [u8]>, mut at: usize) -> Vec<&'a [u8]> {
+    for i in 0..slices.len() {
+        if at < slices[i].len() {
+            let (head, tail) = slices[i].split_at(at);
+            let mut rest = vec![tail];
+            rest.extend(slices.drain(i + 1..));
+            slices[i] = head;
+            return rest;
+        }
+        at -= slices[i].len();
+    }
+    Vec::new()
 }
 
 #[cfg(test)]
@@ -256,6 +297,25 @@ mod tests {
             assert!(!table.mark_ids(&mut short));
             assert_eq!(short[1], ids.contains(&1));
         }
+    }
+
+    #[test]
+    fn large_tables_are_marked_in_two_halves() {
+        // Row 1 alone uses id 60_000, past the middle of the table.
+        let mut rows = vec![vec![7u32; 300_000]; 3];
+        rows[1][299_999] = 60_000;
+        rows[2][5] = 3;
+        let table = PartTable::from_rows(&rows);
+        let mut marks = vec![false; 60_001];
+        assert!(table.mark_ids(&mut marks));
+        let marked: Vec<usize> = (0..marks.len()).filter(|&i| marks[i]).collect();
+        assert_eq!(marked, vec![3, 7, 60_000]);
+        let mut slices: Vec<&[u8]> = vec![&[1, 2, 3, 4], &[5, 6], &[7, 8]];
+        assert_eq!(
+            split_slices(&mut slices, 2),
+            vec![&[3, 4][..], &[5, 6], &[7, 8]]
+        );
+        assert_eq!(slices, vec![&[1, 2][..]]);
     }
 
     #[test]
