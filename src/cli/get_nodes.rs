@@ -21,7 +21,7 @@ use crate::ring::hash::{hex_digest, HashPathConf};
 use crate::ring::{Device, Node, Ring};
 
 pub use args::{Args, Parsed};
-use text::{is_ipv6, py_quote, py_repr, py_unquote};
+use text::{decimal, is_ipv6, py_quote, py_repr, py_unquote};
 
 /// `--help` text, byte for byte as Swift's.
 pub const HELP: &str = include_str!("get_nodes/help.txt");
@@ -394,7 +394,9 @@ struct Located<'r> {
     target: String,
 }
 
-/// Swift's `print_ring_locations`, preceded by the name header.
+/// Swift's `print_ring_locations`, preceded by the name header. The node
+/// lines (thousands with `-a` on a large ring) are written piece by piece,
+/// without the formatting machinery.
 fn render_text(
     out: &mut impl Write,
     header: &[(&str, Option<String>); 3],
@@ -412,68 +414,81 @@ fn render_text(
     }
     writeln!(out, "Partition\t{}", l.part)?;
     writeln!(out, "Hash     \t{}\n", l.hash.as_deref().unwrap_or("None"))?;
-    for n in &l.primaries {
-        writeln!(
-            out,
-            "Server:Port Device\t{}:{} {}",
-            n.device.ip, n.device.port, n.device.device
-        )?;
-    }
-    for n in &l.handoffs {
-        writeln!(
-            out,
-            "Server:Port Device\t{}:{} {}\t [Handoff]",
-            n.device.ip, n.device.port, n.device.device
-        )?;
+    let part = l.part.to_string();
+    let part = part.as_bytes();
+    let mut digits = [0u8; 10];
+    for (n, tag) in tagged(l, "", "\t [Handoff]") {
+        let d = n.device;
+        let port = decimal(&mut digits, d.port.into());
+        put(out, &[b"Server:Port Device\t", d.ip.as_bytes(), b":", port])?;
+        put(out, &[b" ", d.device.as_bytes(), tag, b"\n"])?;
     }
     out.write_all(b"\n\n")?;
     let target = py_quote(&l.target);
-    let nodes = l
-        .primaries
-        .iter()
-        .map(|n| (n, ""))
-        .chain(l.handoffs.iter().map(|n| (n, " # [Handoff]")));
-    for (n, tag) in nodes.clone() {
+    let policy = l
+        .policy_index
+        .map(|index| format!(" -H \"X-Backend-Storage-Policy-Index: {index}\""))
+        .unwrap_or_default();
+    for (n, tag) in tagged(l, "", " # [Handoff]") {
         let d = n.device;
-        let ip = if is_ipv6(&d.ip) {
-            format!("[{}]", d.ip)
+        let (open, close): (&[u8], &[u8]) = if is_ipv6(&d.ip) {
+            (b"[", b"]")
         } else {
-            d.ip.clone()
+            (b"", b"")
         };
-        write!(
+        let port = decimal(&mut digits, d.port.into());
+        put(
             out,
-            "curl -g -I -XHEAD \"http://{ip}:{}/{}/{}/{target}\"",
-            d.port, d.device, l.part
+            &[b"curl -g -I -XHEAD \"http://", open, d.ip.as_bytes(), close],
         )?;
-        if let Some(index) = l.policy_index {
-            write!(out, " -H \"X-Backend-Storage-Policy-Index: {index}\"")?;
-        }
-        writeln!(out, " --path-as-is{tag}")?;
+        put(
+            out,
+            &[b":", port, b"/", d.device.as_bytes(), b"/", part, b"/"],
+        )?;
+        put(out, &[target.as_bytes(), b"\"", policy.as_bytes()])?;
+        put(out, &[b" --path-as-is", tag, b"\n"])?;
     }
     out.write_all(
         b"\n\nUse your own device location of servers:\nsuch as \"export DEVICE=/srv/node\"\n",
     )?;
-    for (n, tag) in nodes {
+    for (n, tag) in tagged(l, "", " # [Handoff]") {
         let d = n.device;
-        match &l.hash {
-            Some(hash) => {
-                let suffix = &hash[hash.len().saturating_sub(3)..];
-                writeln!(
-                    out,
-                    "ssh {} \"ls -lah ${{DEVICE:-/srv/node*}}/{}/{}/{}/{suffix}/{hash}\"{tag}",
-                    d.ip, d.device, l.datadir, l.part
-                )?;
-            }
-            None => writeln!(
-                out,
-                "ssh {} \"ls -lah ${{DEVICE:-/srv/node*}}/{}/{}/{}\"{tag}",
-                d.ip, d.device, l.datadir, l.part
-            )?,
+        put(
+            out,
+            &[
+                b"ssh ",
+                d.ip.as_bytes(),
+                b" \"ls -lah ${DEVICE:-/srv/node*}/",
+            ],
+        )?;
+        put(
+            out,
+            &[d.device.as_bytes(), b"/", l.datadir.as_bytes(), b"/", part],
+        )?;
+        if let Some(hash) = &l.hash {
+            let suffix = &hash[hash.len().saturating_sub(3)..];
+            put(out, &[b"/", suffix.as_bytes(), b"/", hash.as_bytes()])?;
         }
+        put(out, &[b"\"", tag, b"\n"])?;
     }
     out.write_all(
         b"\nnote: `/srv/node*` is used as default value of `devices`, the real value is set in the config file on each storage node.\n",
     )
+}
+
+/// The primaries tagged `primary`, then the handoffs tagged `handoff`.
+fn tagged<'a>(
+    l: &'a Located<'_>,
+    primary: &'static str,
+    handoff: &'static str,
+) -> impl Iterator<Item = (&'a Node<'a>, &'static [u8])> {
+    let primaries = l.primaries.iter().map(move |n| (n, primary.as_bytes()));
+    primaries.chain(l.handoffs.iter().map(move |n| (n, handoff.as_bytes())))
+}
+
+/// Writes `parts` one after the other.
+fn put(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
+    parts.iter().try_for_each(|part| out.write_all(part))
 }
 
 fn device_json(index_key: &str, n: &Node<'_>) -> Value {

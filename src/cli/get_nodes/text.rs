@@ -90,9 +90,30 @@ pub fn is_ipv6(ip: &str) -> bool {
     ip.contains(':') && ip.parse::<Ipv6Addr>().is_ok()
 }
 
+/// The decimal digits of `n`, written at the end of `buf`.
+pub fn decimal(buf: &mut [u8; 10], mut n: u32) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_digits() {
+        let mut buf = [0u8; 10];
+        for n in [0, 7, 6200, 65535, u32::MAX] {
+            assert_eq!(decimal(&mut buf, n), n.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn quote_like_python() {
