@@ -125,8 +125,8 @@ const NON_ASCII: [(&str, &[u8]); 3] = [
 ];
 
 /// Every `user.swift.metadata*` pickle as Python reads it (keys and values
-/// as hex of their bytes), whether it is marked as written by Python 3, and
-/// what Swift's `read_metadata` makes of it.
+/// as hex of their bytes), whether it is marked as written by Python 3,
+/// what Swift's `read_metadata` makes of it, and the size of each xattr.
 const READ_PICKLES: &str = r#"
 import sys, json, pickle, xattr
 from swift.obj.diskfile import read_metadata
@@ -144,6 +144,8 @@ for path in sys.argv[1:]:
         'py3': b'_codecs\nencode' in raw[:32],
         'pickle': {k.hex(): v.hex() for k, v in d.items()},
         'swift': {k: v for k, v in read_metadata(path).items()},
+        'xattr_sizes': {n if isinstance(n, str) else n.decode(): len(xattr.getxattr(path, n))
+                        for n in xattr.listxattr(path)},
     }
 print(json.dumps(out))
 "#;
@@ -191,6 +193,8 @@ fn non_ascii_metadata_is_stored_as_swift_stores_it_and_read_both_ways() {
     assert_eq!(o["pickle"], s["pickle"]);
     assert_eq!(o["swift"], s["swift"]);
     assert_eq!((&o["py3"], &s["py3"]), (&true.into(), &true.into()));
+    // The same xattrs of the same sizes: the same room in the inode's block.
+    assert_eq!(o["xattr_sizes"], s["xattr_sizes"]);
     let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02x}")).collect::<String>();
     // Swift keeps the name as UTF-8 text and header values one char per byte,
     // so the snowman in a header is UTF-8-encoded twice on disk.

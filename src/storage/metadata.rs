@@ -1,9 +1,12 @@
 //! Object metadata kept in `user.swift.metadata*` xattrs, as Swift keeps it.
 //!
-//! The metadata dict is pickled (protocol 2, keys and values as UTF-8 bytes)
-//! and split over `user.swift.metadata`, `user.swift.metadata1`, ... in chunks
-//! small enough for ext4's per-inode xattr space; the MD5 of the whole pickle
-//! goes in `user.swift.metadata_checksum`.
+//! The metadata dict is pickled (protocol 2, keys and values as UTF-8 bytes,
+//! the bytes CPython writes) and kept in `user.swift.metadata`, split into
+//! `user.swift.metadata1`, ... only past 64 KiB, as Swift does; the MD5 of the
+//! whole pickle goes in `user.swift.metadata_checksum`. Every extra xattr
+//! costs space: ext4 keeps all of an inode's xattrs in one block, so a
+//! layout larger than Swift's would refuse metadata Swift accepts. Objects
+//! written in smaller chunks (earlier versions) still read.
 //!
 //! Values taken from request headers are held as Swift holds them: one char
 //! per header byte (Latin-1, what Python's WSGI layer calls a native
@@ -23,8 +26,8 @@ pub type Metadata = BTreeMap<String, String>;
 
 const KEY: &str = "user.swift.metadata";
 const CHECKSUM_KEY: &str = "user.swift.metadata_checksum";
-/// Bytes per xattr chunk; keeps several chunks within a 4 KiB ext4 inode block.
-pub const CHUNK: usize = 254;
+/// Bytes per xattr chunk, Swift's `xattr_size`.
+pub const CHUNK: usize = 65536;
 
 fn chunk_key(i: usize) -> String {
     if i == 0 {
@@ -87,6 +90,9 @@ pub fn decode(data: &[u8], path: &Path) -> Result<Metadata> {
         .any(|w| w == b"_codecs\nencode");
     let text = |p: &Pickle, is_name: bool| match p {
         Pickle::Bytes(b) if !by_py3 && !is_name => Some(from_header_bytes(b)),
+        // Python 3 pickles an empty value as the call `bytes()`, which
+        // reads as its (empty) argument tuple.
+        Pickle::List(args) if args.is_empty() => Some(String::new()),
         other => other.as_text(),
     };
     let mut meta = Metadata::new();
@@ -178,7 +184,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xattr_round_trip_and_chunking() {
+    fn xattr_round_trip_in_one_chunk_and_old_chunked_objects_read() {
         let dir = tempfile::tempdir().unwrap();
         check_xattr_support(dir.path()).expect("the test filesystem must support user xattrs");
         let path = dir.path().join("x.data");
@@ -188,8 +194,19 @@ mod tests {
         meta.insert("X-Object-Meta-Big".into(), "v".repeat(3000));
         meta.insert("X-Object-Meta-Uni".into(), "\u{2603}".into());
         write(&f, &path, &meta).unwrap();
-        assert!(xattr::get(&path, "user.swift.metadata5").unwrap().is_some());
+        let whole = xattr::get(&path, KEY).unwrap().unwrap();
+        assert_eq!(whole, encode(&meta));
+        assert!(xattr::get(&path, "user.swift.metadata1").unwrap().is_none());
         assert_eq!(read(&f, &path).unwrap(), meta);
+
+        // As earlier versions wrote it: 254-byte chunks.
+        let old = dir.path().join("old.data");
+        let f = File::create(&old).unwrap();
+        for (i, chunk) in whole.chunks(254).enumerate() {
+            xattr::set(&old, chunk_key(i), chunk).unwrap();
+        }
+        assert!(xattr::get(&old, "user.swift.metadata5").unwrap().is_some());
+        assert_eq!(read(&f, &old).unwrap(), meta);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod mem;
 pub mod metadata;
 pub mod objstore;
 pub mod pickle;
+pub mod pickler;
 pub mod replication;
 pub mod timestamp;
 

@@ -1,11 +1,13 @@
 //! The small subset of Python pickles Swift keeps on disk.
 //!
-//! Writing emits protocol 2 the way Python 3 does, with `bytes` as
-//! `_codecs.encode(<latin-1 str>, 'latin1')` so Swift recognises metadata as
-//! written by Python 3. Reading accepts anything `serde-pickle` understands.
+//! Writing emits protocol 2 exactly as Python 3 does (`super::pickler`),
+//! with `bytes` as `_codecs.encode(<latin-1 str>, 'latin1')` so Swift
+//! recognises metadata as written by Python 3. Reading accepts anything
+//! `serde-pickle` understands.
 
 use std::collections::BTreeMap;
 
+use super::pickler::Pickler;
 use super::{Result, StorageError};
 
 /// A pickled value: the types Swift's metadata, async pendings and hashes use.
@@ -47,72 +49,9 @@ impl Pickle {
         }
     }
 
-    /// Serialises with protocol 2.
+    /// Serialises with protocol 2, as CPython does (see [`Pickler`]).
     pub fn dumps(&self) -> Vec<u8> {
-        let mut out = vec![0x80, 2];
-        self.write(&mut out);
-        out.push(b'.');
-        out
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            Pickle::None => out.push(b'N'),
-            Pickle::Bool(true) => out.push(0x88),
-            Pickle::Bool(false) => out.push(0x89),
-            Pickle::Int(i) => {
-                if let Ok(small) = i32::try_from(*i) {
-                    out.push(b'J');
-                    out.extend_from_slice(&small.to_le_bytes());
-                } else {
-                    // LONG1: little-endian two's complement, 8 bytes is enough.
-                    out.push(0x8a);
-                    out.push(8);
-                    out.extend_from_slice(&i.to_le_bytes());
-                }
-            }
-            Pickle::Float(f) => {
-                out.push(b'G');
-                out.extend_from_slice(&f.to_be_bytes());
-            }
-            Pickle::Str(s) => write_unicode(out, s),
-            Pickle::Bytes(b) => {
-                out.extend_from_slice(b"c_codecs\nencode\n");
-                let latin1: String = b.iter().map(|&c| char::from(c)).collect();
-                write_unicode(out, &latin1);
-                write_unicode(out, "latin1");
-                out.push(0x86); // TUPLE2
-                out.push(b'R'); // REDUCE
-            }
-            Pickle::List(items) => {
-                out.push(b']');
-                if !items.is_empty() {
-                    out.push(b'(');
-                    for v in items {
-                        v.write(out);
-                    }
-                    out.push(b'e'); // APPENDS
-                }
-            }
-            Pickle::Tuple(items) => {
-                out.push(b'(');
-                for v in items {
-                    v.write(out);
-                }
-                out.push(b't');
-            }
-            Pickle::Dict(items) => {
-                out.push(b'}');
-                if !items.is_empty() {
-                    out.push(b'(');
-                    for (k, v) in items {
-                        k.write(out);
-                        v.write(out);
-                    }
-                    out.push(b'u');
-                }
-            }
-        }
+        Pickler::dumps(self)
     }
 
     /// Parses a pickle (any protocol) into the subset above. Dict
@@ -139,12 +78,6 @@ impl Pickle {
         }
         map
     }
-}
-
-fn write_unicode(out: &mut Vec<u8>, s: &str) {
-    out.push(b'X');
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
 }
 
 fn from_value(v: serde_pickle::Value) -> Result<Pickle> {
