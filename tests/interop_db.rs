@@ -128,3 +128,72 @@ fn swift_direct_client_lists_our_containers_and_accounts() {
         }
     }
 }
+
+/// A container's reports reach an account out of order (the updater read
+/// the container before its DELETE and reports after it): our account
+/// server keeps the newest timestamps and the deletion, as Swift's does.
+#[test]
+fn stale_container_reports_do_not_revive_a_deleted_container() {
+    let site = Site::new();
+    let ours = spawn(&site, "account", "");
+    let swift_devices = site.root().join("swift-node");
+    std::fs::create_dir_all(swift_devices.join("sda1")).unwrap();
+    let swift = server_util::spawn_swift(
+        &common::swift_python(),
+        &site,
+        "account",
+        &swift_devices,
+        "",
+    );
+    let reports: [(&str, &str, &str, &str); 5] = [
+        // container, put, delete, objects
+        ("kept", "1700000001.00000", "0", "0"),
+        ("gone", "1700000001.00000", "0", "0"),
+        ("gone", "1700000001.00000", "1700000009.00000", "0"),
+        // The stale report, after the deletion.
+        ("gone", "1700000001.00000", "0", "0"),
+        ("kept", "1700000001.00000", "0", "3"),
+    ];
+    let mut listings = Vec::new();
+    for port in [ours.port, swift.port] {
+        let (st, ..) = server_util::http(
+            port,
+            "PUT",
+            "/sda1/7/AUTH_a",
+            &[("X-Timestamp", "1700000000.00000")],
+            b"",
+        );
+        assert_eq!(st, 201, "port {port}");
+        for (c, put, del, objects) in reports {
+            let (st, ..) = server_util::http(
+                port,
+                "PUT",
+                &format!("/sda1/7/AUTH_a/{c}"),
+                &[
+                    ("X-Put-Timestamp", put),
+                    ("X-Delete-Timestamp", del),
+                    ("X-Object-Count", objects),
+                    ("X-Bytes-Used", "0"),
+                ],
+                b"",
+            );
+            assert!((200..300).contains(&st), "port {port}: {st}");
+        }
+        let (st, h, body) = server_util::http(port, "GET", "/sda1/7/AUTH_a?format=json", &[], b"");
+        assert_eq!(st, 200, "port {port}");
+        let count = h
+            .iter()
+            .find(|(k, _)| k == "x-account-container-count")
+            .map(|(_, v)| v.clone());
+        let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        listings.push((names.join(","), count));
+    }
+    assert_eq!(listings[0], listings[1], "ours, then Swift's");
+    assert_eq!(listings[0].0, "kept");
+}

@@ -484,7 +484,6 @@ fn insert_object(tx: &Connection, r: &ObjectRow) -> Result<()> {
 /// and delete timestamps.
 fn insert_container(tx: &Connection, c: &ContainerRecord) -> Result<()> {
     let name = &c.name;
-    let deleted = ts_of(&c.delete_timestamp) > ts_of(&c.put_timestamp);
     let existing: Option<(String, String)> = tx
         .query_row(
             "SELECT put_timestamp, delete_timestamp FROM container WHERE name = ?1",
@@ -502,7 +501,10 @@ fn insert_container(tx: &Connection, c: &ContainerRecord) -> Result<()> {
         }
         tx.execute("DELETE FROM container WHERE name = ?1", params![name])?;
     }
-    let deleted = deleted && ts_of(&del) > ts_of(&put);
+    // As Swift's merge: deleted when the newest delete beats the newest
+    // put and the report counts no objects, so a stale report (read before
+    // a DELETE, arriving after it) does not revive the container.
+    let deleted = ts_of(&del) > ts_of(&put) && c.object_count == 0;
     let (objects, bytes) = if deleted {
         (0, 0)
     } else {
