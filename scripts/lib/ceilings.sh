@@ -18,8 +18,8 @@ dd_mbps() {
 }
 
 # md5_mbps FILE: MD5 over FILE's bytes on one core, best of 3: prints
-# "OURS CRATE OPENSSL" (the object server's MD5, the md-5 crate, and
-# OpenSSL through Python's hashlib). Every PUT computes its body's ETag,
+# "OURS OPENSSL" (the object server's MD5, the md-5 crate, and OpenSSL
+# through Python's hashlib). Every PUT computes its body's ETag,
 # so a single stream cannot go faster than its hasher.
 md5_mbps() {
   local ours

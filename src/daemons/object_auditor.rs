@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::storage::md5sum::Md5Sum;
+use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use super::conf::DaemonConf;
@@ -124,7 +124,7 @@ fn check_object(dir: &Path, full: bool, bytes: &mut dyn FnMut(usize)) -> Option<
     if !full || length == 0 {
         return None;
     }
-    let mut md5 = Md5Sum::new();
+    let mut md5 = Md5::new();
     let mut buf = vec![0u8; 65536];
     loop {
         match f.read(&mut buf) {

@@ -6,8 +6,8 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use super::hashpath::hex;
-use super::md5sum::Md5Sum;
 use bytes::Bytes;
+use md5::{Digest, Md5};
 
 /// Bodies this large (or larger, when announced) are hashed on a helper thread.
 pub const THREADED_MIN: u64 = 4 << 20;
@@ -15,10 +15,10 @@ pub const THREADED_MIN: u64 = 4 << 20;
 const QUEUE: usize = 16;
 
 enum State {
-    Inline(Md5Sum),
+    Inline(Md5),
     Threaded {
         tx: SyncSender<Bytes>,
-        done: JoinHandle<Md5Sum>,
+        done: JoinHandle<Md5>,
     },
 }
 
@@ -35,7 +35,7 @@ impl BodyHasher {
     /// large, from the first chunk on (no thread until then).
     pub fn new(expected: Option<u64>) -> Self {
         BodyHasher {
-            state: State::Inline(Md5Sum::new()),
+            state: State::Inline(Md5::new()),
             fed: 0,
             large: expected.is_some_and(|n| n >= THREADED_MIN),
         }
@@ -95,7 +95,7 @@ impl BodyHasher {
     /// The hex digest of everything fed so far (waits for the helper thread;
     /// more chunks may follow).
     pub fn finish(&mut self) -> String {
-        let state = std::mem::replace(&mut self.state, State::Inline(Md5Sum::new()));
+        let state = std::mem::replace(&mut self.state, State::Inline(Md5::new()));
         let md5 = match state {
             State::Inline(md5) => md5,
             // The thread cannot panic (it only hashes); a join error leaves no digest.

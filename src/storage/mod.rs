@@ -15,7 +15,6 @@ pub mod expiring;
 pub mod hasher;
 pub mod hashes;
 pub mod hashpath;
-pub mod md5sum;
 pub mod mem;
 pub mod metadata;
 pub mod objstore;
