@@ -9,6 +9,9 @@
 use axum::http::Method;
 use serde_json::Value;
 
+use crate::recon::pyfmt::str_repr;
+use crate::ring::codec::pyjson::push_str;
+
 /// The header clients send and owners read.
 pub const HEADER: &str = "x-account-access-control";
 /// Where the account server keeps it.
@@ -38,7 +41,7 @@ pub fn validate(data: &str) -> Result<(), String> {
         ))
     };
     let Some(acl) = parse_v2(data) else {
-        return error(format!("Syntax error in input ({})", py_repr(data)));
+        return error(format!("Syntax error in input ({})", str_repr(data)));
     };
     if let Some(key) = acl.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return error(format!(
@@ -136,7 +139,7 @@ fn write_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_str(k, out);
+                push_str(out, k);
                 out.push(':');
                 write_json(&m[k], out);
             }
@@ -152,61 +155,9 @@ fn write_json(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::String(s) => write_str(s, out),
+        Value::String(s) => push_str(out, s),
         other => out.push_str(&other.to_string()),
     }
-}
-
-fn write_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-}
-
-/// A string as Python's `repr` shows it (the 400 message quotes the input
-/// that way).
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 #[cfg(test)]
@@ -272,8 +223,8 @@ mod tests {
 
     #[test]
     fn repr_like_python() {
-        assert_eq!(py_repr("a'b"), "\"a'b\"");
-        assert_eq!(py_repr("a\"b'"), "'a\"b\\''");
-        assert_eq!(py_repr("x\ny"), "'x\\ny'");
+        assert_eq!(str_repr("a'b"), "\"a'b\"");
+        assert_eq!(str_repr("a\"b'"), "'a\"b\\''");
+        assert_eq!(str_repr("x\ny"), "'x\\ny'");
     }
 }
