@@ -406,13 +406,7 @@ pub fn token(port: u16, user: &str, key: &str) -> String {
         .to_string()
 }
 
-/// A free loopback port (racy but fine for tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use common::free_port;
 
 /// A memcached server on a free port, stopped on drop.
 pub struct Memcached {

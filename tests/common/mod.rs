@@ -75,3 +75,35 @@ pub fn swift_info(tool: &str, swift_dir: &Path, file: &Path) -> String {
     );
     text
 }
+
+/// A loopback port free right now, below the kernel's ephemeral range
+/// (32768 and up by default) and below the all-in-one clusters' ports
+/// (20000 and up), handed out once per test process.
+///
+/// Ports from `bind(0)` come from the ephemeral range, where the servers'
+/// own outgoing connections (replicators, updaters, proxies) take ports
+/// too, and two parallel tests could each be handed the same released
+/// port. Here each process walks its own stretch of 10000–19999 from a
+/// start drawn from its pid and clock, and skips ports it cannot bind.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static START: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10000;
+    const SPAN: u32 = 10000;
+    let start = *START.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        (std::process::id().wrapping_mul(2654435761) ^ nanos) % SPAN
+    });
+    for _ in 0..SPAN {
+        let i = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + i) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 10000-19999");
+}

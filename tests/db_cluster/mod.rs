@@ -41,14 +41,6 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Cluster {
     /// `n` nodes serving `kind` (`container` or `account`), not started.
     pub fn new(kind: &'static str, n: u16) -> Cluster {
@@ -63,7 +55,7 @@ impl Cluster {
         let mut nodes = Vec::new();
         let mut devs = Vec::new();
         for i in 1..=n {
-            let port = free_port();
+            let port = common::free_port();
             let device = format!("d{i}");
             let devices = dir.path().join(format!("node{i}"));
             std::fs::create_dir_all(devices.join(&device)).unwrap();

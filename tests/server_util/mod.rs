@@ -1,7 +1,11 @@
 //! Helpers for server tests: temp devices, configs, spawned server binaries.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+// Test binaries that also load aio_util load these helpers twice; harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,14 +48,7 @@ pub fn current_user() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A free loopback port (racy but fine for tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use common::free_port;
 
 /// A running server binary, killed on drop.
 pub struct Running {
