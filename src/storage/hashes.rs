@@ -53,8 +53,8 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
 pub const REPLICATION_LOCK: &str = "replication";
 
 /// Swift's `lock_path(dir, timeout, name=NAME)`: an exclusive `flock` on
-/// `<dir>/.lock-<name>` (creating `dir`), retried every 10 ms until
-/// `timeout`; `None` when it stayed busy that long.
+/// `<dir>/.lock-<name>` (creating `dir`), retried after 1, 2, 4, 8, then
+/// every 10 ms until `timeout`; `None` when it stayed busy that long.
 pub fn lock_dir_named(
     dir: &Path,
     name: &str,
@@ -64,21 +64,30 @@ pub fn lock_dir_named(
 }
 
 /// Swift's `lock_path(dir, timeout)` (and so `lock_parent_directory`): an
-/// exclusive `flock` on `<dir>/.lock`, retried every 10 ms until `timeout`;
-/// `None` when it stayed busy that long.
+/// exclusive `flock` on `<dir>/.lock`, retried as [`lock_dir_named`]
+/// retries until `timeout`; `None` when it stayed busy that long.
 pub fn lock_dir_timeout(dir: &Path, timeout: std::time::Duration) -> Result<Option<DirLock>> {
     lock_within(dir, ".lock", timeout)
 }
 
 fn lock_within(dir: &Path, file: &str, timeout: std::time::Duration) -> Result<Option<DirLock>> {
-    fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     let path = dir.join(file);
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| StorageError::io(&path, e))?;
+    let open = || OpenOptions::new().create(true).append(true).open(&path);
+    // The directory nearly always exists: create it only when the open
+    // says it is missing.
+    let f = match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+            open()
+        }
+        other => other,
+    }
+    .map_err(|e| StorageError::io(&path, e))?;
     let deadline = std::time::Instant::now() + timeout;
+    // Holders keep the lock for an append or a merge (a millisecond to
+    // tens of them): the first retries come soon, then every 10 ms as
+    // Swift polls, so a short hold does not cost a waiter a whole 10 ms.
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
         // SAFETY: flock on a descriptor we own; no memory is involved.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -88,10 +97,12 @@ fn lock_within(dir: &Path, file: &str, timeout: std::time::Duration) -> Result<O
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(StorageError::io(&path, err));
         }
-        if std::time::Instant::now() >= deadline {
+        let now = std::time::Instant::now();
+        if now >= deadline {
             return Ok(None);
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
     }
 }
 
@@ -431,6 +442,17 @@ mod tests {
         assert!(lock_dir_named(&dir, REPLICATION_LOCK, short)
             .unwrap()
             .is_some());
+        // A lock released while another waits goes to the waiter.
+        let held = lock_dir_named(&dir, REPLICATION_LOCK, short).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            drop(held);
+        });
+        let long = std::time::Duration::from_secs(20);
+        assert!(lock_dir_named(&dir, REPLICATION_LOCK, long)
+            .unwrap()
+            .is_some());
+        release.join().unwrap();
     }
 
     #[test]
