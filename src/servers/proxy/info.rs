@@ -1,6 +1,7 @@
 //! Reading from replicas (first good answer wins) and the account/container
 //! info the controllers and tempauth depend on, cached briefly in process
-//! and dropped whenever this proxy changes the account or container.
+//! (refreshed in the background as it ages) and dropped whenever this proxy
+//! changes the account or container.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,9 +43,31 @@ impl Info {
 const TTL_FOUND: Duration = Duration::from_secs(10);
 const TTL_MISSING: Duration = Duration::from_secs(2);
 
+/// What the cache holds for a path.
+enum Cached {
+    /// Within its time to live.
+    Fresh(Arc<Info>),
+    /// An existing account or container whose time has run out: it is
+    /// still answered for another [`TTL_FOUND`] while one background
+    /// request (`refresh`: the caller must start it) fetches it anew, so
+    /// no client request waits on the refresh.
+    Stale {
+        info: Arc<Info>,
+        refresh: bool,
+    },
+    Missing,
+}
+
+struct Entry {
+    at: Instant,
+    info: Arc<Info>,
+    /// A background refresh is under way.
+    refreshing: bool,
+}
+
 /// Account and container info, by path.
 pub struct InfoCache {
-    map: Mutex<HashMap<String, (Instant, Arc<Info>)>>,
+    map: Mutex<HashMap<String, Entry>>,
 }
 
 impl InfoCache {
@@ -54,15 +77,32 @@ impl InfoCache {
         }
     }
 
-    fn get(&self, key: &str) -> Option<Arc<Info>> {
-        let map = self.map.lock().ok()?;
-        let (at, info) = map.get(key)?;
-        let ttl = if info.exists() {
-            TTL_FOUND
-        } else {
-            TTL_MISSING
+    fn get(&self, key: &str) -> Cached {
+        let Ok(mut map) = self.map.lock() else {
+            return Cached::Missing;
         };
-        (at.elapsed() < ttl).then(|| info.clone())
+        let Some(e) = map.get_mut(key) else {
+            return Cached::Missing;
+        };
+        let age = e.at.elapsed();
+        if !e.info.exists() {
+            return match age < TTL_MISSING {
+                true => Cached::Fresh(e.info.clone()),
+                false => Cached::Missing,
+            };
+        }
+        if age < TTL_FOUND {
+            return Cached::Fresh(e.info.clone());
+        }
+        if age < 2 * TTL_FOUND {
+            let refresh = !e.refreshing;
+            e.refreshing = true;
+            return Cached::Stale {
+                info: e.info.clone(),
+                refresh,
+            };
+        }
+        Cached::Missing
     }
 
     fn put(&self, key: String, info: Arc<Info>) {
@@ -70,7 +110,35 @@ impl InfoCache {
             if map.len() > 50_000 {
                 map.clear();
             }
-            map.insert(key, (Instant::now(), info));
+            map.insert(
+                key,
+                Entry {
+                    at: Instant::now(),
+                    info,
+                    refreshing: false,
+                },
+            );
+        }
+    }
+
+    /// Ends a background refresh: stores its answer (None: no node
+    /// answered; the stale entry stays and a later request retries), unless
+    /// the entry was dropped or replaced meanwhile (this proxy changed the
+    /// account or container: the refresh may predate the change).
+    fn refreshed(&self, key: &str, info: Option<Arc<Info>>) {
+        if let Ok(mut map) = self.map.lock() {
+            if let Some(e) = map.get_mut(key).filter(|e| e.refreshing) {
+                match info {
+                    Some(info) => {
+                        *e = Entry {
+                            at: Instant::now(),
+                            info,
+                            refreshing: false,
+                        }
+                    }
+                    None => e.refreshing = false,
+                }
+            }
         }
     }
 
@@ -169,28 +237,46 @@ impl Proxy {
     }
 
     /// The account's info (cached briefly).
-    pub async fn account_info(&self, a: &str, trans_id: &str) -> Arc<Info> {
-        let key = format!("/{a}");
-        if let Some(i) = self.info.get(&key) {
-            return i;
-        }
-        let info = Arc::new(self.fetch_info(RingKind::Account, a, None, trans_id).await);
-        if info.status != StatusCode::SERVICE_UNAVAILABLE {
-            self.info.put(key, info.clone());
-        }
-        info
+    pub async fn account_info(self: &Arc<Self>, a: &str, trans_id: &str) -> Arc<Info> {
+        self.cached_info(format!("/{a}"), a, None, trans_id).await
     }
 
     /// The container's info (cached briefly).
-    pub async fn container_info(&self, a: &str, c: &str, trans_id: &str) -> Arc<Info> {
-        let key = format!("/{a}/{c}");
-        if let Some(i) = self.info.get(&key) {
-            return i;
+    pub async fn container_info(self: &Arc<Self>, a: &str, c: &str, trans_id: &str) -> Arc<Info> {
+        self.cached_info(format!("/{a}/{c}"), a, Some(c), trans_id)
+            .await
+    }
+
+    /// Info from the cache, fetched when missing; a stale entry is answered
+    /// while one background request refreshes it.
+    async fn cached_info(
+        self: &Arc<Self>,
+        key: String,
+        a: &str,
+        c: Option<&str>,
+        trans_id: &str,
+    ) -> Arc<Info> {
+        let kind = match c {
+            Some(_) => RingKind::Container,
+            None => RingKind::Account,
+        };
+        match self.info.get(&key) {
+            Cached::Fresh(info) => return info,
+            Cached::Stale { info, refresh } => {
+                if refresh {
+                    let (this, a, c) = (self.clone(), a.to_string(), c.map(str::to_string));
+                    let trans_id = trans_id.to_string();
+                    tokio::spawn(async move {
+                        let info = this.fetch_info(kind, &a, c.as_deref(), &trans_id).await;
+                        let found = info.status != StatusCode::SERVICE_UNAVAILABLE;
+                        this.info.refreshed(&key, found.then(|| Arc::new(info)));
+                    });
+                }
+                return info;
+            }
+            Cached::Missing => {}
         }
-        let info = Arc::new(
-            self.fetch_info(RingKind::Container, a, Some(c), trans_id)
-                .await,
-        );
+        let info = Arc::new(self.fetch_info(kind, a, c, trans_id).await);
         if info.status != StatusCode::SERVICE_UNAVAILABLE {
             self.info.put(key, info.clone());
         }
@@ -219,4 +305,74 @@ pub fn relay(resp: Response<Incoming>) -> Response<Body> {
     *out.status_mut() = parts.status;
     *out.headers_mut() = headers::from_backend(&parts.headers);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(status: StatusCode) -> Arc<Info> {
+        Arc::new(Info {
+            status,
+            headers: HeaderMap::new(),
+        })
+    }
+
+    fn aged(cache: &InfoCache, key: &str, status: StatusCode, age: Duration) {
+        cache.map.lock().unwrap().insert(
+            key.into(),
+            Entry {
+                at: Instant::now() - age,
+                info: info(status),
+                refreshing: false,
+            },
+        );
+    }
+
+    #[test]
+    fn an_aging_entry_is_answered_while_one_refresh_runs() {
+        let cache = InfoCache::new();
+        let k = "/a/c";
+        aged(&cache, k, StatusCode::NO_CONTENT, Duration::from_secs(1));
+        assert!(matches!(cache.get(k), Cached::Fresh(_)));
+        aged(
+            &cache,
+            k,
+            StatusCode::NO_CONTENT,
+            TTL_FOUND + Duration::from_secs(1),
+        );
+        // Only the first request past the time to live starts a refresh.
+        assert!(matches!(cache.get(k), Cached::Stale { refresh: true, .. }));
+        assert!(matches!(cache.get(k), Cached::Stale { refresh: false, .. }));
+        // A failed refresh keeps the entry and lets a later request retry.
+        cache.refreshed(k, None);
+        assert!(matches!(cache.get(k), Cached::Stale { refresh: true, .. }));
+        cache.refreshed(k, Some(info(StatusCode::NOT_FOUND)));
+        assert!(matches!(cache.get(k), Cached::Fresh(i) if i.status == StatusCode::NOT_FOUND));
+        // Too old, or missing past its shorter time: fetched at once.
+        aged(&cache, k, StatusCode::NO_CONTENT, 2 * TTL_FOUND);
+        assert!(matches!(cache.get(k), Cached::Missing));
+        aged(&cache, k, StatusCode::NOT_FOUND, TTL_MISSING);
+        assert!(matches!(cache.get(k), Cached::Missing));
+    }
+
+    #[test]
+    fn a_refresh_never_overrides_a_change_made_meanwhile() {
+        let cache = InfoCache::new();
+        let k = "/a/c";
+        aged(
+            &cache,
+            k,
+            StatusCode::NO_CONTENT,
+            TTL_FOUND + Duration::from_secs(1),
+        );
+        assert!(matches!(cache.get(k), Cached::Stale { refresh: true, .. }));
+        // This proxy changes the container while the refresh is out.
+        cache.invalidate(k);
+        cache.refreshed(k, Some(info(StatusCode::NO_CONTENT)));
+        assert!(matches!(cache.get(k), Cached::Missing));
+        cache.put(k.into(), info(StatusCode::NOT_FOUND));
+        cache.refreshed(k, Some(info(StatusCode::NO_CONTENT)));
+        assert!(matches!(cache.get(k), Cached::Fresh(i) if i.status == StatusCode::NOT_FOUND));
+    }
 }

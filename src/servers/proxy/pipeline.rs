@@ -277,7 +277,7 @@ async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Re
 }
 
 /// The container whose CORS settings apply to a request.
-async fn cors_container(proxy: &Proxy, p: &ApiPath, trans_id: &str) -> Arc<Info> {
+async fn cors_container(proxy: &Arc<Proxy>, p: &ApiPath, trans_id: &str) -> Arc<Info> {
     let c = p.container.as_deref().unwrap_or("");
     proxy.container_info(&p.account, c, trans_id).await
 }
