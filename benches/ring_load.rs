@@ -1,13 +1,15 @@
 //! Loading the part-power-20 reference ring (S3) in formats v1 and v2:
 //! `load_lookup_ring` (file to a ring ready for lookups, what the tools and
-//! servers use) cold and served by the opt-in decoded-ring cache, `load_ring`
+//! servers use) without the decoded-ring cache, storing its entry (a first
+//! load) and served by it, `load_ring`
 //! (the plain `RingData` the builder edits), decoding from memory, and bare
 //! inflate (zlib-rs and libdeflate) as floors.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ferroswift::conf::ring_file::{load_lookup_ring, load_lookup_ring_cached, load_ring, CacheUse};
+use ferroswift::conf::ring_cache::RingCache;
+use ferroswift::conf::ring_file::{load_lookup_ring_cached, load_ring, CacheUse};
 use ferroswift::ring::codec;
 use flate2::{Decompress, FlushDecompress};
 
@@ -44,14 +46,29 @@ fn bench(c: &mut Criterion) {
     for (name, rel) in [("v1", "S3/object.ring.gz"), ("v2", "S3/v2/object.ring.gz")] {
         let path = fixture(rel);
         let bytes = std::fs::read(&path).unwrap();
-        group.bench_function(format!("load_lookup_ring {name}"), |b| {
-            b.iter(|| load_lookup_ring(&path).unwrap())
+        group.bench_function(format!("load_lookup_ring no cache {name}"), |b| {
+            b.iter(|| load_lookup_ring_cached(&path, None).unwrap())
         });
-        let cache = tempfile::tempdir().unwrap();
-        load_lookup_ring_cached(&path, Some(cache.path())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RingCache::at(dir.path());
+        let entry = cache.entry(&path).path().to_path_buf();
+        group.bench_function(format!("load_lookup_ring first load {name}"), |b| {
+            b.iter_batched(
+                || {
+                    let _ = std::fs::remove_file(&entry);
+                },
+                |()| {
+                    let (ring, used) = load_lookup_ring_cached(&path, Some(&cache)).unwrap();
+                    assert_eq!(used, CacheUse::Stored);
+                    ring
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+        load_lookup_ring_cached(&path, Some(&cache)).unwrap();
         group.bench_function(format!("load_lookup_ring cache hit {name}"), |b| {
             b.iter(|| {
-                let (ring, used) = load_lookup_ring_cached(&path, Some(cache.path())).unwrap();
+                let (ring, used) = load_lookup_ring_cached(&path, Some(&cache)).unwrap();
                 assert_eq!(used, CacheUse::Hit);
                 ring
             })

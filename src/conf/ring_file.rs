@@ -1,5 +1,5 @@
 //! Ring files on disk: loading a `*.ring.gz` (for lookups, through the
-//! opt-in `ring_cache` when the operator enables it), and saving one
+//! decoded-ring cache `ring_cache` unless it is turned off), and saving one
 //! atomically (temporary file in the same directory, fsync, rename, fsync
 //! directory).
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::conf::atomic_file::write_atomically;
-use crate::conf::ring_cache::{self, RingIdentity};
+use crate::conf::ring_cache::{RingCache, RingIdentity};
 use crate::conf::ring_memory::{self, FileBytes};
 use crate::ring::codec::{self, DecodedRing, RingFileError, RingFormat};
 use crate::ring::{Ring, RingData};
@@ -51,18 +51,20 @@ pub fn load_ring_with_format(
 
 /// Loads a ring file straight into a lookup [`Ring`], its table kept as the
 /// file stores it (no per-entry conversion). Checks what [`load_ring`] and
-/// `Ring::new` check. Uses the decoded-ring cache when the operator set
-/// `FERROSWIFT_RING_CACHE_DIR` (see `conf::ring_cache`).
+/// `Ring::new` check. Uses the decoded-ring cache the environment chooses
+/// (on by default, see `conf::ring_cache`).
 pub fn load_lookup_ring(path: impl AsRef<Path>) -> Result<Ring, RingPathError> {
-    let dir = ring_cache::cache_dir_from_env();
-    load_lookup_ring_cached(path, dir.as_deref()).map(|(ring, _)| ring)
+    let cache = RingCache::from_env();
+    load_lookup_ring_cached(path, cache.as_ref()).map(|(ring, _)| ring)
 }
 
 /// How a load used the decoded-ring cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheUse {
-    /// No cache directory.
+    /// No cache.
     Off,
+    /// The ring file is too small to be worth caching; decoded from it.
+    Small,
     /// A sound entry for these exact ring bytes was used; nothing inflated.
     Hit,
     /// The ring was decoded from its file and the entry (re)written.
@@ -71,38 +73,50 @@ pub enum CacheUse {
     StoreFailed,
 }
 
-/// [`load_lookup_ring`] with an explicit cache directory (`None`: no cache),
-/// telling how the cache was used. A cache problem never fails the load.
+/// [`load_lookup_ring`] with an explicit cache (`None`: none), telling how
+/// the cache was used. A cache problem never fails the load.
 pub fn load_lookup_ring_cached(
     path: impl AsRef<Path>,
-    cache_dir: Option<&Path>,
+    cache: Option<&RingCache>,
 ) -> Result<(Ring, CacheUse), RingPathError> {
     let path = path.as_ref();
     let err = |e: RingFileError| RingPathError::new(path, e);
     let invalid = |e: crate::ring::RingError| err(RingFileError::Invalid(e.to_string()));
     let (bytes, meta) = read_with_metadata(path).map_err(|e| err(e.into()))?;
-    let Some(dir) = cache_dir else {
-        let (ring, _) = decode(&bytes).map_err(err)?;
-        drop(bytes);
-        return Ok((Ring::from_decoded(ring).map_err(invalid)?, CacheUse::Off));
+    let cache = match cache {
+        Some(cache) if cache.wants(bytes.len() as u64) => cache,
+        _ => {
+            let (ring, _) = decode(&bytes).map_err(err)?;
+            drop(bytes);
+            let used = if cache.is_some() {
+                CacheUse::Small
+            } else {
+                CacheUse::Off
+            };
+            return Ok((Ring::from_decoded(ring).map_err(invalid)?, used));
+        }
     };
     let id = RingIdentity::of(&meta, &bytes);
-    let entry = ring_cache::entry_path(dir, path);
-    if let Some(stream) = ring_cache::read(&entry, &id) {
+    let entry = cache.entry(path);
+    if let Some(stream) = entry.read(&id) {
         let cached = codec::decode_checked_stream(stream)
             .ok()
             .and_then(|(ring, _)| Ring::from_decoded(ring).ok());
-        if let Some(ring) = cached {
-            return Ok((ring, CacheUse::Hit));
+        match cached {
+            Some(ring) => return Ok((ring, CacheUse::Hit)),
+            None => tracing::debug!(
+                "ring cache {}: entry does not decode",
+                entry.path().display()
+            ),
         }
     }
     let (ring, _) = decode(&bytes).map_err(err)?;
     drop(bytes);
     let ring = Ring::from_decoded(ring).map_err(invalid)?;
-    let used = match ring_cache::write(&entry, &id, ring.table.source_bytes()) {
+    let used = match entry.store(&id, ring.table.source_bytes()) {
         Ok(()) => CacheUse::Stored,
         Err(e) => {
-            tracing::warn!("ring cache {}: {e}", entry.display());
+            tracing::debug!("ring cache {}: not stored: {e}", entry.path().display());
             CacheUse::StoreFailed
         }
     };

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::DaemonError;
-use crate::conf::ring_file::load_ring;
+use crate::conf::ring_file::load_lookup_ring;
 use crate::conf::swift_conf::SwiftConf;
 use crate::ring::hash::HashPathConf;
 use crate::ring::{Device, Ring};
@@ -28,9 +28,8 @@ impl NamedRing {
         let hash = conf
             .hash_path_conf()
             .map_err(|e| DaemonError::Conf(e.to_string()))?;
-        let data = load_ring(swift_dir.join(format!("{name}.ring.gz")))
+        let ring = load_lookup_ring(swift_dir.join(format!("{name}.ring.gz")))
             .map_err(|e| DaemonError::Conf(e.to_string()))?;
-        let ring = Ring::new(data).map_err(|e| DaemonError::Conf(e.to_string()))?;
         Ok(NamedRing { ring, hash })
     }
 

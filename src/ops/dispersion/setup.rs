@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::conf::DispersionConf;
 use super::proxy::{ProxyClient, ProxyError};
-use crate::conf::ring_file::load_ring;
+use crate::conf::ring_file::load_lookup_ring;
 use crate::conf::swift_conf::{StoragePolicy, SwiftConf};
 use crate::ring::hash::HashPathConf;
 use crate::ring::Ring;
@@ -57,8 +57,7 @@ impl ClusterInfo {
 /// Loads `<swift_dir>/<name>.ring.gz` for lookups.
 pub fn open_ring(swift_dir: &Path, name: &str) -> Result<Ring, SetupError> {
     let path = swift_dir.join(format!("{name}.ring.gz"));
-    let data = load_ring(&path).map_err(|e| SetupError::Ring(e.to_string()))?;
-    Ring::new(data).map_err(|e| SetupError::Ring(format!("{}: {e}", path.display())))
+    load_lookup_ring(&path).map_err(|e| SetupError::Ring(e.to_string()))
 }
 
 /// Logs in to the proxy with the configured credentials.
