@@ -5,14 +5,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
 fn run(dir: &Path, argv: &[&str]) -> Output {
-    Command::new(common::bin("swift-get-nodes"))
+    common::bin_command("swift-get-nodes")
         .args(argv)
         .current_dir(dir)
         .output()

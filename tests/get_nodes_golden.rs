@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The transcript's invocations, as argv (the transcript prints them joined
 /// by single spaces, without shell quoting).
@@ -82,7 +82,7 @@ pub fn transcript_dir() -> tempfile::TempDir {
 }
 
 fn ours(dir: &Path, argv: &[&str]) -> Output {
-    Command::new(common::bin("swift-get-nodes"))
+    common::bin_command("swift-get-nodes")
         .args(argv)
         .current_dir(dir)
         .output()

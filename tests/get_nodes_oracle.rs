@@ -84,7 +84,9 @@ fn run(program: &Path, python: bool, dir: &Path, argv: &[&str]) -> Output {
         c.arg(program);
         c
     } else {
-        Command::new(program)
+        let mut c = Command::new(program);
+        c.env("FERROSWIFT_RING_CACHE_DIR", common::ring_cache_dir());
+        c
     };
     cmd.args(argv).current_dir(dir).output().unwrap()
 }

@@ -60,7 +60,7 @@ impl Aio {
     /// [`Aio::setup`] with more `swift-all-in-one` options (e.g. `--part-power`).
     pub fn setup_with(dir: &Path, extra: &[&str]) -> Aio {
         let (port, base_port) = pick_ports();
-        let st = Command::new(bin("swift-all-in-one"))
+        let st = bin_command("swift-all-in-one")
             .args(["--dir", &dir.to_string_lossy(), "--setup-only"])
             .args(extra)
             .args([
@@ -112,7 +112,7 @@ impl Aio {
     }
 
     fn aio_command(&self, extra: &[&str]) -> Command {
-        let mut c = Command::new(bin("swift-all-in-one"));
+        let mut c = bin_command("swift-all-in-one");
         c.args(["--dir", &self.dir.to_string_lossy()])
             .args([
                 "--port",

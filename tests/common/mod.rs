@@ -56,6 +56,24 @@ pub fn bin(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The decoded-ring cache directory for our binaries that tests start: the
+/// one the test run chose (`scripts/test` sets one for the whole run), else
+/// one in cargo's temporary directory, so that tests never write into the
+/// user's own cache (`$HOME/.cache/ferroswift/rings`).
+pub fn ring_cache_dir() -> PathBuf {
+    std::env::var_os("FERROSWIFT_RING_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("ring-cache"))
+}
+
+/// A command running one of this package's binaries with its decoded-ring
+/// cache in [`ring_cache_dir`].
+pub fn bin_command(name: &str) -> Command {
+    let mut command = Command::new(bin(name));
+    command.env("FERROSWIFT_RING_CACHE_DIR", ring_cache_dir());
+    command
+}
+
 /// Runs one of Swift's `swift-*-info` tools on `file` with `swift_dir`'s
 /// swift.conf; panics (with its output) unless it succeeds, else returns
 /// its standard output.
