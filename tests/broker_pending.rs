@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ferroswift::servers::listing::{render, Format};
 use ferroswift::storage::broker::{
     db_path, pending_path, put_records, Broker, DbKind, ListParams, ObjectRow, Record, PENDING_CAP,
 };
@@ -40,6 +41,7 @@ fn row(name: &str, ts: &str, size: u64) -> ObjectRow {
         etag: format!("{:032x}", size),
         deleted: false,
         policy: 0,
+        ..ObjectRow::default()
     }
 }
 
@@ -318,3 +320,153 @@ fn swift_and_we_share_the_directory_lock() {
     assert!(child.wait().unwrap().success());
     assert!(pending_len(&db) > 0);
 }
+
+/// Swift appends object records with separate data, content-type and
+/// metadata times (as its object server reports a POST) to the pending
+/// files of two databases, in two rounds; after each round Swift's broker
+/// merges the second database and ours the first. Phase `ours` has Swift
+/// merge records that our broker wrote the same way.
+const SWIFT_TIMED_RECORDS: &str = r#"
+import sys
+from swift.container.backend import ContainerBroker
+phase, ours, theirs = sys.argv[1:4]
+T = lambda n: '17000000%02d.00000' % n
+rounds = {
+    '1': [
+        # name, data time, size, content type, etag, deleted, policy, ctype time, meta time
+        ('o', T(10), 10, 'text/plain;swift_bytes=100', 'e1', 0, 0, None, None),
+        ('o', T(10), 10, 'image/png; q=1', 'e1', 0, 0, T(30), T(30)),
+        ('p', T(20), 5, 'a/b', 'p2', 0, 0, T(25), T(40)),
+        ('p', T(12), 7, 'a/old', 'p1', 0, 0, T(22), T(45)),
+        ('q', T(10), 1, 'q/q', 'q1', 0, 0, None, T(15)),
+        ('q', T(10), 2, 'q/q', 'q2', 0, 1, None, None),
+    ],
+    '2': [
+        # Newer data, older content type: the data moves, the type stays.
+        ('o', T(20), 20, 'text/html', 'e2', 0, 0, None, None),
+        # Only a newer metadata time.
+        ('o', T(10), 10, 'x/y', 'e1', 0, 0, T(10), T(50)),
+        # Older in every way: nothing changes.
+        ('p', T(11), 9, 'a/older', 'p0', 0, 0, T(21), T(41)),
+        # A delete newer than the data but older than the metadata time.
+        ('q', T(30), 0, 'application/deleted', 'noetag', 1, 0, None, None),
+    ],
+}
+if phase in rounds:
+    for path in (ours, theirs):
+        c = ContainerBroker(path)
+        for r in rounds[phase]:
+            c.put_object(*r)
+ContainerBroker(theirs).get_info()
+"#;
+
+fn object_table(db: &Path) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, created_at, size, content_type, etag, deleted, storage_policy_index \
+             FROM object ORDER BY name, storage_policy_index",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..7)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn container_hash(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT hash FROM container_info", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn content_type_and_metadata_times_merge_as_swifts_broker_merges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, b) = container_db(&dir.path().join("ours"));
+    let (theirs, _) = container_db(&dir.path().join("theirs"));
+    let args = |phase: &'static str| [phase, ours.to_str().unwrap(), theirs.to_str().unwrap()];
+    for phase in ["1", "2"] {
+        common::run_swift_python(SWIFT_TIMED_RECORDS, &args(phase));
+        assert!(pending_len(&ours) > 0 && pending_len(&theirs) == 0);
+        b.info().unwrap();
+        assert_eq!(pending_len(&ours), 0);
+        assert_eq!(object_table(&ours), object_table(&theirs), "round {phase}");
+    }
+    // Our own records with the three times, merged by each broker.
+    let t = |s: &str| Some(Timestamp::parse(s).unwrap());
+    let ours_rows = [
+        ObjectRow {
+            ctype_ts: t("1700000060"),
+            meta_ts: t("1700000070"),
+            ..row("o", "1700000015", 3)
+        },
+        ObjectRow {
+            content_type: "r/r;swift_bytes=9".into(),
+            meta_ts: t("1700000031"),
+            ..row("r", "1700000030", 4)
+        },
+    ];
+    let theirs_broker = Broker::open(&theirs, DbKind::Container).unwrap().unwrap();
+    put_records(
+        &theirs,
+        DbKind::Container,
+        &ours_rows.clone().map(Record::Object),
+        Some(&theirs_broker),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    b.put_objects(&ours_rows).unwrap();
+    common::run_swift_python(SWIFT_TIMED_RECORDS, &args("ours"));
+    assert_eq!(pending_len(&theirs), 0, "Swift merged our records");
+    b.info().unwrap();
+    let table = object_table(&ours);
+    assert_eq!(table, object_table(&theirs));
+    assert_eq!(container_hash(&ours), container_hash(&theirs));
+    // The rows really carry three distinct times.
+    let created: Vec<&str> = table.iter().map(|r| r[1].as_str()).collect();
+    assert!(
+        created.iter().filter(|c| c.contains('+')).count() >= 3,
+        "{table:?}"
+    );
+    assert_eq!(table.len(), 5, "q has a row per policy: {table:?}");
+    // Listings show the metadata time as the last modification, as Swift's.
+    let listed = b
+        .list(&ListParams {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let json = render(&listed, Format::Json, "container", "c", &Default::default());
+    let ours_listed: Vec<(String, String)> = serde_json::from_str::<serde_json::Value>(&json)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let s = |k: &str| o[k].as_str().unwrap().to_string();
+            (s("name"), s("last_modified"))
+        })
+        .collect();
+    let out = common::run_swift_python(SWIFT_LAST_MODIFIED, &[theirs.to_str().unwrap()]);
+    let theirs_listed: Vec<(String, String)> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ours_listed, theirs_listed);
+    assert!(ours_listed
+        .iter()
+        .any(|(_, t)| t == "2023-11-14T22:14:30.000000"));
+}
+
+const SWIFT_LAST_MODIFIED: &str = r#"
+import sys, json
+from swift.common.utils import Timestamp
+from swift.container.backend import ContainerBroker
+rows = ContainerBroker(sys.argv[1]).list_objects_iter(100, '', '', None, None)
+print(json.dumps([(r[0], Timestamp(r[1]).isoformat) for r in rows]))
+"#;

@@ -122,6 +122,10 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
             etag: header(&h, "x-etag").unwrap_or("").to_string(),
             deleted,
             policy,
+            // A POST that changed the content type or metadata reports
+            // when, as Swift's object server does.
+            ctype_ts: header(&h, "x-content-type-timestamp").and_then(Timestamp::parse),
+            meta_ts: header(&h, "x-meta-timestamp").and_then(Timestamp::parse),
         };
         super::row_batch::put_row(path, row).await?;
         return Ok(empty(if deleted {

@@ -14,6 +14,7 @@ use super::update::UpdateClient;
 use crate::ring::hash::HashPathConf;
 use crate::storage::broker::{db_path, Broker, DbKind, ListParams, ListRow};
 use crate::storage::device::{valid_component, Devices};
+use crate::storage::timestamp::decode_timestamps;
 use crate::storage::Timestamp;
 
 /// Largest `limit` a listing accepts.
@@ -160,8 +161,13 @@ fn xml_escape(s: &str) -> String {
         .replace('\'', "&#x27;")
 }
 
+/// A row's `last_modified`: its newest time, which for an object row is
+/// the metadata time encoded in `created_at` (as Swift lists it).
 fn iso(ts: &str) -> String {
-    Timestamp::parse(ts).unwrap_or_default().isoformat()
+    decode_timestamps(ts)
+        .map(|(_, _, meta)| meta)
+        .unwrap_or_default()
+        .isoformat()
 }
 
 /// Finishes a listing GET or HEAD on `resp` (a 204 already carrying the

@@ -99,6 +99,7 @@ mod tests {
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
             deleted,
             policy: 0,
+            ..ObjectRow::default()
         }
     }
 

@@ -19,6 +19,7 @@ use super::hashpath::hex;
 use super::{Result, StorageError, Timestamp};
 
 mod listing;
+mod merge;
 mod pending;
 mod schema;
 mod sync;
@@ -93,15 +94,22 @@ pub struct PolicyStat {
 }
 
 /// An object row as an object server reports it to a container database.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObjectRow {
     pub name: String,
+    /// The data timestamp (the PUT or DELETE).
     pub ts: Timestamp,
     pub size: u64,
     pub content_type: String,
     pub etag: String,
     pub deleted: bool,
     pub policy: u32,
+    /// When the content type was last set, if not at `ts` (Swift's
+    /// `ctype_timestamp`, from a POST that changed it).
+    pub ctype_ts: Option<Timestamp>,
+    /// When the metadata was last set, if not with the content type
+    /// (Swift's `meta_timestamp`).
+    pub meta_ts: Option<Timestamp>,
 }
 
 /// One open account or container database.
@@ -410,6 +418,7 @@ impl Broker {
             etag: etag.into(),
             deleted,
             policy,
+            ..ObjectRow::default()
         }])
     }
 
@@ -465,32 +474,11 @@ impl Broker {
 // only, as Swift's schema has it: a lookup by name alone scans the whole
 // table, so every one names `deleted IN (0, 1)` (as Swift's merges do) to
 // search the index instead. A merge of a full pending file into a large
-// container is then a few milliseconds, not seconds.
-const OBJECT_NEWEST: &str = "SELECT created_at FROM object WHERE deleted IN (0, 1) AND name = ?1 \
-     ORDER BY created_at DESC LIMIT 1";
-const OBJECT_DELETE: &str = "DELETE FROM object WHERE deleted IN (0, 1) AND name = ?1";
+// container is then a few milliseconds, not seconds. (The object table's
+// are in `merge`.)
 const CONTAINER_FIND: &str =
     "SELECT put_timestamp, delete_timestamp FROM container WHERE deleted IN (0, 1) AND name = ?1";
 const CONTAINER_DELETE: &str = "DELETE FROM container WHERE deleted IN (0, 1) AND name = ?1";
-
-/// Container DB: writes an object row in `tx` if newer than what is there.
-fn insert_object(tx: &Connection, r: &ObjectRow) -> Result<()> {
-    let existing: Option<String> = tx
-        .prepare_cached(OBJECT_NEWEST)?
-        .query_row(params![r.name], |row| row.get(0))
-        .optional()?;
-    if existing.as_ref().is_some_and(|e| ts_of(e) >= r.ts) {
-        return Ok(());
-    }
-    if existing.is_some() {
-        tx.prepare_cached(OBJECT_DELETE)?.execute(params![r.name])?;
-    }
-    tx.prepare_cached(
-        "INSERT INTO object (name, created_at, size, content_type, etag, deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![r.name, r.ts.internal(), if r.deleted { 0 } else { r.size as i64 }, r.content_type, r.etag, i64::from(r.deleted), r.policy])?;
-    Ok(())
-}
 
 /// Account DB: writes a container's row in `tx`, keeping the newest put
 /// and delete timestamps.
@@ -636,13 +624,16 @@ mod tests {
                 .conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap();
-            let rows = st.query_map(["x"], |r| r.get::<_, String>(3)).unwrap();
+            let args = vec!["x"; st.parameter_count()];
+            let rows = st
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .unwrap();
             rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
         };
         let (c, a) = (c.unwrap(), a.unwrap());
         for (b, sql, index) in [
-            (&c, OBJECT_NEWEST, "ix_object_deleted_name"),
-            (&c, OBJECT_DELETE, "ix_object_deleted_name"),
+            (&c, merge::OBJECT_FIND, "ix_object_deleted_name"),
+            (&c, merge::OBJECT_DELETE, "ix_object_deleted_name"),
             (&a, CONTAINER_FIND, "ix_container_deleted_name"),
             (&a, CONTAINER_DELETE, "ix_container_deleted_name"),
         ] {
@@ -658,13 +649,14 @@ mod tests {
             etag: "e".into(),
             deleted: false,
             policy: 0,
+            ..ObjectRow::default()
         };
         for r in [
             row("1700000002", 2),
             row("1700000001", 1),
             row("1700000003", 3),
         ] {
-            insert_object(&c.conn, &r).unwrap();
+            merge::merge_object(&c.conn, &r).unwrap();
         }
         let rows: Vec<(String, i64)> = c
             .conn

@@ -134,6 +134,50 @@ impl Timestamp {
     }
 }
 
+/// Swift's `encode_timestamps(t1, t2, t3)` for a container row's
+/// `created_at`: `t1` (internal form), then `t2 - t1` and `t3 - t2` as
+/// signed hex counts of 10 microseconds, written only when one of them is
+/// non-zero.
+pub fn encode_timestamps(t1: Timestamp, t2: Timestamp, t3: Timestamp) -> String {
+    let d2 = i128::from(t2.ticks) - i128::from(t1.ticks);
+    let d3 = i128::from(t3.ticks) - i128::from(t2.ticks);
+    let mut out = t1.internal();
+    if d2 != 0 || d3 != 0 {
+        for d in [d2, d3] {
+            let sign = if d < 0 { '-' } else { '+' };
+            out.push_str(&format!("{sign}{:x}", d.unsigned_abs()));
+        }
+    }
+    out
+}
+
+/// Swift's `decode_timestamps`: the data, content-type and metadata times
+/// of an encoded `created_at`; a missing part equals the one before it.
+/// A part with a non-zero delta drops the offset, as Swift's does.
+pub fn decode_timestamps(encoded: &str) -> Option<(Timestamp, Timestamp, Timestamp)> {
+    let mut parts: Vec<(i128, &str)> = Vec::new();
+    for pos in encoded.split('+') {
+        for (i, neg) in pos.split('-').enumerate() {
+            parts.push((if i == 0 { 1 } else { -1 }, neg));
+        }
+    }
+    let t1 = Timestamp::parse(parts.first()?.1)?;
+    let step = |prev: Timestamp, part: Option<&(i128, &str)>| -> Option<Timestamp> {
+        let Some((sign, hex)) = part else {
+            return Some(prev);
+        };
+        let delta = sign * i128::from_str_radix(hex, 16).ok()?;
+        if delta == 0 {
+            return Some(prev);
+        }
+        let ticks = u64::try_from(i128::from(prev.ticks) + delta).ok()?;
+        Some(Timestamp::from_ticks(ticks))
+    };
+    let t2 = step(t1, parts.get(1))?;
+    let t3 = step(t2, parts.get(2))?;
+    Some((t1, t2, t3))
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.internal())
@@ -199,5 +243,33 @@ mod tests {
             "2023-11-14T22:13:20.500000"
         );
         assert_eq!(days_from_civil(2023, 11, 14), 1_700_000_000 / 86_400);
+    }
+
+    #[test]
+    fn encoded_row_timestamps() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let (a, b, c) = (t("1700000000"), t("1700000001.5"), t("1700000000.00016"));
+        assert_eq!(encode_timestamps(a, a, a), "1700000000.00000");
+        assert_eq!(encode_timestamps(a, b, b), "1700000000.00000+249f0+0");
+        assert_eq!(encode_timestamps(a, b, c), "1700000000.00000+249f0-249e0");
+        assert_eq!(encode_timestamps(a, a, c), "1700000000.00000+0+10");
+        for (x, y, z) in [(a, a, a), (a, b, b), (a, b, c), (a, a, c)] {
+            assert_eq!(
+                decode_timestamps(&encode_timestamps(x, y, z)),
+                Some((x, y, z))
+            );
+        }
+        let o = t("1700000000_0000000000000002");
+        assert_eq!(decode_timestamps(&o.internal()), Some((o, o, o)));
+        assert_eq!(
+            decode_timestamps(&format!("{}+0+0", o.internal())),
+            Some((o, o, o))
+        );
+        assert_eq!(
+            decode_timestamps("1700000000+1"),
+            Some((a, t("1700000000.00001"), t("1700000000.00001")))
+        );
+        assert_eq!(decode_timestamps("junk+1"), None);
+        assert_eq!(decode_timestamps("1700000000+zz"), None);
     }
 }

@@ -80,6 +80,13 @@ impl Broker {
             ),
         };
         let mut sql = format!("SELECT {cols} FROM {table} WHERE deleted = 0");
+        if self.kind == DbKind::Container {
+            // Only the container's own policy, as Swift lists: rows of
+            // another policy wait there for the reconciler.
+            sql.push_str(
+                " AND storage_policy_index = (SELECT storage_policy_index FROM container_info)",
+            );
+        }
         let mut args: Vec<Value> = Vec::new();
         if let Some(v) = b.below {
             sql.push_str(" AND name < ?");

@@ -26,6 +26,7 @@ use base64::Engine;
 use super::{Broker, DbKind, ObjectRow};
 use crate::storage::hashes::{lock_dir_timeout, DirLock};
 use crate::storage::pickle::Pickle;
+use crate::storage::timestamp::decode_timestamps;
 use crate::storage::{Result, StorageError, Timestamp};
 
 /// Swift's cap on the pending file: past this many bytes the next update
@@ -73,8 +74,8 @@ impl Record {
                 text(&r.etag),
                 Pickle::Int(i64::from(r.deleted)),
                 Pickle::Int(i64::from(r.policy)),
-                Pickle::None,
-                Pickle::None,
+                r.ctype_ts.map_or(Pickle::None, |t| text(&t.internal())),
+                r.meta_ts.map_or(Pickle::None, |t| text(&t.internal())),
             ]),
             Record::Container(c) => Pickle::Tuple(vec![
                 text(&c.name),
@@ -114,11 +115,25 @@ impl Record {
         Ok(match kind {
             DbKind::Container => {
                 let created = text(1);
-                // Swift may encode content-type and metadata times after a
-                // `+`; the data timestamp orders the rows.
-                let data_ts = created.split('+').next().unwrap_or_default();
-                let ts = Timestamp::parse(data_ts)
+                // `created_at` may carry encoded content-type and metadata
+                // times; explicit ones (fields 7 and 8) override them, and
+                // an explicit content-type time also sets the metadata time.
+                let (ts, mut ctype, mut meta) = decode_timestamps(&created)
                     .ok_or_else(|| format!("bad timestamp {created:?}"))?;
+                let stamp = |i: usize| -> std::result::Result<Option<Timestamp>, String> {
+                    match items.get(i).and_then(Pickle::as_text) {
+                        Some(t) if !t.is_empty() => Timestamp::parse(&t)
+                            .map(Some)
+                            .ok_or_else(|| format!("bad timestamp {t:?}")),
+                        _ => Ok(None),
+                    }
+                };
+                if let Some(t) = stamp(7)? {
+                    (ctype, meta) = (t, t);
+                }
+                if let Some(t) = stamp(8)? {
+                    meta = t;
+                }
                 let size = int(2)?;
                 Record::Object(ObjectRow {
                     name: text(0),
@@ -128,6 +143,8 @@ impl Record {
                     etag: text(4),
                     deleted: int(5)? != 0,
                     policy,
+                    ctype_ts: (ctype != ts).then_some(ctype),
+                    meta_ts: (meta != ctype).then_some(meta),
                 })
             }
             DbKind::Account => Record::Container(ContainerRecord {
@@ -270,7 +287,7 @@ impl Broker {
         let tx = self.conn.unchecked_transaction()?;
         for r in records {
             match r {
-                Record::Object(row) => super::insert_object(&tx, row)?,
+                Record::Object(row) => super::merge::merge_object(&tx, row)?,
                 Record::Container(c) => super::insert_container(&tx, c)?,
             }
         }
@@ -293,6 +310,7 @@ mod tests {
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
             deleted: false,
             policy: 0,
+            ..ObjectRow::default()
         };
         let enc = Record::Object(row.clone()).encode();
         assert_eq!(enc[0], b':');

@@ -11,7 +11,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use super::{parse_metadata, ts_of, Broker, DbKind};
+use super::{parse_metadata, ts_of, Broker, DbKind, ObjectRow};
+use crate::storage::timestamp::decode_timestamps;
 use crate::storage::{Result, Timestamp};
 
 /// One row as a JSON object, or a sync point, as sent between replicas.
@@ -60,12 +61,6 @@ fn int(row: &Row, key: &str) -> i64 {
         Some(Value::Bool(b)) => i64::from(*b),
         _ => 0,
     }
-}
-
-/// The data timestamp of an object row's `created_at` (Swift may append
-/// `+<ctype offset>+<meta offset>`; the data timestamp decides here).
-fn row_ts(created_at: &str) -> Timestamp {
-    ts_of(created_at.split('+').next().unwrap_or(created_at))
 }
 
 impl Broker {
@@ -174,36 +169,21 @@ impl Broker {
             let policy = int(item, "storage_policy_index");
             match self.kind {
                 DbKind::Container => {
+                    // The peer's `created_at` carries the row's three times.
                     let created = text(item, "created_at");
-                    let existing: Option<String> = tx
-                        .query_row(
-                            "SELECT created_at FROM object WHERE deleted IN (0, 1) AND name = ?1 \
-                             AND storage_policy_index = ?2",
-                            params![name, policy],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if existing.is_some_and(|e| row_ts(&e) >= row_ts(&created)) {
-                        continue;
-                    }
-                    tx.execute(
-                        "DELETE FROM object WHERE deleted IN (0, 1) AND name = ?1 \
-                         AND storage_policy_index = ?2",
-                        params![name, policy],
-                    )?;
-                    tx.execute(
-                        "INSERT INTO object (name, created_at, size, content_type, etag, deleted, \
-                         storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            name,
-                            created,
-                            int(item, "size"),
-                            text(item, "content_type"),
-                            text(item, "etag"),
-                            int(item, "deleted"),
-                            policy
-                        ],
-                    )?;
+                    let (ts, ctype, meta) = decode_timestamps(&created).unwrap_or_default();
+                    let row = ObjectRow {
+                        name,
+                        ts,
+                        size: u64::try_from(int(item, "size")).unwrap_or(0),
+                        content_type: text(item, "content_type"),
+                        etag: text(item, "etag"),
+                        deleted: int(item, "deleted") != 0,
+                        policy: u32::try_from(policy).unwrap_or(0),
+                        ctype_ts: (ctype != ts).then_some(ctype),
+                        meta_ts: (meta != ctype).then_some(meta),
+                    };
+                    super::merge::merge_object(&tx, &row)?;
                 }
                 DbKind::Account => {
                     let mut put = text(item, "put_timestamp");
