@@ -46,6 +46,8 @@ pub struct ContainerUpdaterConf {
 
 impl ContainerUpdaterConf {
     pub fn from_conf(c: &DaemonConf) -> Result<Self, DaemonError> {
+        // Swift's database daemons set the process-wide switch too.
+        crate::storage::broker::set_db_preallocation(c.bool_or("db_preallocation", false));
         let default_rate = match c.get("slowdown") {
             Some(_) => {
                 tracing::warn!(

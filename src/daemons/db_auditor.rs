@@ -45,6 +45,8 @@ fn type_name(kind: DbKind) -> &'static str {
 
 impl DbAuditorConf {
     pub fn from_conf(c: &DaemonConf, kind: DbKind) -> Result<Self, DaemonError> {
+        // Swift's database daemons set the process-wide switch too.
+        crate::storage::broker::set_db_preallocation(c.bool_or("db_preallocation", false));
         let t = type_name(kind);
         let file = match kind {
             DbKind::Account => cache::ACCOUNT_FILE,

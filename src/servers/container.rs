@@ -22,8 +22,8 @@ use super::listing::{
 };
 use super::object::blocking;
 use super::update::{targets, UpdateClient};
-use crate::conf::server_conf::{ServerConf, SwiftConf};
-use crate::storage::broker::{Broker, DbInfo, DbKind, ObjectRow};
+use crate::conf::server_conf::{config_true, ServerConf, SwiftConf};
+use crate::storage::broker::{set_db_preallocation, Broker, DbInfo, DbKind, ObjectRow};
 use crate::storage::device::{Devices, Reserve};
 use crate::storage::Timestamp;
 
@@ -45,6 +45,8 @@ pub fn db_server(conf: &ServerConf, swift: &SwiftConf) -> Result<DbServer, Strin
         devices.reserve =
             Reserve::parse(r).ok_or_else(|| format!("bad fallocate_reserve {r:?}"))?;
     }
+    // One switch for the process, as Swift's servers set it.
+    set_db_preallocation(conf.get("db_preallocation").is_some_and(config_true));
     Ok(DbServer {
         devices,
         salt: swift.salt.clone(),

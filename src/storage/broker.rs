@@ -21,6 +21,7 @@ use super::{Result, StorageError, Timestamp};
 mod listing;
 mod merge;
 mod pending;
+mod prealloc;
 mod schema;
 mod sync;
 mod upkeep;
@@ -29,6 +30,7 @@ pub use listing::{ListParams, ListRow};
 pub use pending::{
     pending_path, put_records, ContainerRecord, Record, PENDING_CAP, PENDING_TIMEOUT,
 };
+pub use prealloc::{db_preallocation, prealloc_target, set_db_preallocation};
 pub use sync::Row;
 pub use upkeep::{is_corruption, quarantine_db, Reported};
 

@@ -54,6 +54,8 @@ pub struct ReaperConf {
 
 impl ReaperConf {
     pub fn from_conf(c: &DaemonConf) -> Result<Self, DaemonError> {
+        // Swift's database daemons set the process-wide switch too.
+        crate::storage::broker::set_db_preallocation(c.bool_or("db_preallocation", false));
         let concurrency: usize = c.parse_or("concurrency", 25)?;
         // Swift treats an empty value as unset for these two.
         let or_unset = |key: &str, default: f64| -> Result<f64, DaemonError> {

@@ -55,6 +55,8 @@ pub struct ReplConf {
 
 impl ReplConf {
     pub fn from_conf(c: &DaemonConf, kind: DbKind) -> Result<Self, DaemonError> {
+        // Swift's database daemons set the process-wide switch too.
+        crate::storage::broker::set_db_preallocation(c.bool_or("db_preallocation", false));
         let (port, file) = match kind {
             DbKind::Container => (6201, cache::CONTAINER_FILE),
             DbKind::Account => (6202, cache::ACCOUNT_FILE),

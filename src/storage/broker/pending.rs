@@ -247,6 +247,7 @@ impl Broker {
     /// Merges the pending file and `extra` in one transaction, then empties
     /// the file. The caller holds the directory lock.
     fn commit_locked(&self, extra: &[Record]) -> Result<()> {
+        super::prealloc::preallocate(&self.path)?;
         let pending = pending_path(&self.path);
         let mut raw = Vec::new();
         let file = match OpenOptions::new().read(true).write(true).open(&pending) {
