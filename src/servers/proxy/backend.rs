@@ -33,6 +33,16 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// The nodes of a [`Backend::fan_out_over`]: one first node per slot, and
+/// spares that replace failed ones.
+pub struct Fanned<'a> {
+    pub first: &'a [NodeAddr],
+    pub spare: &'a [NodeAddr],
+    /// The first nodes are handoffs too (their 404s without a timestamp
+    /// say nothing).
+    pub first_are_handoffs: bool,
+}
+
 /// The proxy's connection to its storage nodes.
 pub struct Backend {
     client: Client<HttpConnector, Body>,
@@ -179,6 +189,31 @@ impl Backend {
         path: &str,
         headers: impl Fn(usize) -> HeaderMap,
     ) -> Vec<Answer> {
+        let nodes = Fanned {
+            first: primaries,
+            spare: handoffs,
+            first_are_handoffs: false,
+        };
+        self.fan_out_over(nodes, part, method, path, headers)
+            .await
+            .0
+    }
+
+    /// [`Backend::fan_out`] over `nodes`; also returns the handoffs no slot
+    /// took (yet).
+    pub async fn fan_out_over(
+        self: &Arc<Self>,
+        nodes: Fanned<'_>,
+        part: u32,
+        method: Method,
+        path: &str,
+        headers: impl Fn(usize) -> HeaderMap,
+    ) -> (Vec<Answer>, Vec<NodeAddr>) {
+        let Fanned {
+            first: primaries,
+            spare: handoffs,
+            first_are_handoffs,
+        } = nodes;
         let spare: Arc<Mutex<VecDeque<NodeAddr>>> =
             Arc::new(Mutex::new(handoffs.iter().cloned().collect()));
         let mut slots = JoinSet::new();
@@ -190,7 +225,7 @@ impl Backend {
             let hdrs = headers(i);
             let first = first.clone();
             slots.spawn(async move {
-                let mut node = Some((first, false));
+                let mut node = Some((first, first_are_handoffs));
                 let mut last: Option<(Answer, bool)> = None;
                 while let Some((n, handoff)) = node.take() {
                     if !this.limiter.is_limited(&n) {
@@ -249,6 +284,10 @@ impl Backend {
                 body: Bytes::new(),
             });
         }
-        out
+        let unused = spare
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        (out, unused)
     }
 }

@@ -32,7 +32,16 @@ pub fn have_quorum(statuses: &[StatusCode], node_count: usize) -> bool {
 /// answers then count toward a quorum but are never the one shown, so the
 /// status shown is always one a node gave. None: no quorum, a 503.
 pub fn best_answer(statuses: &[StatusCode], overrides: &[(u16, u16)]) -> Option<usize> {
-    let q = quorum(statuses.len());
+    best_answer_of(statuses, overrides, quorum(statuses.len()))
+}
+
+/// [`best_answer`] with a quorum of `q` answers (Swift's `quorum_size`),
+/// for answers from more nodes than there are replicas.
+pub fn best_answer_of(
+    statuses: &[StatusCode],
+    overrides: &[(u16, u16)],
+    q: usize,
+) -> Option<usize> {
     let pick = |codes: &[u16], avoid: &[bool]| -> Option<usize> {
         for class in [2u16, 3, 4] {
             let in_class = || {
@@ -73,6 +82,34 @@ pub fn best_answer(statuses: &[StatusCode], overrides: &[(u16, u16)]) -> Option<
         .collect();
     let (codes, avoid): (Vec<u16>, Vec<bool>) = rewritten.into_iter().unzip();
     pick(&codes, &avoid)
+}
+
+/// Swift's object POST when the primaries disagree: the number of handoffs
+/// to POST to as well, one per primary's 404, when some primaries found
+/// the object (202) but fewer than a quorum of the `replicas`. (Primaries
+/// that failed were already replaced by handoffs.)
+pub fn post_handoffs(primaries: &[StatusCode], replicas: usize) -> usize {
+    let count = |code: StatusCode| primaries.iter().filter(|s| **s == code).count();
+    let found = count(StatusCode::ACCEPTED);
+    if found > 0 && found < quorum(replicas) {
+        count(StatusCode::NOT_FOUND)
+    } else {
+        0
+    }
+}
+
+/// The answer to an object POST from all its answers (the primaries',
+/// then any handoffs' of [`post_handoffs`]): the best answer by a quorum
+/// of the `replicas`, except that a 404 when some primary found the object
+/// cannot be right and is a 503 (None), as in Swift.
+pub fn post_answer(answers: &[StatusCode], primaries: usize, replicas: usize) -> Option<usize> {
+    let found = answers[..primaries.min(answers.len())].contains(&StatusCode::ACCEPTED);
+    let q = if answers.len() > primaries {
+        quorum(replicas)
+    } else {
+        quorum(answers.len())
+    };
+    best_answer_of(answers, &[], q).filter(|&i| !(found && answers[i] == StatusCode::NOT_FOUND))
 }
 
 /// The status a client sees for a set of replica answers (see

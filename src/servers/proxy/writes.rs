@@ -1,13 +1,15 @@
 //! Non-streamed writes to every replica (account and container PUT, POST,
 //! DELETE; object POST and DELETE) and the shared header set they carry.
+//! An object POST that only some primaries could apply also goes to
+//! handoffs, as Swift's does.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 
-use super::backend::Answer;
+use super::backend::{Answer, Fanned};
 use super::headers;
 use super::nodes::NodeAddr;
-use super::quorum::best_answer;
+use super::quorum::{best_answer, post_answer, post_handoffs};
 use super::rings::RingKind;
 use super::server::Proxy;
 
@@ -96,14 +98,50 @@ impl Proxy {
         let n = nodes.primaries.len();
         let (first, rest) = order.split_at(n.min(order.len()));
         let path = super::info::path_of(a, c, o);
-        let answers = self
+        let fanned = Fanned {
+            first,
+            spare: rest,
+            first_are_handoffs: false,
+        };
+        let is_post = method == Method::POST && matches!(kind, RingKind::Object(_));
+        let (mut answers, unused) = self
             .backend
-            .fan_out(first, rest, nodes.part, method, &path, |i| {
-                headers_for(i, n)
-            })
+            .fan_out_over(fanned, nodes.part, method, &path, |i| headers_for(i, n))
             .await;
-        let statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
-        let chosen = best_answer(&statuses, overrides);
+        let mut statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
+        let extra = if is_post {
+            post_handoffs(&statuses, n)
+        } else {
+            0
+        };
+        let chosen = if is_post {
+            if extra > 0 {
+                // Swift's object POST when some primaries found the object
+                // and others did not: the next handoffs get it too, with
+                // the headers of the slots that did not find it.
+                let missing: Vec<usize> = (0..statuses.len())
+                    .filter(|&i| statuses[i] != StatusCode::ACCEPTED)
+                    .collect();
+                let handoffs: Vec<NodeAddr> = unused.into_iter().take(extra).collect();
+                let more = Fanned {
+                    first: &handoffs[..handoffs.len().min(missing.len())],
+                    spare: &[],
+                    first_are_handoffs: true,
+                };
+                let more = self
+                    .backend
+                    .fan_out_over(more, nodes.part, Method::POST, &path, |j| {
+                        headers_for(missing[j], n)
+                    })
+                    .await
+                    .0;
+                statuses.extend(more.iter().map(|a| a.status));
+                answers.extend(more);
+            }
+            post_answer(&statuses, n, n)
+        } else {
+            best_answer(&statuses, overrides)
+        };
         Written {
             status: chosen.map_or(StatusCode::SERVICE_UNAVAILABLE, |i| statuses[i]),
             answers,
