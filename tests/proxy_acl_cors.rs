@@ -118,7 +118,8 @@ const ACCOUNT: &str = "/v1/AUTH_test";
 
 fn reset(r: &Run) {
     for path in [
-        "acl-c/o", "acl-c/o3", "acl-c", "acl-c2", "cors/o", "cors", "star/o", "star",
+        "acl-c/o", "acl-c/o3", "acl-c", "acl-c2", "cors/o", "cors/o2", "cors/o3", "cors/o4",
+        "cors/o6", "cors", "star/o", "star/o2", "star/o4", "star/o5", "star",
     ] {
         r.quiet("test:tester", "DELETE", &format!("{ACCOUNT}/{path}"), &[]);
     }
@@ -401,6 +402,86 @@ fn cors_scenario(r: &mut Run) {
     r.req(OWNER, "PUT", &format!("{star}/o"), &[], b"x");
     r.req(None, "OPTIONS", &format!("{star}/o"), &[evil, get], b"");
     r.req(OWNER, "GET", &format!("{star}/o"), &[evil], b"");
+
+    // Copies: a failed read of the source answers with the source's CORS,
+    // the write with the destination's; a malformed copy with none.
+    let star_o = &format!("{star}/o");
+    let to = |d: &'static str| ("Destination", d);
+    let from = |d: &'static str| ("X-Copy-From", d);
+    r.req(OWNER, "COPY", o, &[a_com, to("star/o2")], b"");
+    let line = r.lines.last().unwrap().clone();
+    assert!(
+        line.contains(": 201") && line.contains("access-control-allow-origin=*"),
+        "{line}"
+    );
+    r.req(OWNER, "COPY", star_o, &[evil, to("cors/o3")], b"");
+    r.req(OWNER, "COPY", star_o, &[a_com, to("cors/o3")], b"");
+    r.req(
+        OWNER,
+        "COPY",
+        &format!("{c}/missing"),
+        &[a_com, to("star/o5")],
+        b"",
+    );
+    r.req(
+        OWNER,
+        "COPY",
+        &format!("{c}/missing"),
+        &[evil, to("star/o5")],
+        b"",
+    );
+    r.req(OWNER, "COPY", o, &[a_com, to("nonsense")], b"");
+    r.req(OWNER, "COPY", o, &[a_com], b"");
+    r.req(
+        OWNER,
+        "PUT",
+        &format!("{star}/o4"),
+        &[evil, from("cors/o")],
+        b"",
+    );
+    r.req(
+        OWNER,
+        "PUT",
+        &format!("{c}/o4"),
+        &[evil, from("star/o")],
+        b"",
+    );
+    r.req(
+        OWNER,
+        "PUT",
+        &format!("{c}/o4"),
+        &[a_com, from("star/o")],
+        b"",
+    );
+    r.req(
+        OWNER,
+        "PUT",
+        &format!("{c}/o4"),
+        &[evil, from("star/none")],
+        b"",
+    );
+    r.req(OWNER, "PUT", &format!("{c}/o4"), &[a_com, from("bad")], b"");
+    // Refused on the source (read) or on the destination (write).
+    r.req(USER3, "COPY", star_o, &[evil, to("cors/o6")], b"");
+    r.req(
+        USER3,
+        "PUT",
+        &format!("{c}/o6"),
+        &[a_com, from("star/o")],
+        b"",
+    );
+    r.req(
+        OWNER,
+        "POST",
+        star,
+        &[
+            ("X-Container-Read", "test:tester3"),
+            ("X-Container-Meta-Access-Control-Allow-Origin", "*"),
+        ],
+        b"",
+    );
+    r.req(USER3, "COPY", star_o, &[a_com, to("cors/o6")], b"");
+    r.req(USER3, "COPY", star_o, &[evil, to("cors/o6")], b"");
     reset(r);
 }
 

@@ -1,6 +1,12 @@
 //! Server-side copy: `COPY` with `Destination`, and `PUT` with
 //! `X-Copy-From`. The source is read through the object controller (so DLO
 //! manifests copy as their contents) and written as a new PUT.
+//!
+//! CORS, as Swift's copy middleware gets it from the requests it makes: a
+//! failed read of the source answers with the source container's CORS
+//! headers, the write with the destination container's (exposing only
+//! what the write itself answered, not the `X-Copied-From` headers added
+//! after it), and a malformed copy request with none.
 
 use std::sync::Arc;
 
@@ -9,6 +15,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
+use super::cors;
 use super::headers;
 use super::pipeline::{check_access, ApiPath, Ctx};
 use super::server::Proxy;
@@ -59,7 +66,7 @@ pub async fn handle_copy(
     c: &str,
     o: &str,
 ) -> Response<Body> {
-    handle(proxy, ctx, req, (a, c, o), &COPY_TO).await
+    handle(proxy, ctx, req, (a, c, o), &COPY_TO, None).await
 }
 
 /// `PUT` with `X-Copy-From: c/o` (and `X-Copy-From-Account`).
@@ -71,13 +78,39 @@ pub async fn handle_put(
     c: &str,
     o: &str,
 ) -> Response<Body> {
+    put_from(proxy, ctx, req, (a, c, o), None).await
+}
+
+/// A `PUT` with `X-Copy-From` that the user may not write: Swift's copy
+/// middleware checks the request and reads the source first, so a
+/// malformed request, a source the user may not read or a missing one
+/// answers before `refusal` does.
+pub async fn handle_refused_put(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    p: &ApiPath,
+    refusal: Response<Body>,
+) -> Response<Body> {
+    let c = p.container.as_deref().unwrap_or_default();
+    let o = p.object.as_deref().unwrap_or_default();
+    put_from(proxy, ctx, req, (&p.account, c, o), Some(refusal)).await
+}
+
+async fn put_from(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    req: Request<Body>,
+    here: (&str, &str, &str),
+    refusal: Option<Response<Body>>,
+) -> Response<Body> {
     if headers::get(req.headers(), "content-length").is_some_and(|l| l.trim() != "0") {
         return headers::text(
             StatusCode::BAD_REQUEST,
             "Copy requests require a zero byte body",
         );
     }
-    handle(proxy, ctx, req, (a, c, o), &PUT_FROM).await
+    handle(proxy, ctx, req, here, &PUT_FROM, refusal).await
 }
 
 /// Either kind of copy: finds and authorizes the other end, then copies.
@@ -87,6 +120,7 @@ async fn handle(
     req: Request<Body>,
     here: (&str, &str, &str),
     d: &Direction,
+    refusal: Option<Response<Body>>,
 ) -> Response<Body> {
     let h = req.headers().clone();
     let target = d.target.to_ascii_lowercase();
@@ -110,9 +144,12 @@ async fn handle(
     // Swift reads the source (authorized as a read) before it writes the
     // destination: a missing source is a 404 even where the destination
     // would be refused. The pipeline has already checked the request path.
+    let origin = headers::get(&h, "origin")
+        .filter(|o| !o.is_empty())
+        .map(str::to_string);
     if !d.path_is_source {
         if let Err(r) = check_access(proxy, ctx, &d.access, &h, &other).await {
-            return r;
+            return with_cors(proxy, ctx, origin.as_deref(), (&oa, &oc), r).await;
         }
     }
     let mut put_headers = h;
@@ -126,8 +163,51 @@ async fn handle(
     } else {
         (there, here)
     };
-    let check_dest = d.path_is_source.then_some(&other);
-    copy_into(proxy, ctx, put_headers, query, src, dst, check_dest).await
+    let dest = match refusal {
+        _ if d.path_is_source => Dest::Check(&other),
+        Some(r) => Dest::Refused(r),
+        None => Dest::Allowed,
+    };
+    let ends = Ends {
+        src,
+        dst,
+        dest,
+        origin: origin.as_deref(),
+    };
+    copy_into(proxy, ctx, put_headers, query, ends).await
+}
+
+/// Both ends of a copy, and the `Origin` of a CORS request.
+struct Ends<'a> {
+    src: (&'a str, &'a str, &'a str),
+    dst: (&'a str, &'a str, &'a str),
+    dest: Dest<'a>,
+    origin: Option<&'a str>,
+}
+
+/// The user's right to write the destination of a copy.
+enum Dest<'a> {
+    Allowed,
+    /// Still to be checked, at this path.
+    Check(&'a ApiPath),
+    /// Refused, with this answer (given once the source is read).
+    Refused(Response<Body>),
+}
+
+/// `r` with the CORS headers of container `c` of account `a`, for a
+/// request with `origin`.
+async fn with_cors(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    origin: Option<&str>,
+    (a, c): (&str, &str),
+    mut r: Response<Body>,
+) -> Response<Body> {
+    if let Some(o) = origin {
+        let info = proxy.container_info(a, c, &ctx.trans_id).await;
+        cors::decorate(&proxy.settings.cors, &info, o, &mut r);
+    }
+    r
 }
 
 async fn copy_into(
@@ -135,10 +215,14 @@ async fn copy_into(
     ctx: &Ctx,
     client: HeaderMap,
     query: Option<String>,
-    src: (&str, &str, &str),
-    dst: (&str, &str, &str),
-    check_dest: Option<&ApiPath>,
+    ends: Ends<'_>,
 ) -> Response<Body> {
+    let Ends {
+        src,
+        dst,
+        dest,
+        origin,
+    } = ends;
     let manifest_get = super::listing::query_pairs(query.as_deref())
         .iter()
         .any(|(k, v)| k == "multipart-manifest" && v == "get");
@@ -161,12 +245,17 @@ async fn copy_into(
         source = super::dlo::serve(proxy, ctx, &Method::GET, &get_headers, src.0, source).await;
     }
     if !source.status().is_success() {
-        return source;
+        return with_cors(proxy, ctx, origin, (src.0, src.1), source).await;
     }
-    if let Some(p) = check_dest {
-        if let Err(r) = check_access(proxy, ctx, &Method::PUT, &client, p).await {
-            return r;
-        }
+    let refused = match dest {
+        Dest::Allowed => None,
+        Dest::Check(p) => check_access(proxy, ctx, &Method::PUT, &client, p)
+            .await
+            .err(),
+        Dest::Refused(r) => Some(r),
+    };
+    if let Some(r) = refused {
+        return with_cors(proxy, ctx, origin, (dst.0, dst.1), r).await;
     }
     let (sparts, sbody) = source.into_parts();
     let length =
@@ -212,7 +301,8 @@ async fn copy_into(
     if is_manifest && !manifest_get {
         h.remove("x-object-manifest");
     }
-    let mut r = super::object_put::put(proxy, ctx, h, sbody, dst.0, dst.1, dst.2).await;
+    let r = super::object_put::put(proxy, ctx, h, sbody, dst.0, dst.1, dst.2).await;
+    let mut r = with_cors(proxy, ctx, origin, (dst.0, dst.1), r).await;
     if r.status().is_success() {
         let rh = r.headers_mut();
         headers::set(rh, "x-copied-from", &quote(&format!("{}/{}", src.1, src.2)));

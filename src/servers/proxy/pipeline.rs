@@ -226,8 +226,18 @@ async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Re
     let origin = headers::get(req.headers(), "origin")
         .filter(|o| !o.is_empty() && kind != Kind::Account && method != Method::OPTIONS)
         .map(str::to_string);
+    // A server-side copy is judged by its parts, as Swift's copy middleware
+    // makes them: a read of the source and a write of the destination, each
+    // answering with its own container's CORS headers (see `copy`).
+    let copying = kind == Kind::Object
+        && proxy.conf.has(Filter::Copy)
+        && (method.as_str() == "COPY"
+            || (method == Method::PUT && req.headers().contains_key("x-copy-from")));
     match check_access(proxy, &ctx, &method, req.headers(), &p).await {
         Ok(owner) => ctx.owner = owner,
+        Err(r) if copying && method == Method::PUT => {
+            return super::copy::handle_refused_put(proxy, &ctx, req, &p, r).await;
+        }
         Err(mut r) => {
             if let Some(o) = origin
                 .as_deref()
@@ -249,10 +259,11 @@ async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Re
         };
         return cors::options(proxy, kind, req.headers(), info.as_deref());
     }
-    // Swift reads the container's CORS settings before handling the request.
+    // Swift reads the container's CORS settings before handling the
+    // request.
     let cors_info = match &origin {
-        Some(_) => Some(cors_container(proxy, &p, trans_id).await),
-        None => None,
+        Some(_) if !copying => Some(cors_container(proxy, &p, trans_id).await),
+        _ => None,
     };
     let mut resp = match (&p.container, &p.object) {
         (None, _) => super::account::handle(proxy, &ctx, req, &p.account).await,
