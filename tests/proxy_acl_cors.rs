@@ -52,8 +52,8 @@ struct Run {
 }
 
 impl Run {
-    fn new(port: u16) -> Run {
-        let tokens = USERS.iter().map(|(u, k)| (*u, token(port, u, k))).collect();
+    fn with_users(port: u16, users: &[(&'static str, &str)]) -> Run {
+        let tokens = users.iter().map(|(u, k)| (*u, token(port, u, k))).collect();
         Run {
             port,
             tokens,
@@ -485,11 +485,96 @@ fn cors_scenario(r: &mut Run) {
     reset(r);
 }
 
+const GROUPED: Option<&str> = Some("test:tester5");
+
+/// tempauth's `require_group = .sg`: `test:tester` is an admin of the
+/// account without the group, `test:tester5` an admin with it.
+fn require_group_scenario(r: &mut Run) {
+    let c = &format!("{ACCOUNT}/rg");
+    let o = &format!("{ACCOUNT}/rg/o");
+    let acl = "X-Account-Access-Control";
+    let clean = |r: &Run| {
+        for path in [o.as_str(), c.as_str()] {
+            r.quiet("test:tester5", "DELETE", path, &[]);
+        }
+        r.quiet("test:tester5", "POST", ACCOUNT, &[(acl, "{}")]);
+    };
+    clean(r);
+    // The admin with the group owns the account.
+    r.req(
+        GROUPED,
+        "PUT",
+        c,
+        &[("X-Container-Read", "test:tester")],
+        b"",
+    );
+    r.req(GROUPED, "PUT", o, &[], b"data");
+    assert_eq!(r.req(GROUPED, "GET", ACCOUNT, &[], b""), 200);
+    r.req(GROUPED, "HEAD", c, &[], b"");
+    r.req(
+        GROUPED,
+        "POST",
+        ACCOUNT,
+        &[("X-Account-Meta-Temp-Url-Key", "k")],
+        b"",
+    );
+    r.req(GROUPED, "HEAD", ACCOUNT, &[], b"");
+    // The admin without it is refused unless an ACL lets them in, and
+    // then not as an owner.
+    assert_eq!(r.req(OWNER, "GET", ACCOUNT, &[], b""), 403);
+    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
+    r.req(
+        OWNER,
+        "POST",
+        ACCOUNT,
+        &[("X-Account-Meta-Color", "red")],
+        b"",
+    );
+    r.req(OWNER, "PUT", &format!("{ACCOUNT}/rg2"), &[], b"");
+    assert_eq!(r.req(OWNER, "GET", o, &[], b""), 200);
+    r.req(OWNER, "HEAD", c, &[], b"");
+    r.req(OWNER, "PUT", o, &[], b"x");
+    r.req(OWNER, "DELETE", o, &[], b"");
+    r.req(None, "GET", o, &[], b"");
+    r.req(
+        GROUPED,
+        "POST",
+        ACCOUNT,
+        &[(acl, r#"{"admin":["test:tester"]}"#)],
+        b"",
+    );
+    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
+    r.req(OWNER, "POST", c, &[("X-Container-Sync-Key", "s")], b"");
+    r.req(OWNER, "HEAD", c, &[], b"");
+    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
+    r.req(OTHER, "HEAD", ACCOUNT, &[], b"");
+    r.req(OWNER, "POST", ACCOUNT, &[(acl, "{}")], b"");
+    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
+    r.req(
+        GROUPED,
+        "POST",
+        ACCOUNT,
+        &[("X-Remove-Account-Meta-Temp-Url-Key", "x")],
+        b"",
+    );
+    clean(r);
+}
+
 /// Runs a scenario on Swift's proxy, then on ours, and compares.
 fn compare(swift_port: u16, our_port: u16, scenario: fn(&mut Run)) {
-    let mut theirs = Run::new(swift_port);
+    compare_as(USERS, swift_port, our_port, scenario);
+}
+
+/// [`compare`] with these users' tokens.
+fn compare_as(
+    users: &[(&'static str, &str)],
+    swift_port: u16,
+    our_port: u16,
+    scenario: fn(&mut Run),
+) {
+    let mut theirs = Run::with_users(swift_port, users);
     scenario(&mut theirs);
-    let mut ours = Run::new(our_port);
+    let mut ours = Run::with_users(our_port, users);
     scenario(&mut ours);
     assert_eq!(theirs.lines.len(), ours.lines.len());
     let diffs: Vec<String> = theirs
@@ -533,4 +618,28 @@ fn account_acls_and_cors_answer_as_swifts_proxy() {
     let swift_open = swift_proxy(&aio, &open);
     let ours_open = another_proxy(&aio, &open, "", &bin("swift-proxy-server"), "proxy-open");
     compare(swift_open.port, ours_open.port, cors_scenario);
+    drop((swift_open, ours_open));
+
+    // tempauth's `require_group`, with an admin who has the group.
+    let auth = "[filter:tempauth]\nuse = egg:swift#tempauth\n";
+    assert!(conf.contains(auth), "{conf}");
+    let grouped = conf.replace(
+        auth,
+        &format!("{auth}require_group = .sg\nuser_test_tester5 = testing5 .admin .sg\n"),
+    );
+    let swift_grouped = swift_proxy(&aio, &grouped);
+    let ours_grouped = another_proxy(
+        &aio,
+        &grouped,
+        "",
+        &bin("swift-proxy-server"),
+        "proxy-grouped",
+    );
+    let users = [USERS, &[("test:tester5", "testing5")]].concat();
+    compare_as(
+        &users,
+        swift_grouped.port,
+        ours_grouped.port,
+        require_group_scenario,
+    );
 }

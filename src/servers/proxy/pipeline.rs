@@ -346,12 +346,32 @@ pub async fn check_access(
         None,
         None,
     );
-    let verdict = match (first, &p.container) {
-        (Verdict::Allow { owner }, _) => return Ok(owner),
-        // Object requests and container reads may be allowed by the
-        // container's ACL.
-        (Verdict::AskAccount(_), Some(c))
-            if p.object.is_some() || matches!(*method, Method::GET | Method::HEAD) =>
+    let denied = match first {
+        Verdict::Allow { owner } => return Ok(owner),
+        Verdict::Deny(status) => status,
+        Verdict::AskAccount(denied) => {
+            // Swift's first pass (before any container ACL is known) ends
+            // with the account's ACL, which can make the user an owner.
+            let info = proxy.account_info(&p.account, &ctx.trans_id).await;
+            let by_account = auth.authorize_by_account(
+                ctx.who.as_ref(),
+                method,
+                p.container.as_deref(),
+                info.header(account_acl::SYSMETA),
+                denied,
+            );
+            if let Ok(owner) = by_account {
+                return Ok(owner);
+            }
+            denied
+        }
+    };
+    // Object requests and container reads may still be allowed by the
+    // container's ACL, as Swift's controllers ask again with it.
+    let status = match &p.container {
+        Some(c)
+            if matches!(first, Verdict::AskAccount(_))
+                && (p.object.is_some() || matches!(*method, Method::GET | Method::HEAD)) =>
         {
             let info = proxy.container_info(&p.account, c, &ctx.trans_id).await;
             let name = if matches!(*method, Method::GET | Method::HEAD) {
@@ -359,7 +379,7 @@ pub async fn check_access(
             } else {
                 "x-container-write"
             };
-            auth.authorize(
+            let again = auth.authorize(
                 ctx.who.as_ref(),
                 method,
                 &p.account,
@@ -367,26 +387,13 @@ pub async fn check_access(
                 p.object.as_deref(),
                 info.header(name),
                 headers::get(hdrs, "referer"),
-            )
-        }
-        (v, _) => v,
-    };
-    let status = match verdict {
-        Verdict::Allow { owner } => return Ok(owner),
-        Verdict::Deny(status) => status,
-        Verdict::AskAccount(denied) => {
-            let info = proxy.account_info(&p.account, &ctx.trans_id).await;
-            match auth.authorize_by_account(
-                ctx.who.as_ref(),
-                method,
-                p.container.as_deref(),
-                info.header(account_acl::SYSMETA),
-                denied,
-            ) {
-                Ok(owner) => return Ok(owner),
-                Err(status) => status,
+            );
+            match again {
+                Verdict::Allow { owner } => return Ok(owner),
+                Verdict::Deny(status) | Verdict::AskAccount(status) => status,
             }
         }
+        _ => denied,
     };
     if status == StatusCode::UNAUTHORIZED {
         return Err(unauthorized(&crate::servers::http::quote(&p.account)));

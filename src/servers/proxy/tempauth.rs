@@ -35,6 +35,9 @@ pub struct TempAuth {
     pub prefix: String,
     users: HashMap<String, TempAuthUser>,
     token_life: u64,
+    /// A group an account's admins must also be in to own it (Swift's
+    /// `require_group`, or `<prefix>require_group` for the prefix).
+    require_group: String,
     /// Tokens recently found valid in the store: when, expiry, groups.
     recent: Mutex<HashMap<String, (Instant, f64, String)>>,
 }
@@ -156,6 +159,13 @@ impl TempAuth {
             .map(|v| v.parse().map_err(|_| format!("bad token_life {v:?}")))
             .transpose()?
             .unwrap_or(86_400);
+        // The prefixed option wins over the plain one, as Swift reads them.
+        let prefix_name = if prefix.is_empty() { "''" } else { &prefix };
+        let set = |key: &str| opts.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let require_group = set(&format!("{prefix_name}require_group"))
+            .or_else(|| set("require_group"))
+            .unwrap_or_default()
+            .to_string();
         let users = conf
             .tempauth_users()
             .into_iter()
@@ -165,6 +175,7 @@ impl TempAuth {
             prefix,
             users,
             token_life,
+            require_group,
             recent: Mutex::new(HashMap::new()),
         })
     }
@@ -335,9 +346,12 @@ impl TempAuth {
         if member(".reseller_reader") && reseller_account && reading {
             return Verdict::Allow { owner: false };
         }
-        // Owning an account is not enough to create or delete it.
+        // Owning an account is not enough to create or delete it, and with
+        // `require_group` an admin must be in that group too (else only
+        // the ACLs below may let them in).
         let account_op = container.is_none() && matches!(*method, Method::PUT | Method::DELETE);
-        if member(account) && !account_op {
+        let required = self.require_group.is_empty() || member(&self.require_group);
+        if member(account) && !account_op && required {
             return Verdict::Allow { owner: true };
         }
         if method == Method::OPTIONS {
