@@ -54,7 +54,8 @@ impl ServerKind {
         let replication = conf
             .get("replication_server")
             .is_none_or(crate::conf::server_conf::config_true);
-        Ok(super::options::layer(app, self, replication))
+        let app = super::options::layer(app, self, replication);
+        Ok(super::http::require_utf8_path(app))
     }
 }
 
@@ -74,7 +75,8 @@ pub fn with_pipeline(app: Router, pipeline: &[String]) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains connections.
-/// Connections run with `TCP_NODELAY`: a streamed answer (an SSYNC exchange,
+/// Connections are read through `target_io`, so a raw high byte in a
+/// request path reaches the app as `%XX`. They run with `TCP_NODELAY`: a streamed answer (an SSYNC exchange,
 /// a listing) goes out in small writes, and Nagle's algorithm would hold
 /// each one back until the peer's delayed ACK (some 40 ms).
 pub async fn serve(
@@ -88,7 +90,7 @@ pub async fn serve(
             tracing::debug!("TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, app)
+    axum::serve(super::target_io::EncodingListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -78,6 +78,24 @@ impl IntoResponse for ApiError {
 /// Result of a handler.
 pub type ApiResult = Result<Response<Body>, ApiError>;
 
+/// Answers 412 `Invalid UTF8 or contains NULL` to a request whose path is
+/// not UTF-8 once percent-decoded, before the app sees it, as Swift's
+/// storage servers do (they allow NUL: reserved names start with one).
+pub fn require_utf8_path(app: axum::Router) -> axum::Router {
+    app.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            if percent_decode_str(req.uri().path()).decode_utf8().is_err() {
+                return ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "Invalid UTF8 or contains NULL",
+                )
+                .into_response();
+            }
+            next.run(req).await
+        },
+    ))
+}
+
 /// Decodes a request path and splits it into between `min` and `max`
 /// segments; the last segment keeps any further slashes. Rejects invalid
 /// UTF-8, NUL, empty required segments and `.`/`..` segments with 400.

@@ -22,6 +22,7 @@ use super::tempauth::TempAuth;
 use crate::conf::proxy_conf::{Filter, ProxyConf};
 use crate::conf::swift_conf::{StoragePolicies, SwiftConf};
 use crate::servers::harness;
+use crate::servers::target_io::EncodedTargets;
 
 /// The proxy app's settings (`[app:proxy-server]`).
 #[derive(Debug, Clone)]
@@ -132,7 +133,8 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request<Body>) -> Response
 }
 
 /// Serves `app` over HTTP/1.1 until `shutdown`, then lets open requests
-/// finish. Header names go out in Title-Case, as Swift's WSGI server sends
+/// finish. Connections are read through `target_io`: a raw high byte in a
+/// request path reaches the pipeline as `%XX`, as Swift decodes both alike. Header names go out in Title-Case, as Swift's WSGI server sends
 /// them: some clients compare names case-sensitively (hyper would lowercase
 /// them).
 pub async fn serve(
@@ -157,7 +159,7 @@ pub async fn serve(
                 let svc = hyper_util::service::TowerToHyperService::new(app.clone());
                 let conn = hyper::server::conn::http1::Builder::new()
                     .title_case_headers(true)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                    .serve_connection(hyper_util::rt::TokioIo::new(EncodedTargets::new(stream)), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
