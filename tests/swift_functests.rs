@@ -41,24 +41,7 @@ const DESELECTED: &[&str] = &[
 
 /// Tests that may fail, each with the reason; any other failure fails this
 /// test. Fixing one means deleting its line.
-const KNOWN_FAILURES: &[(&str, &str)] = &[
-    (
-        "tests.py::TestAccount::testInvalidUTF8Path",
-        "raw invalid UTF-8 request line: HTTP parser answers 400, Swift 412",
-    ),
-    (
-        "tests.py::TestAccountUTF8::testInvalidUTF8Path",
-        "raw invalid UTF-8 request line: HTTP parser answers 400, Swift 412",
-    ),
-    (
-        "tests.py::TestContainer::testUtf8Container",
-        "raw invalid UTF-8 request line: HTTP parser answers 400, Swift 412",
-    ),
-    (
-        "tests.py::TestContainerUTF8::testUtf8Container",
-        "raw invalid UTF-8 request line: HTTP parser answers 400, Swift 412",
-    ),
-];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 /// Counts from pytest's closing line (`3 failed, 300 passed, 40 skipped in 500s`).
 fn summary(out: &str) -> Option<std::collections::BTreeMap<String, usize>> {

@@ -51,7 +51,10 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
     let p = split_path(req.uri().path(), 3, 4)?;
     let method = req.method().as_str().to_string();
     let h = req.headers().clone();
-    let q = query_params(req.uri().query())?;
+    let q = query_params(
+        req.uri().query(),
+        super::listing::params_read(&method, super::listing::ACCOUNT_GET_PARAMS),
+    )?;
     let path = s.locate(DbKind::Account, &p[0], &p[1], &p[2], None)?;
     let account = p[2].clone();
     if p.len() == 4 {

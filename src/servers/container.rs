@@ -86,7 +86,10 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
     let p = split_path(req.uri().path(), 4, 5)?;
     let method = req.method().as_str().to_string();
     let h = req.headers().clone();
-    let q = query_params(req.uri().query())?;
+    let q = query_params(
+        req.uri().query(),
+        super::listing::params_read(&method, super::listing::CONTAINER_GET_PARAMS),
+    )?;
     let path = s.locate(DbKind::Container, &p[0], &p[1], &p[2], Some(&p[3]))?;
     if p.len() == 5 {
         let ts = req_timestamp(&h)?;

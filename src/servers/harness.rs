@@ -55,7 +55,11 @@ impl ServerKind {
             .get("replication_server")
             .is_none_or(crate::conf::server_conf::config_true);
         let app = super::options::layer(app, self, replication);
-        Ok(super::http::require_utf8_path(app))
+        let invalid = match self {
+            ServerKind::Account => "Invalid UTF8",
+            _ => "Invalid UTF8 or contains NULL",
+        };
+        Ok(super::http::require_utf8_path(app, invalid))
     }
 }
 

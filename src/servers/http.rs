@@ -78,18 +78,15 @@ impl IntoResponse for ApiError {
 /// Result of a handler.
 pub type ApiResult = Result<Response<Body>, ApiError>;
 
-/// Answers 412 `Invalid UTF8 or contains NULL` to a request whose path is
-/// not UTF-8 once percent-decoded, before the app sees it, as Swift's
-/// storage servers do (they allow NUL: reserved names start with one).
-pub fn require_utf8_path(app: axum::Router) -> axum::Router {
+/// Answers 412 to a request whose path is not UTF-8 once percent-decoded,
+/// before the app sees it, as Swift's storage servers do (they allow NUL:
+/// reserved names start with one). `body` is the server's text: `Invalid
+/// UTF8 or contains NULL` (object, container) or `Invalid UTF8` (account).
+pub fn require_utf8_path(app: axum::Router, body: &'static str) -> axum::Router {
     app.layer(axum::middleware::from_fn(
-        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
             if percent_decode_str(req.uri().path()).decode_utf8().is_err() {
-                return ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "Invalid UTF8 or contains NULL",
-                )
-                .into_response();
+                return ApiError::new(StatusCode::PRECONDITION_FAILED, body).into_response();
             }
             next.run(req).await
         },

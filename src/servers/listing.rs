@@ -2,7 +2,7 @@
 //! location, query parameters, listing formats (plain, JSON, XML) and
 //! metadata headers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use axum::body::Body;
@@ -63,24 +63,88 @@ impl DbServer {
     }
 }
 
-/// Decoded query parameters (`+` is a space, as in Python's `parse_qs`).
-/// A value that is not UTF-8 is a 400, as Swift answers; NUL is allowed
-/// (markers use it to make inclusive bounds).
-pub fn query_params(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+/// The parameters a container GET reads, in the order Swift's container
+/// server reads them; a value that is not UTF-8 is a 400 naming the first.
+pub const CONTAINER_GET_PARAMS: &[&str] = &[
+    "marker",
+    "end_marker",
+    "prefix",
+    "delimiter",
+    "path",
+    "format",
+    "reverse",
+    "states",
+    "includes",
+    "limit",
+];
+/// The same for an account GET (Swift's account server).
+pub const ACCOUNT_GET_PARAMS: &[&str] = &[
+    "prefix",
+    "delimiter",
+    "reverse",
+    "limit",
+    "marker",
+    "end_marker",
+    "format",
+];
+/// A HEAD reads only `format`.
+pub const HEAD_PARAMS: &[&str] = &["format"];
+
+/// A query string decoded (`+` is a space, as in Python's `parse_qs`; the
+/// last of repeated names wins): the values, with any that are not UTF-8
+/// made lossy, and the names of those.
+pub fn decode_query(query: Option<&str>) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let dec = |s: &str| percent_decode_str(&s.replace('+', " ")).collect::<Vec<u8>>();
     let mut out = BTreeMap::new();
+    let mut invalid = BTreeSet::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let dec = |s: &str| {
-            percent_decode_str(&s.replace('+', " "))
-                .decode_utf8()
-                .map(|c| c.into_owned())
+        let k = String::from_utf8_lossy(&dec(k)).into_owned();
+        let v = match String::from_utf8(dec(v)) {
+            Ok(v) => {
+                invalid.remove(&k);
+                v
+            }
+            Err(e) => {
+                invalid.insert(k.clone());
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
         };
-        let k = dec(k).map_err(|_| ApiError::bad_request("Invalid UTF8 or contains NULL"))?;
-        let v = dec(v)
-            .map_err(|_| ApiError::bad_request(format!("\"{k}\" parameter not valid UTF-8")))?;
         out.insert(k, v);
     }
-    Ok(out)
+    (out, invalid)
+}
+
+/// The first of `names` whose value is not UTF-8.
+pub fn first_not_utf8(invalid: &BTreeSet<String>, names: &[&'static str]) -> Option<&'static str> {
+    names.iter().copied().find(|n| invalid.contains(*n))
+}
+
+/// Decoded query parameters. A value that is not UTF-8 is a 400 when the
+/// request reads it (`read`, in the order Swift reads them), as Swift
+/// answers; others are ignored, and NUL is allowed (markers use it to
+/// make inclusive bounds).
+pub fn query_params(
+    query: Option<&str>,
+    read: &[&'static str],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let (params, invalid) = decode_query(query);
+    match first_not_utf8(&invalid, read) {
+        Some(name) => Err(
+            ApiError::bad_request(format!("\"{name}\" parameter not valid UTF-8"))
+                .with_header("content-type", "text/plain"),
+        ),
+        None => Ok(params),
+    }
+}
+
+/// The parameters a request of `method` reads, `get` being a GET's.
+pub fn params_read(method: &str, get: &'static [&'static str]) -> &'static [&'static str] {
+    match method {
+        "GET" => get,
+        "HEAD" => HEAD_PARAMS,
+        _ => &[],
+    }
 }
 
 /// Listing parameters from the query string. A `limit` that is not all

@@ -58,6 +58,14 @@ pub fn backend_request(
     req: &Request<Body>,
     trans_id: &str,
 ) -> Result<BackendListing, Response<Body>> {
+    if let Some(name) = param_not_utf8(req) {
+        let mut r = headers::text(
+            StatusCode::BAD_REQUEST,
+            &format!("\"{name}\" parameter not valid UTF-8"),
+        );
+        headers::set(r.headers_mut(), "content-type", "text/plain");
+        return Err(r);
+    }
     let mut pairs = query_pairs(req.uri().query());
     let format = wanted_format(&pairs, req.headers()).map_err(|s| headers::error(s, None))?;
     if let Some(r) = check_limit(&pairs) {
@@ -74,6 +82,28 @@ pub fn backend_request(
         query: query_string(&pairs),
         hdrs,
     })
+}
+
+/// The first listing parameter Swift reads whose value is not UTF-8 once
+/// decoded (Swift answers 400 naming it): `format` first (listing_formats),
+/// then those the backend (or, for a container GET, the proxy) reads.
+fn param_not_utf8(req: &Request) -> Option<&'static str> {
+    use crate::servers::listing::{
+        decode_query, first_not_utf8, params_read, ACCOUNT_GET_PARAMS, CONTAINER_GET_PARAMS,
+    };
+    let (_, invalid) = decode_query(Some(req.uri().query()?));
+    if invalid.is_empty() {
+        return None;
+    }
+    let container =
+        super::pipeline::parse_path(req.uri().path()).is_ok_and(|p| p.container.is_some());
+    let get = if container {
+        CONTAINER_GET_PARAMS
+    } else {
+        ACCOUNT_GET_PARAMS
+    };
+    first_not_utf8(&invalid, &["format"])
+        .or_else(|| first_not_utf8(&invalid, params_read(req.method().as_str(), get)))
 }
 
 /// Splits a query string into decoded pairs.
@@ -279,6 +309,26 @@ pub fn respond(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn listing_params_must_be_utf8_in_swifts_order() {
+        let req = |m: &str, uri: &str| {
+            Request::builder()
+                .method(m)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let bad = |m: &str, uri: &str| param_not_utf8(&req(m, uri));
+        assert_eq!(bad("GET", "/v1/a?prefix=%FF"), Some("prefix"));
+        assert_eq!(bad("GET", "/v1/a?marker=%FF&prefix=%FE"), Some("prefix"));
+        assert_eq!(bad("GET", "/v1/a/c?prefix=%FF&marker=%FE"), Some("marker"));
+        assert_eq!(bad("GET", "/v1/a/c?pre%66ix=%FF"), Some("prefix"));
+        assert_eq!(bad("GET", "/v1/a/c?prefix=%FF&prefix=ok"), None);
+        assert_eq!(bad("GET", "/v1/a/c?other=%FF&prefix=%C3%A9"), None);
+        assert_eq!(bad("HEAD", "/v1/a/c?prefix=%FF"), None);
+        assert_eq!(bad("HEAD", "/v1/a/c?format=%FF"), Some("format"));
+    }
 
     #[test]
     fn formats() {
