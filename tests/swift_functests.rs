@@ -14,11 +14,11 @@ use std::process::Command;
 use aio_util::Aio;
 
 /// Swift's own proxy in front of Swift's storage servers passes 309 of
-/// these tests on ext4; ours passed 300 of the 338 selected here (with
-/// account ACLs and CORS; 3 failures were 503s of a machine at load 20),
+/// these tests on ext4; ours passed 307 of the 338 selected here, failing
+/// none (raw invalid UTF-8 in request lines answered as Swift does),
 /// skipping 31 (quotas, several policies, keystone, service tokens:
 /// features this cluster does not enable).
-const PASS_FLOOR: usize = 295;
+const PASS_FLOOR: usize = 300;
 
 /// Deselected because the result depends on the machine, not the proxy:
 /// - `testMetadataNumberLimit`: 80 to 90 metadata items make a pickle of
