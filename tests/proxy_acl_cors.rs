@@ -93,7 +93,7 @@ impl Run {
             };
             line.push_str(&format!(" {name}={v}"));
         }
-        if status == 400 {
+        if status == 400 || status == 412 {
             line.push_str(&format!(" body={:?}", String::from_utf8_lossy(&text)));
         }
         if method == "GET" && status == 200 && !path.contains("/cors") {

@@ -124,6 +124,12 @@ async fn handle(
 ) -> Response<Body> {
     let h = req.headers().clone();
     let target = d.target.to_ascii_lowercase();
+    if d.path_is_source && headers::get(&h, &target).is_none_or(str::is_empty) {
+        return headers::text(
+            StatusCode::PRECONDITION_FAILED,
+            "Destination header required",
+        );
+    }
     let Some((oc, oo)) = headers::get(&h, &target).and_then(split_target) else {
         return headers::text(
             StatusCode::PRECONDITION_FAILED,
