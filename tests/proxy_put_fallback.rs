@@ -1,7 +1,9 @@
-//! The proxy's object PUT when a primary fails before asking for the body:
+//! The proxy's object PUT when a primary fails before taking the body:
 //! a device past its `fallocate_reserve` (507) or a node that never answers
-//! `Expect: 100-continue` is replaced by a handoff in that same request, so
-//! the object still gets all its copies, and none on the failing node.
+//! (the objects here are small, so each node gets the body in its one
+//! request rather than after `Expect: 100-continue`) is replaced by a
+//! handoff in that same request, so the object still gets all its copies,
+//! and none on the failing node.
 
 mod aio_util;
 

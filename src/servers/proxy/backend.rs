@@ -172,14 +172,16 @@ impl Backend {
         self.client.request(req)
     }
 
-    /// Sends the same kind of request to one node per primary slot,
-    /// replacing a node that fails (transport error, 5xx) with the next
-    /// handoff; `headers(i)` gives the headers of slot i. Returns as soon as
-    /// the answers so far decide the outcome ([`have_quorum`]) plus at most
-    /// `post_quorum_timeout` for the others: slots still waiting then go on
+    /// Sends the same kind of request (with the same `body`) to one node
+    /// per primary slot, replacing a node that fails (transport error, 5xx)
+    /// with the next handoff; `headers(i)` gives the headers of slot i.
+    /// Returns as soon as the answers so far decide the outcome
+    /// ([`have_quorum`]) plus at most `post_quorum_timeout` for the others:
+    /// slots still waiting then go on
     /// in the background (their nodes keep the write) and count as 503s
     /// here, as do slots with no useful answer. A 404 from a handoff
     /// without `X-Backend-Timestamp` says nothing and is not counted.
+    #[allow(clippy::too_many_arguments)] // a request's parts, plus the node lists
     pub async fn fan_out(
         self: &Arc<Self>,
         primaries: &[NodeAddr],
@@ -187,6 +189,7 @@ impl Backend {
         part: u32,
         method: Method,
         path: &str,
+        body: Bytes,
         headers: impl Fn(usize) -> HeaderMap,
     ) -> Vec<Answer> {
         let nodes = Fanned {
@@ -194,7 +197,7 @@ impl Backend {
             spare: handoffs,
             first_are_handoffs: false,
         };
-        self.fan_out_over(nodes, part, method, path, headers)
+        self.fan_out_over(nodes, part, method, path, body, headers)
             .await
             .0
     }
@@ -207,6 +210,7 @@ impl Backend {
         part: u32,
         method: Method,
         path: &str,
+        body: Bytes,
         headers: impl Fn(usize) -> HeaderMap,
     ) -> (Vec<Answer>, Vec<NodeAddr>) {
         let Fanned {
@@ -224,13 +228,14 @@ impl Backend {
             let path = path.to_string();
             let hdrs = headers(i);
             let first = first.clone();
+            let body = body.clone();
             slots.spawn(async move {
                 let mut node = Some((first, first_are_handoffs));
                 let mut last: Option<(Answer, bool)> = None;
                 while let Some((n, handoff)) = node.take() {
                     if !this.limiter.is_limited(&n) {
                         match this
-                            .fetch(&n, part, &method, &path, None, &hdrs, Bytes::new())
+                            .fetch(&n, part, &method, &path, None, &hdrs, body.clone())
                             .await
                         {
                             Ok(a) if !a.status.is_server_error() => return Some((a, handoff)),

@@ -2,7 +2,8 @@
 //! each primary that cannot be reached), send the body to all of them at
 //! once with `Expect: 100-continue`, and answer once a quorum of the final
 //! answers agrees (the others get `post_quorum_timeout`, then finish in the
-//! background), as Swift's proxy does.
+//! background), as Swift's proxy does. A small body of known length goes
+//! whole, in one request per node (see [`SMALL_PUT`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,15 @@ use super::quorum::{best_status, have_quorum, quorum};
 use super::rings::RingKind;
 use super::server::Proxy;
 use crate::storage::Timestamp;
+
+/// Bodies of known length up to this size are read whole first and sent to
+/// each node in one request, without `Expect: 100-continue`: no round trip
+/// waits for the node's go-ahead, and the object server takes the body,
+/// checks, writes and commits in one pass. A node that fails (no
+/// connection, 5xx, 507) is replaced by the next handoff with the same
+/// body, as in the expect phase. Requests with `If-None-Match` keep the
+/// expect phase, so no node writes once one has answered 412.
+pub const SMALL_PUT: u64 = 64 * 1024;
 
 /// Validates a PUT's headers; `Err` is the response to send.
 fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
@@ -158,6 +168,58 @@ pub async fn put(
         _ => headers::set(&mut hdrs, "transfer-encoding", "chunked"),
     }
     let path = path_of(a, Some(c), Some(o));
+    if let Some(l) = length.filter(|l| (1..=SMALL_PUT).contains(l)) {
+        if !client.contains_key("if-none-match") {
+            let body = match read_whole(body, l, proxy.settings.client_timeout).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            hdrs.remove("expect");
+            let (first, rest) = order.split_at(n);
+            let slot_headers = |i: usize| {
+                let mut h = hdrs.clone();
+                if let Some(cn) = &cont_nodes {
+                    super::writes::update_headers(
+                        &mut h,
+                        "container",
+                        cn.part,
+                        &cn.primaries,
+                        i,
+                        n,
+                    );
+                }
+                super::object::delete_at_headers(&mut h, &expiring, i, n);
+                h
+            };
+            let answers = proxy
+                .backend
+                .fan_out(
+                    first,
+                    rest,
+                    nodes.part,
+                    Method::PUT,
+                    &path,
+                    body,
+                    slot_headers,
+                )
+                .await;
+            // A node holding something newer answers 409 before it writes,
+            // as in the expect phase: the client hears 202.
+            if answers.iter().any(|a| a.status == StatusCode::CONFLICT) {
+                return headers::error(StatusCode::ACCEPTED, None);
+            }
+            let mut statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
+            while statuses.len() < replicas {
+                statuses.push(StatusCode::SERVICE_UNAVAILABLE);
+            }
+            let good: Vec<HeaderMap> = answers
+                .into_iter()
+                .filter(|a| a.status.is_success())
+                .map(|a| a.headers)
+                .collect();
+            return created(&statuses, &good, &ts);
+        }
+    }
     // Slot i carries the i-th container update whichever node fills it.
     let request_for = |i: usize, node: &NodeAddr, body: Body| -> Option<Request<Body>> {
         let mut h = hdrs.clone();
@@ -243,7 +305,13 @@ pub async fn put(
     while statuses.len() < replicas {
         statuses.push(StatusCode::SERVICE_UNAVAILABLE);
     }
-    let status = best_status(&statuses);
+    created(&statuses, &good, &ts)
+}
+
+/// The client's answer from every replica's status and the headers of the
+/// successful ones: the quorum's status, a 201 with the ETag they agree on.
+fn created(statuses: &[StatusCode], good: &[HeaderMap], ts: &str) -> Response<Body> {
+    let status = best_status(statuses);
     if !status.is_success() {
         return headers::error(status, None);
     }
@@ -271,6 +339,46 @@ pub async fn put(
         );
     }
     r
+}
+
+/// Reads a body of `length` bytes whole: 413 when it is longer, 499 when
+/// the client stops short, 408 when it stalls.
+async fn read_whole(
+    body: Body,
+    length: u64,
+    client_timeout: Duration,
+) -> Result<bytes::Bytes, Response<Body>> {
+    let mut body = body;
+    let mut buf = bytes::BytesMut::with_capacity(length as usize);
+    loop {
+        let frame = match tokio::time::timeout(client_timeout, body.frame()).await {
+            Err(_) => return Err(headers::error(StatusCode::REQUEST_TIMEOUT, None)),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(client_disconnected()),
+            Ok(Some(Ok(f))) => f,
+        };
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > length {
+                return Err(headers::text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Your request is too large.",
+                ));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    if (buf.len() as u64) < length {
+        return Err(client_disconnected());
+    }
+    Ok(buf.freeze())
+}
+
+/// Swift's 499 for a client that went away mid-body.
+fn client_disconnected() -> Response<Body> {
+    headers::error(
+        StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        None,
+    )
 }
 
 /// Counts one node's final answer (None: it failed), keeping a success's
@@ -378,6 +486,35 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_small_body_is_read_whole_and_exactly() {
+        let body = |parts: &[&'static str], fail: bool| {
+            let mut items: Vec<Result<bytes::Bytes, std::io::Error>> = parts
+                .iter()
+                .map(|p| Ok(bytes::Bytes::from_static(p.as_bytes())))
+                .collect();
+            if fail {
+                items.push(Err(std::io::Error::other("reset")));
+            }
+            Body::from_stream(futures::stream::iter(items))
+        };
+        let t = Duration::from_secs(5);
+        let got = read_whole(body(&["abc", "de"], false), 5, t).await;
+        assert_eq!(got.unwrap(), "abcde");
+        let status = |r: Result<bytes::Bytes, Response<Body>>| r.unwrap_err().status().as_u16();
+        assert_eq!(
+            status(read_whole(body(&["abc", "def"], false), 5, t).await),
+            413
+        );
+        assert_eq!(status(read_whole(body(&["abc"], false), 5, t).await), 499);
+        assert_eq!(status(read_whole(body(&["abc"], true), 5, t).await), 499);
+        let stalled = Body::from_stream(futures::stream::pending::<
+            Result<bytes::Bytes, std::io::Error>,
+        >());
+        let short = Duration::from_millis(20);
+        assert_eq!(status(read_whole(stalled, 5, short).await), 408);
+    }
 
     #[test]
     fn only_plain_chunked_transfer_coding_is_accepted() {

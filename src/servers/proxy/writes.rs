@@ -5,6 +5,7 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
+use bytes::Bytes;
 
 use super::backend::{Answer, Fanned};
 use super::headers;
@@ -106,7 +107,9 @@ impl Proxy {
         let is_post = method == Method::POST && matches!(kind, RingKind::Object(_));
         let (mut answers, unused) = self
             .backend
-            .fan_out_over(fanned, nodes.part, method, &path, |i| headers_for(i, n))
+            .fan_out_over(fanned, nodes.part, method, &path, Bytes::new(), |i| {
+                headers_for(i, n)
+            })
             .await;
         let mut statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
         let extra = if is_post {
@@ -130,7 +133,7 @@ impl Proxy {
                 };
                 let more = self
                     .backend
-                    .fan_out_over(more, nodes.part, Method::POST, &path, |j| {
+                    .fan_out_over(more, nodes.part, Method::POST, &path, Bytes::new(), |j| {
                         headers_for(missing[j], n)
                     })
                     .await
