@@ -11,14 +11,21 @@ use md5::{Digest, Md5};
 
 /// Bodies this large (or larger, when announced) are hashed on a helper thread.
 pub const THREADED_MIN: u64 = 4 << 20;
-/// Chunks queued for the helper thread before senders wait.
+/// Bytes gathered before a batch goes to the helper thread (one wake-up each).
+const BATCH: usize = 512 << 10;
+/// Batches queued for the helper thread before senders wait: about 8 MiB,
+/// so the hasher keeps working through a stall of the thread feeding it
+/// (a write held up by the disk, a preemption) instead of idling.
 const QUEUE: usize = 16;
 
 enum State {
     Inline(Md5),
     Threaded {
-        tx: SyncSender<Bytes>,
+        tx: SyncSender<Vec<Bytes>>,
         done: JoinHandle<Md5>,
+        /// Chunks not sent yet, and their length.
+        batch: Vec<Bytes>,
+        batched: usize,
     },
 }
 
@@ -46,18 +53,25 @@ impl BodyHasher {
             return;
         };
         let mut md5 = md5.clone();
-        let (tx, rx) = sync_channel::<Bytes>(QUEUE);
+        let (tx, rx) = sync_channel::<Vec<Bytes>>(QUEUE);
         let spawned = std::thread::Builder::new()
             .name("md5".into())
             .spawn(move || {
-                for chunk in rx {
-                    md5.update(&chunk);
+                for batch in rx {
+                    for chunk in batch {
+                        md5.update(&chunk);
+                    }
                 }
                 md5
             });
         // Without a thread (resource limits) hashing simply stays inline.
         if let Ok(done) = spawned {
-            self.state = State::Threaded { tx, done };
+            self.state = State::Threaded {
+                tx,
+                done,
+                batch: Vec::new(),
+                batched: 0,
+            };
         }
     }
 
@@ -69,9 +83,16 @@ impl BodyHasher {
         }
         match &mut self.state {
             State::Inline(md5) => md5.update(chunk),
-            State::Threaded { tx, .. } => {
-                // The thread only stops when the sender is gone, so a send cannot fail.
-                let _ = tx.send(chunk.clone());
+            State::Threaded {
+                tx, batch, batched, ..
+            } => {
+                *batched += chunk.len();
+                batch.push(chunk.clone());
+                if *batched >= BATCH {
+                    *batched = 0;
+                    // The thread only stops when the sender is gone, so a send cannot fail.
+                    let _ = tx.send(std::mem::take(batch));
+                }
             }
         }
     }
@@ -99,7 +120,12 @@ impl BodyHasher {
         let md5 = match state {
             State::Inline(md5) => md5,
             // The thread cannot panic (it only hashes); a join error leaves no digest.
-            State::Threaded { tx, done } => {
+            State::Threaded {
+                tx, done, batch, ..
+            } => {
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
                 drop(tx);
                 done.join().unwrap_or_default()
             }
