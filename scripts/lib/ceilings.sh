@@ -40,5 +40,16 @@ print(sys.argv[2], round(len(data) / best / 1e6))
 PY
 }
 
+# small_put_ops DIR SECONDS THREADS: objects/s the disk sustains for the
+# durable sequence of a new small object (temp file, 4 KiB, metadata xattr,
+# fsync, rename into its hash directory, fsync of that directory and of the
+# parent of each directory created), on THREADS threads at once, with no
+# HTTP: the ceiling of a 4 KiB PUT at that concurrency. DIR is scratch.
+small_put_ops() {
+  cargo build --release --example durable_put >/dev/null 2>&1
+  target/release/examples/durable_put "$1" "$2" "$3"
+  rm -rf "$1"
+}
+
 # median: the middle of the numbers on stdin, one a line.
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
