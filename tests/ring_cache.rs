@@ -275,8 +275,10 @@ fn tools_cache_large_rings_where_the_environment_says() {
 
     let home_cache = home.join(".cache/ferroswift/rings");
     let xdg_cache = xdg.join("ferroswift/rings");
+    let missing_home = home.join("nonexistent");
     let (home, xdg, explicit) = (home.as_path(), xdg.as_path(), explicit.as_path());
-    let cases: [(Env, Option<&Path>); 6] = [
+    let missing_home = missing_home.as_path();
+    let cases: [(Env, Option<&Path>); 7] = [
         (&[("HOME", home)], Some(home_cache.as_path())),
         (
             &[("HOME", home), ("XDG_CACHE_HOME", xdg)],
@@ -286,11 +288,13 @@ fn tools_cache_large_rings_where_the_environment_says() {
         (&[("HOME", home), (CACHE_DIR_ENV, off)], None),
         (&[("HOME", home), (CACHE_DIR_ENV, empty)], None),
         (&[], None),
+        (&[("HOME", missing_home)], None),
     ];
     for (env, cache_dir) in cases {
         for dir in [home, xdg, explicit] {
             let _ = fs::remove_dir_all(dir);
         }
+        fs::create_dir(home).unwrap();
         // The first load stores (when there is a cache), the second reads
         // the entry (left as it was: replacing it would change its inode).
         let written = || -> Vec<(PathBuf, u64)> {
@@ -311,12 +315,14 @@ fn tools_cache_large_rings_where_the_environment_says() {
             }
             None => assert!(written.is_empty(), "{env:?}: wrote {written:?}"),
         }
+        assert!(!missing_home.exists(), "{env:?}");
     }
 
     // A small ring leaves the cache alone.
     let small = dir.path().join("small.ring.gz");
     fs::copy(common::reference("S1/object.ring.gz"), &small).unwrap();
     let _ = fs::remove_dir_all(home);
+    fs::create_dir(home).unwrap();
     get_nodes(&small, &[("HOME", home)]);
     assert!(walk(home).is_empty());
 }

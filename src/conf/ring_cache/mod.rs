@@ -6,7 +6,8 @@
 //!
 //! Where: `$FERROSWIFT_RING_CACHE_DIR` when set (empty or `off`: no
 //! cache), else `$XDG_CACHE_HOME/ferroswift/rings`, else
-//! `$HOME/.cache/ferroswift/rings`; with neither, no cache. Ring files
+//! `$HOME/.cache/ferroswift/rings` (if that home directory exists); with
+//! neither, no cache. Ring files
 //! under [`MIN_RING_SIZE`] bytes gain nothing and are loaded without it.
 //!
 //! The cache never changes a result and never fails a load. An entry is
@@ -48,14 +49,20 @@ const DIR_MODE: u32 = 0o700;
 /// ignored (as the XDG base directory specification asks); an explicit
 /// `FERROSWIFT_RING_CACHE_DIR` is taken as given.
 pub fn resolve_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    resolve(var).map(|(dir, _)| dir)
+}
+
+/// [`resolve_dir`], with the home directory when the cache goes in it.
+fn resolve(var: impl Fn(&str) -> Option<OsString>) -> Option<(PathBuf, Option<PathBuf>)> {
     if let Some(dir) = var(CACHE_DIR_ENV) {
-        return (!dir.is_empty() && dir != "off").then(|| PathBuf::from(dir));
+        return (!dir.is_empty() && dir != "off").then(|| (PathBuf::from(dir), None));
     }
     let absolute = |name| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
     if let Some(xdg) = absolute("XDG_CACHE_HOME") {
-        return Some(xdg.join("ferroswift/rings"));
+        return Some((xdg.join("ferroswift/rings"), None));
     }
-    absolute("HOME").map(|home| home.join(".cache/ferroswift/rings"))
+    let home = absolute("HOME")?;
+    Some((home.join(".cache/ferroswift/rings"), Some(home)))
 }
 
 /// A decoded-ring cache directory and the smallest ring file it takes.
@@ -75,9 +82,15 @@ impl RingCache {
         }
     }
 
-    /// The cache this process's environment chooses, if any.
+    /// The cache this process's environment chooses, if any. None under a
+    /// home directory that does not exist (a system account's
+    /// `/nonexistent`): making one is not this code's business.
     pub fn from_env() -> Option<RingCache> {
-        resolve_dir(|name| std::env::var_os(name)).map(RingCache::at)
+        let (dir, home) = resolve(|name| std::env::var_os(name))?;
+        if home.is_some_and(|home| !home.is_dir()) {
+            return None;
+        }
+        Some(RingCache::at(dir))
     }
 
     /// The same cache, taking ring files of `bytes` bytes or more.
