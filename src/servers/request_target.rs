@@ -155,6 +155,18 @@ impl TargetScanner {
                         }
                     }
                 }
+                // Most of a head: values of headers framing does not need,
+                // skipped to the end of the line.
+                State::Value if self.head.field == Some(Field::Other) => {
+                    match data[i..].iter().position(|&b| b == b'\n') {
+                        None => return data.len(),
+                        Some(p) => {
+                            i += p;
+                            self.byte(b'\n');
+                            i += 1;
+                        }
+                    }
+                }
                 _ => {
                     self.byte(data[i]);
                     i += 1;
