@@ -1,9 +1,9 @@
 //! The proxy's object PUT when a primary fails before taking the body:
 //! a device past its `fallocate_reserve` (507) or a node that never answers
-//! (the objects here are small, so each node gets the body in its one
-//! request rather than after `Expect: 100-continue`) is replaced by a
-//! handoff in that same request, so the object still gets all its copies,
-//! and none on the failing node.
+//! is replaced by a handoff in that same request, so the object still gets
+//! all its copies, and none on the failing node. The objects alternate
+//! between large ones, whose body each node gets after
+//! `Expect: 100-continue`, and small ones, sent whole in one request.
 
 mod aio_util;
 
@@ -142,12 +142,24 @@ fn names(aio: &Aio, node: u16, with: bool, count: usize) -> Vec<String> {
         .collect()
 }
 
-/// PUTs each object, then checks its copies: the primaries other than
+/// The body of object `name`: past the proxy's one-request limit (64 KiB)
+/// when `large`, so it goes through the expect phase.
+fn body_of(name: &str, large: bool) -> Vec<u8> {
+    let line = format!("contents of {name}\n");
+    let times = if large {
+        100 * 1024 / line.len() + 1
+    } else {
+        1
+    };
+    line.repeat(times).into_bytes()
+}
+
+/// PUTs each object, large and small in turn (a large one first), then checks its copies: the primaries other than
 /// `bad` plus the first handoff when `bad` is a primary; and the body
 /// reads back.
 fn put_and_check(aio: &Aio, client: &Client, objects: &[String], bad: u16) {
-    for name in objects {
-        let body = format!("contents of {name}").into_bytes();
+    for (index, name) in objects.iter().enumerate() {
+        let body = body_of(name, index % 2 == 0);
         let (status, _) = client.call(reqwest::Method::PUT, &format!("c/{name}"), body.clone());
         assert_eq!(status, 201, "PUT {name}");
         let (part, primaries, handoff) = placement(aio, name);
