@@ -16,6 +16,7 @@ pub mod object_auditor;
 pub mod object_expirer;
 pub mod object_replicator;
 pub mod object_updater;
+pub mod priority;
 pub mod recon_cron;
 pub mod runner;
 

@@ -153,6 +153,7 @@ pub fn main_with(
         }
     };
     init_logging(&conf, parsed.verbose);
+    super::priority::apply(&conf);
     match body(&parsed, &conf) {
         Ok(()) => 0,
         Err(e @ (DaemonError::BadValue { .. } | DaemonError::Conf(_))) => {
