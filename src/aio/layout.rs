@@ -292,23 +292,24 @@ impl Layout {
 }
 
 /// The daemon sections of a storage server's config: short intervals, so
-/// a development cluster heals within seconds.
+/// a development cluster heals within seconds, and a lower CPU priority, so
+/// requests go first on a busy machine.
 fn daemon_sections(kind: &str) -> &'static str {
     match kind {
         "object" => {
-            "\n[object-replicator]\nconcurrency = 2\ninterval = 30\n\n\
-             [object-updater]\ninterval = 5\n\n\
-             [object-auditor]\ninterval = 30\n"
+            "\n[object-replicator]\nnice_priority = 10\nconcurrency = 2\ninterval = 30\n\n\
+             [object-updater]\nnice_priority = 10\ninterval = 5\n\n\
+             [object-auditor]\nnice_priority = 10\ninterval = 30\n"
         }
         "container" => {
-            "\n[container-replicator]\ninterval = 10\n\n\
-             [container-updater]\ninterval = 5\n\n\
-             [container-auditor]\ninterval = 60\n"
+            "\n[container-replicator]\nnice_priority = 10\ninterval = 10\n\n\
+             [container-updater]\nnice_priority = 10\ninterval = 5\n\n\
+             [container-auditor]\nnice_priority = 10\ninterval = 60\n"
         }
         "account" => {
-            "\n[account-replicator]\ninterval = 10\n\n\
-             [account-auditor]\ninterval = 60\n\n\
-             [account-reaper]\ninterval = 10\ndelay_reaping = 0\n"
+            "\n[account-replicator]\nnice_priority = 10\ninterval = 10\n\n\
+             [account-auditor]\nnice_priority = 10\ninterval = 60\n\n\
+             [account-reaper]\nnice_priority = 10\ninterval = 10\ndelay_reaping = 0\n"
         }
         _ => "",
     }
