@@ -8,11 +8,26 @@ pub mod report;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::ops::dispersion::setup::ClusterInfo;
-use crate::ops::dispersion::DispersionConf;
+use crate::ops::dispersion::{DispersionConf, DEFAULT_CONF};
+
+/// The options both tools end with: the storage policy and the
+/// configuration file.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Storage policy name (or alias); the default policy otherwise.
+    #[arg(short = 'P', long = "policy-name", value_name = "NAME")]
+    pub policy_name: Option<String>,
+    /// Configuration file.
+    #[arg(default_value = DEFAULT_CONF)]
+    pub conf_file: PathBuf,
+    /// Ignored, as Swift ignores arguments after the configuration file.
+    #[arg(hide = true)]
+    pub rest: Vec<OsString>,
+}
 
 /// A tool's `main`: argv, standard output and error, and whether standard
 /// error is a terminal (for progress bars); returns the exit code.
@@ -49,6 +64,12 @@ fn parse<T: clap::Parser>(
     }
 }
 
+/// Prints `msg` on `err` and returns `code`, the tool's exit code.
+fn fail(err: &mut dyn Write, msg: &str, code: u8) -> u8 {
+    let _ = writeln!(err, "{msg}");
+    code
+}
+
 /// Which of the two tools is starting.
 #[derive(Clone, Copy)]
 enum Tool {
@@ -71,12 +92,11 @@ struct Started {
 /// before failing with its own code.
 fn start(
     tool: Tool,
-    conf_file: &Path,
-    policy_name: Option<&str>,
+    common: &Common,
     container_only: bool,
     object_only: bool,
 ) -> Result<Started, String> {
-    let conf = DispersionConf::load(conf_file).map_err(|e| e.to_string())?;
+    let conf = DispersionConf::load(&common.conf_file).map_err(|e| e.to_string())?;
     let (verb, containers, objects) = match tool {
         Tool::Populate => ("populate", conf.container_populate, conf.object_populate),
         Tool::Report => ("report", conf.container_report, conf.object_report),
@@ -86,7 +106,8 @@ fn start(
     if !(containers || objects) {
         return Err(format!("Neither container or object {verb} is set to run"));
     }
-    let info = ClusterInfo::load(&conf.swift_dir, policy_name).map_err(|e| e.to_string())?;
+    let info = ClusterInfo::load(&conf.swift_dir, common.policy_name.as_deref())
+        .map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

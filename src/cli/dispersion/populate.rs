@@ -5,7 +5,6 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -14,7 +13,6 @@ use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
 use crate::ops::dispersion::populate::{PopulateOptions, Populator};
 use crate::ops::dispersion::render::populated_text;
 use crate::ops::dispersion::setup::{login, open_ring};
-use crate::ops::dispersion::DEFAULT_CONF;
 
 /// Create containers and objects spread over the partition space, for
 /// swift-dispersion-report to check.
@@ -45,15 +43,8 @@ pub struct Args {
     /// dispersion_coverage percent more coverage.
     #[arg(long)]
     pub no_overlap: bool,
-    /// Storage policy name (or alias); the default policy otherwise.
-    #[arg(short = 'P', long = "policy-name", value_name = "NAME")]
-    pub policy_name: Option<String>,
-    /// Configuration file.
-    #[arg(default_value = DEFAULT_CONF)]
-    pub conf_file: PathBuf,
-    /// Ignored, as Swift ignores arguments after the configuration file.
-    #[arg(hide = true)]
-    pub rest: Vec<OsString>,
+    #[command(flatten)]
+    pub common: super::Common,
 }
 
 /// The whole tool.
@@ -67,33 +58,20 @@ pub fn main(
         Ok(a) => a,
         Err(code) => return code,
     };
-    let fail = |err: &mut dyn Write, msg: &str| {
-        let _ = writeln!(err, "{msg}");
-        EXIT_WARNING
-    };
-    let started = super::start(
+    let started = match super::start(
         super::Tool::Populate,
-        &args.conf_file,
-        args.policy_name.as_deref(),
+        &args.common,
         args.container_only,
         args.object_only,
-    );
-    let super::Started {
-        conf,
-        info,
-        containers,
-        objects,
-        rt,
-    } = match started {
-        Ok(s) => {
-            s.announce(out);
-            s
-        }
-        Err(m) => return fail(err, &m),
+    ) {
+        Ok(s) => s,
+        Err(m) => return super::fail(err, &m, EXIT_WARNING),
     };
+    started.announce(out);
+    let (conf, info) = (&started.conf, &started.info);
     let progress = Progress::new(stderr_is_terminal, "Creating", err);
-    let result: Result<(), String> = rt.block_on(async {
-        let client = login(&conf).await.map_err(|e| e.to_string())?;
+    let result: Result<(), String> = started.rt.block_on(async {
+        let client = login(conf).await.map_err(|e| e.to_string())?;
         let report = |k, done, total| progress.update(k, done, total);
         let populator = Populator {
             client: &client,
@@ -107,7 +85,7 @@ pub fn main(
             coverage: conf.dispersion_coverage,
             concurrency: conf.concurrency,
         };
-        if containers {
+        if started.containers {
             let ring = open_ring(&conf.swift_dir, "container").map_err(|e| e.to_string())?;
             let done = populator
                 .containers(&ring, opts(args.container_suffix_start))
@@ -117,7 +95,7 @@ pub fn main(
             let _ = write!(out, "{}", populated_text(&done, args.no_overlap));
             let _ = out.flush();
         }
-        if objects {
+        if started.objects {
             let ring =
                 open_ring(&conf.swift_dir, &info.policy.ring_name()).map_err(|e| e.to_string())?;
             let done = populator
@@ -136,7 +114,7 @@ pub fn main(
         Err(e) => {
             let mut err = progress.err();
             let _ = writeln!(err, "ERROR: {e}");
-            fail(&mut **err, "Gave up due to error(s).")
+            super::fail(&mut **err, "Gave up due to error(s).", EXIT_WARNING)
         }
     }
 }

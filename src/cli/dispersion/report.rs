@@ -7,7 +7,6 @@
 use std::cell::RefCell;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
@@ -20,7 +19,7 @@ use crate::ops::dispersion::plan;
 use crate::ops::dispersion::render::{self, partition_line, CLEAR};
 use crate::ops::dispersion::report::{Query, Seen};
 use crate::ops::dispersion::setup::{login, open_ring};
-use crate::ops::dispersion::{Events, Kind, SectionReport, DEFAULT_CONF};
+use crate::ops::dispersion::{Events, Kind, SectionReport};
 use crate::recon::pyfmt::json_dumps;
 
 /// Report how many copies of the sampled containers and objects are where
@@ -56,15 +55,8 @@ pub struct Args {
     /// Accepted for compatibility (only plain-HTTP auth URLs are supported).
     #[arg(long)]
     pub insecure: bool,
-    /// Storage policy name (or alias); the default policy otherwise.
-    #[arg(short = 'P', long = "policy-name", value_name = "NAME")]
-    pub policy_name: Option<String>,
-    /// Configuration file.
-    #[arg(default_value = DEFAULT_CONF)]
-    pub conf_file: PathBuf,
-    /// Ignored, as Swift ignores arguments after the configuration file.
-    #[arg(hide = true)]
-    pub rest: Vec<OsString>,
+    #[command(flatten)]
+    pub common: super::Common,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,19 +136,14 @@ pub fn main(
         Ok(a) => a,
         Err(code) => return code,
     };
-    let fail = |err: &mut dyn Write, msg: &str| {
-        let _ = writeln!(err, "{msg}");
-        EXIT_ERROR
-    };
     let started = match super::start(
         super::Tool::Report,
-        &args.conf_file,
-        args.policy_name.as_deref(),
+        &args.common,
         args.container_only,
         args.object_only,
     ) {
         Ok(s) => s,
-        Err(m) => return fail(err, &m),
+        Err(m) => return super::fail(err, &m, EXIT_ERROR),
     };
     let output = if args.json {
         Output::FullJson
@@ -168,13 +155,7 @@ pub fn main(
     if output == Output::Text {
         started.announce(out);
     }
-    let super::Started {
-        conf,
-        info,
-        containers,
-        objects,
-        rt,
-    } = started;
+    let (conf, info) = (&started.conf, &started.info);
     let begun = Instant::now();
     let progress = Progress::new(stderr_is_terminal, "Querying", err);
     let out = RefCell::new(out);
@@ -185,8 +166,8 @@ pub fn main(
         output,
     };
     let seen = Seen::default();
-    let run = rt.block_on(async {
-        let client = login(&conf).await.map_err(|e| e.to_string())?;
+    let run = started.rt.block_on(async {
+        let client = login(conf).await.map_err(|e| e.to_string())?;
         let direct = DirectClient::new(
             conf.conn_timeout,
             conf.node_timeout,
@@ -207,7 +188,10 @@ pub fn main(
                 let _ = out.flush();
             }
         };
-        for (kind, wanted) in [(Kind::Container, containers), (Kind::Object, objects)] {
+        for (kind, wanted) in [
+            (Kind::Container, started.containers),
+            (Kind::Object, started.objects),
+        ] {
             if !wanted {
                 continue;
             }
@@ -265,7 +249,7 @@ pub fn main(
     progress.finish();
     let run = match run {
         Ok(r) => r,
-        Err(e) => return fail(&mut **progress.err(), &format!("ERROR: {e}")),
+        Err(e) => return super::fail(&mut **progress.err(), &format!("ERROR: {e}"), EXIT_ERROR),
     };
     let out = out.into_inner();
     match output {
