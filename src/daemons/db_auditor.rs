@@ -17,6 +17,7 @@ use serde_json::{json, Map};
 
 use super::conf::DaemonConf;
 use super::runner::{self, DaemonArgs, RateLimiter};
+use super::walk;
 use super::DaemonError;
 use crate::recon::cache;
 use crate::storage::broker::{is_corruption, quarantine_db, Broker, DbKind};
@@ -144,31 +145,13 @@ pub fn audit(path: &Path, kind: DbKind) -> Verdict {
 
 /// Every `*.db` at `<dev>/<datadir>/<part>/<sfx>/<hash>/`, device by device.
 fn locations(conf: &DbAuditorConf, only: Option<&[String]>) -> Vec<PathBuf> {
-    let sorted = |p: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        v.sort();
-        v
-    };
     let mut out = Vec::new();
-    for dev in sorted(&conf.devices) {
-        let name = dev.file_name().map(|n| n.to_string_lossy().into_owned());
-        if only.is_some_and(|o| !o.iter().any(|d| Some(d) == name.as_ref())) {
-            continue;
-        }
-        if conf.mount_check && !crate::storage::device::is_mount(&dev) {
-            tracing::warn!("Skipping {} as it is not mounted", dev.display());
-            continue;
-        }
-        for part in sorted(&dev.join(conf.kind.datadir())) {
-            for sfx in sorted(&part) {
-                for hash in sorted(&sfx) {
+    for dev in walk::covered(walk::sorted_entries(&conf.devices), only, conf.mount_check) {
+        for part in walk::subdirs(&dev.join(conf.kind.datadir())) {
+            for sfx in walk::subdirs(&part) {
+                for hash in walk::subdirs(&sfx) {
                     out.extend(
-                        sorted(&hash)
+                        walk::sorted_entries(&hash)
                             .into_iter()
                             .filter(|f| f.extension().is_some_and(|x| x == "db")),
                     );

@@ -19,6 +19,7 @@ pub mod object_updater;
 pub mod priority;
 pub mod recon_cron;
 pub mod runner;
+pub mod walk;
 
 /// A daemon binary's entry point by name, taking the arguments after the
 /// program name (the all-in-one cluster runs daemons from its own executable).

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::conf::DaemonConf;
 use super::runner::{self, DaemonArgs, RateLimiter};
+use super::walk;
 use super::DaemonError;
 use crate::conf::server_conf::load_swift_conf;
 use crate::recon::cache;
@@ -146,31 +147,12 @@ fn check_object(dir: &Path, full: bool, bytes: &mut dyn FnMut(usize)) -> Option<
 
 /// Every `(device path, object hash dir, policy)` to audit.
 fn locations(conf: &AuditorConf, only: Option<&[String]>) -> Vec<(PathBuf, PathBuf, u32)> {
-    let subdirs = |p: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        v.sort();
-        v
-    };
     let mut out = Vec::new();
-    for dev in subdirs(&conf.devices) {
-        let name = dev.file_name().map(|n| n.to_string_lossy().into_owned());
-        if only.is_some_and(|o| !o.iter().any(|d| Some(d) == name.as_ref())) {
-            continue;
-        }
-        if conf.mount_check && !crate::storage::device::is_mount(&dev) {
-            tracing::warn!("Skipping {} as it is not mounted", dev.display());
-            continue;
-        }
+    for dev in walk::covered(walk::subdirs(&conf.devices), only, conf.mount_check) {
         for &policy in &conf.policies {
-            for part in subdirs(&dev.join(policy_dir("objects", policy))) {
-                for sfx in subdirs(&part) {
-                    for hash in subdirs(&sfx) {
+            for part in walk::subdirs(&dev.join(policy_dir("objects", policy))) {
+                for sfx in walk::subdirs(&part) {
+                    for hash in walk::subdirs(&sfx) {
                         out.push((dev.clone(), hash, policy));
                     }
                 }

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use super::peer::{repl_to_node, Outcome, Peer};
 use super::ReplConf;
 use crate::daemons::cluster::{is_local, now, Direct, NamedRing};
+use crate::daemons::walk::subdirs;
 use crate::daemons::DaemonError;
 use crate::recon::cache;
 use crate::ring::Device;
@@ -69,18 +70,6 @@ struct Found {
     part: u32,
     path: PathBuf,
     node_id: u32,
-}
-
-fn subdirs(p: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Every `<part>/<sfx>/<hash>/<hash>.db` under `datadir`; empty
