@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::server_conf::{config_true, parse_ini, ConfError};
+use super::server_conf::{config_true, listen_options, parse_ini, read_conf, ConfError};
 
 /// A middleware this proxy implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,11 +72,7 @@ pub struct ProxyConf {
 impl ProxyConf {
     /// Loads and validates a proxy config file.
     pub fn load(path: &Path) -> Result<ProxyConf, ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read {
-            path: path.into(),
-            source,
-        })?;
-        ProxyConf::from_text(&text, path)
+        ProxyConf::from_text(&read_conf(path)?, path)
     }
 
     /// Parses config text.
@@ -125,21 +121,8 @@ impl ProxyConf {
             filters.insert(format!("{filter:?}"), opts);
             pipeline.push(filter);
         }
+        let (bind_port, workers) = listen_options(&app, 8080, path)?;
         let get = |k: &str| app.get(k).map(String::as_str);
-        let bind_port = match get("bind_port") {
-            Some(p) => p
-                .parse()
-                .map_err(|_| invalid(format!("bad bind_port {p:?}")))?,
-            None => 8080,
-        };
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = match get("workers") {
-            None | Some("auto") => cpus,
-            Some(w) => w
-                .parse::<usize>()
-                .map_err(|_| invalid(format!("bad workers {w:?}")))?
-                .max(1),
-        };
         Ok(ProxyConf {
             path: path.into(),
             bind_ip: get("bind_ip").unwrap_or("0.0.0.0").to_string(),

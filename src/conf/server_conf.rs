@@ -82,6 +82,41 @@ pub fn config_true(v: &str) -> bool {
     )
 }
 
+/// A configuration file's text.
+pub fn read_conf(path: &Path) -> Result<String, ConfError> {
+    std::fs::read_to_string(path).map_err(|source| ConfError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+/// A server's `bind_port` (`default_port` when unset) and `workers`
+/// (`auto` or unset: the CPU count; 0 counts as 1) from its app options.
+pub fn listen_options(
+    app: &HashMap<String, String>,
+    default_port: u16,
+    path: &Path,
+) -> Result<(u16, usize), ConfError> {
+    let invalid = |msg: String| ConfError::Invalid {
+        path: path.into(),
+        msg,
+    };
+    let bind_port = match app.get("bind_port") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| invalid(format!("bad bind_port {p:?}")))?,
+        None => default_port,
+    };
+    let workers = match app.get("workers").map(String::as_str) {
+        None | Some("auto") => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(w) => w
+            .parse::<usize>()
+            .map_err(|_| invalid(format!("bad workers {w:?}")))?
+            .max(1),
+    };
+    Ok((bind_port, workers))
+}
+
 /// One storage server's settings.
 #[derive(Debug, Clone)]
 pub struct ServerConf {
@@ -105,11 +140,7 @@ pub struct ServerConf {
 impl ServerConf {
     /// Loads a config file for the app section named `app_name` (e.g. `object-server`).
     pub fn load(path: &Path, app_name: &str, default_port: u16) -> Result<Self, ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read {
-            path: path.into(),
-            source,
-        })?;
-        Self::from_text(&text, path, app_name, default_port)
+        Self::from_text(&read_conf(path)?, path, app_name, default_port)
     }
 
     /// Builds the settings from config text.
@@ -151,23 +182,8 @@ impl ServerConf {
                 )));
             }
         }
+        let (bind_port, workers) = listen_options(&app, default_port, path)?;
         let get = |k: &str| app.get(k).map(String::as_str);
-        let bind_port = match get("bind_port") {
-            Some(p) => p
-                .parse()
-                .map_err(|_| invalid(format!("bad bind_port {p:?}")))?,
-            None => default_port,
-        };
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let workers = match get("workers") {
-            None | Some("auto") => cpus,
-            Some(w) => w
-                .parse::<usize>()
-                .map_err(|_| invalid(format!("bad workers {w:?}")))?
-                .max(1),
-        };
         Ok(ServerConf {
             path: path.into(),
             bind_ip: get("bind_ip").unwrap_or("0.0.0.0").to_string(),
