@@ -7,18 +7,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{Response, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::Router;
 
-use super::http::{
-    empty, header, policy_index, req_timestamp, set_header, split_path, ApiError, ApiResult,
-};
-use super::listing::{
-    list_params, listing_response, metadata_updates, query_params, DbServer, Format,
-};
+use super::db_app::{db_router, not_found, open_existing, DbRequest};
+use super::http::{empty, header, policy_index, req_timestamp, set_header, ApiError, ApiResult};
+use super::listing::{list_params, listing_response, metadata_updates, DbServer, Format};
 use super::object::blocking;
 use crate::conf::server_conf::{ServerConf, SwiftConf};
 use crate::storage::broker::{Broker, DbKind};
@@ -31,31 +25,12 @@ pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, Str
 
 /// The account server as a router.
 pub fn app(server: Arc<DbServer>) -> Router {
-    Router::new().fallback(handle).with_state(server)
+    db_router(server, DbKind::Account, dispatch)
 }
 
-async fn handle(State(s): State<Arc<DbServer>>, req: Request) -> Response<Body> {
-    dispatch(s, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "")
-}
-
-async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
-    if super::db_replicate::handles(req.method().as_str()) {
-        return super::db_replicate::handle(s, DbKind::Account, req).await;
-    }
-    let p = split_path(req.uri().path(), 3, 4)?;
-    let method = req.method().as_str().to_string();
-    let h = req.headers().clone();
-    let q = query_params(
-        req.uri().query(),
-        super::listing::params_read(&method, super::listing::ACCOUNT_GET_PARAMS),
-    )?;
-    let path = s.locate(DbKind::Account, &p[0], &p[1], &p[2], None)?;
+async fn dispatch(s: Arc<DbServer>, req: DbRequest) -> ApiResult {
+    let DbRequest { p, h, q, path, .. } = req;
+    let method = req.method;
     let account = p[2].clone();
     if p.len() == 4 {
         if method != "PUT" {
@@ -136,11 +111,7 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
         "DELETE" => {
             let ts = req_timestamp(&h)?;
             blocking(move || {
-                let b = Broker::open(&path, DbKind::Account)?.ok_or_else(not_found)?;
-                if b.is_deleted()? {
-                    return Err(not_found());
-                }
-                b.mark_deleted(ts)?;
+                open_existing(&path, DbKind::Account)?.mark_deleted(ts)?;
                 Ok(empty(StatusCode::NO_CONTENT))
             })
             .await
@@ -149,10 +120,7 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
             let ts = req_timestamp(&h)?;
             s.check_space(&p[0])?;
             blocking(move || {
-                let b = Broker::open(&path, DbKind::Account)?.ok_or_else(not_found)?;
-                if b.is_deleted()? {
-                    return Err(not_found());
-                }
+                let b = open_existing(&path, DbKind::Account)?;
                 b.update_metadata(&metadata_updates(&h, "account", &[], ts))?;
                 Ok(empty(StatusCode::NO_CONTENT))
             })

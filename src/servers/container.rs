@@ -7,19 +7,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Response, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 
+use super::db_app::{db_router, open_existing, DbRequest};
 use super::http::{
-    empty, header, header_text, policy_index, req_timestamp, set_header, split_path, ApiError,
-    ApiResult,
+    empty, header, header_text, policy_index, req_timestamp, set_header, ApiError, ApiResult,
 };
-use super::listing::{
-    list_params, listing_response, metadata_updates, query_params, DbServer, Format,
-};
+use super::listing::{list_params, listing_response, metadata_updates, DbServer, Format};
 use super::object::blocking;
 use super::update::{targets, UpdateClient};
 use crate::conf::server_conf::{config_true, ServerConf, SwiftConf};
@@ -70,27 +65,12 @@ pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, Str
 
 /// The container server as a router.
 pub fn app(server: Arc<DbServer>) -> Router {
-    Router::new().fallback(handle).with_state(server)
+    db_router(server, DbKind::Container, dispatch)
 }
 
-async fn handle(State(s): State<Arc<DbServer>>, req: Request) -> Response<Body> {
-    dispatch(s, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
-    if super::db_replicate::handles(req.method().as_str()) {
-        return super::db_replicate::handle(s, DbKind::Container, req).await;
-    }
-    let p = split_path(req.uri().path(), 4, 5)?;
-    let method = req.method().as_str().to_string();
-    let h = req.headers().clone();
-    let q = query_params(
-        req.uri().query(),
-        super::listing::params_read(&method, super::listing::CONTAINER_GET_PARAMS),
-    )?;
-    let path = s.locate(DbKind::Container, &p[0], &p[1], &p[2], Some(&p[3]))?;
+async fn dispatch(s: Arc<DbServer>, req: DbRequest) -> ApiResult {
+    let DbRequest { p, h, q, path, .. } = req;
+    let method = req.method;
     if p.len() == 5 {
         let ts = req_timestamp(&h)?;
         let policy = policy_index(&h, &s.policies)?;
@@ -146,11 +126,7 @@ async fn dispatch(s: Arc<DbServer>, req: Request) -> ApiResult {
             let ts = req_timestamp(&h)?;
             s.check_space(&p[0])?;
             blocking(move || {
-                let b = Broker::open(&path, DbKind::Container)?
-                    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ""))?;
-                if b.is_deleted()? {
-                    return Err(ApiError::new(StatusCode::NOT_FOUND, ""));
-                }
+                let b = open_existing(&path, DbKind::Container)?;
                 // A POST moves the put timestamp (and so Last-Modified),
                 // unless the sender asks it not to.
                 if !header(&h, "x-backend-no-timestamp-update")

@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod container;
+pub mod db_app;
 pub mod db_replicate;
 pub mod disk_reads;
 pub mod harness;
