@@ -8,16 +8,10 @@ mod aio_util;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use aio_util::{check, Aio};
+use aio_util::{check, one_cluster_at_a_time, Aio};
 use md5::{Digest, Md5};
-
-/// Each test runs a whole cluster (13 processes); running two at once on a
-/// small CI machine starves them past Swift's 1 s container-update timeout,
-/// so the tests take turns.
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn md5_hex(data: &[u8]) -> String {
     Md5::digest(data)
@@ -48,9 +42,7 @@ fn write_file(path: &Path, data: &[u8]) {
 
 #[test]
 fn swift_cli_upload_list_download_stat_delete() {
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = one_cluster_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::run(&tmp.path().join("aio"));
     let src = tmp.path().join("src");
@@ -131,9 +123,7 @@ fn swift_cli_upload_list_download_stat_delete() {
 
 #[test]
 fn kill_a_storage_node_during_puts() {
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = one_cluster_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let aio = Aio::run(&tmp.path().join("aio"));
     let (url, token) = aio.auth_token("test:tester", "testing");

@@ -8,7 +8,7 @@ mod aio_util;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aio_util::Aio;
+use aio_util::{add_to_section, Aio};
 
 /// Files under `dir` whose name ends with `ext`.
 fn count_files(dir: &Path, ext: &str) -> usize {
@@ -91,13 +91,11 @@ fn full_device_routes_writes_to_handoffs_and_still_deletes() {
 
     // Node 1's device becomes "full": the supervisor restarts the killed
     // server with the new reserve.
-    let conf = aio.dir.join("etc/object-server/1.conf");
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(
-        &conf,
-        text.replacen("[DEFAULT]\n", "[DEFAULT]\nfallocate_reserve = 100%\n", 1),
-    )
-    .unwrap();
+    add_to_section(
+        &aio.dir.join("etc/object-server/1.conf"),
+        "[DEFAULT]",
+        "fallocate_reserve = 100%",
+    );
     let before = aio.server_pid("object", 1).expect("object server 1 pid");
     // SAFETY: kill(2) on a child of our cluster; no memory is involved.
     unsafe {

@@ -9,11 +9,8 @@ mod aio_util;
 
 use std::time::{Duration, Instant};
 
-use aio_util::{Aio, Resume};
+use aio_util::{add_to_section, one_cluster_at_a_time, Aio, Resume};
 use ferroswift::ring::Ring;
-
-/// Each test runs a whole cluster; they take turns.
-static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Node numbers (from the `sd<N>` device names) of an object's primaries
 /// and of its first handoff.
@@ -75,16 +72,10 @@ struct Scenario {
 }
 
 fn scenario(conf: &str, section: &str, line: &str) -> Scenario {
-    let turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let turn = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let aio = Aio::setup(&dir.path().join("aio"));
-    let file = aio.dir.join(conf);
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(section), "{section} missing in {text}");
-    let text = text.replacen(section, &format!("{section}\n{line}"), 1);
-    std::fs::write(&file, text).unwrap();
+    add_to_section(&aio.dir.join(conf), section, line);
     let aio = aio.start();
     let client = Client::new(&aio);
     assert_eq!(client.call(reqwest::Method::PUT, "c", vec![]).0, 201);

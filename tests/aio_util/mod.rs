@@ -475,6 +475,26 @@ pub fn healthy(port: u16) -> bool {
         && out.split_whitespace().nth(1) == Some("200")
 }
 
+/// Adds `line` at the top of `section` (e.g. `[app:proxy-server]`) of the
+/// config file `file`, which must have that section.
+pub fn add_to_section(file: &Path, section: &str, line: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(section), "{section} missing in {text}");
+    std::fs::write(
+        file,
+        text.replacen(section, &format!("{section}\n{line}"), 1),
+    )
+    .unwrap();
+}
+
+/// Waits for this test's turn to run a whole cluster (13 processes):
+/// running two at once on a small CI machine starves them past Swift's 1 s
+/// container-update timeout, so the tests of a file take turns.
+pub fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The cluster's proxy config with memcached added to its `cache` filter.
 pub fn use_memcached(aio: &Aio, mc: &Memcached) -> String {
     let path = aio.dir.join("etc/proxy-server.conf");
