@@ -9,7 +9,7 @@ mod aio_util;
 
 use std::collections::HashMap;
 
-use aio_util::{another_proxy, bin, raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
+use aio_util::{another_proxy, bin, raw_http, swift_proxy, token, MemcachedCluster};
 
 /// The headers compared on every answer.
 const COMPARED: &[&str] = &[
@@ -594,12 +594,9 @@ fn compare_as(
 
 #[test]
 fn account_acls_and_cors_answer_as_swifts_proxy() {
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
-    let swift = swift_proxy(&aio, &conf);
+    let cluster = MemcachedCluster::start();
+    let (aio, conf) = (&cluster.aio, &cluster.conf);
+    let swift = swift_proxy(aio, conf);
     compare(swift.port, aio.port, acl_scenario);
     compare(swift.port, aio.port, cors_scenario);
     drop(swift);
@@ -615,8 +612,8 @@ fn account_acls_and_cors_answer_as_swifts_proxy() {
              cors_expose_headers = X-Op-One, x-op-two\nstrict_cors_mode = false\n"
         ),
     );
-    let swift_open = swift_proxy(&aio, &open);
-    let ours_open = another_proxy(&aio, &open, "", &bin("swift-proxy-server"), "proxy-open");
+    let swift_open = swift_proxy(aio, &open);
+    let ours_open = another_proxy(aio, &open, "", &bin("swift-proxy-server"), "proxy-open");
     compare(swift_open.port, ours_open.port, cors_scenario);
     drop((swift_open, ours_open));
 
@@ -627,9 +624,9 @@ fn account_acls_and_cors_answer_as_swifts_proxy() {
         auth,
         &format!("{auth}require_group = .sg\nuser_test_tester5 = testing5 .admin .sg\n"),
     );
-    let swift_grouped = swift_proxy(&aio, &grouped);
+    let swift_grouped = swift_proxy(aio, &grouped);
     let ours_grouped = another_proxy(
-        &aio,
+        aio,
         &grouped,
         "",
         &bin("swift-proxy-server"),

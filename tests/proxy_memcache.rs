@@ -5,24 +5,22 @@
 mod aio_util;
 
 use aio_util::{
-    another_proxy, bin, raw_http, run_swift_python, swift_proxy, token, use_memcached, Aio,
-    Memcached,
+    another_proxy, bin, one_cluster_at_a_time, raw_http, run_swift_python, swift_proxy, token,
+    Memcached, MemcachedCluster,
 };
-
-/// Each test runs a whole cluster; they take turns (see `aio_clients`).
-static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn proxies_share_tokens_through_memcached() {
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
-    let second = another_proxy(&aio, &conf, "", &bin("swift-proxy-server"), "proxy-2");
+    let _turn = one_cluster_at_a_time();
+    let cluster = MemcachedCluster::start();
+    let (aio, mc) = (&cluster.aio, &cluster.mc);
+    let second = another_proxy(
+        aio,
+        &cluster.conf,
+        "",
+        &bin("swift-proxy-server"),
+        "proxy-2",
+    );
 
     // A token from the first proxy works on the second, and the other way round.
     let tok = token(aio.port, "test:tester", "testing");
@@ -68,7 +66,7 @@ fn proxies_share_tokens_through_memcached() {
         let (s, _, _) = raw_http(port, "HEAD", "/v1/AUTH_test", &auth, b"");
         assert_eq!(s / 100, 2, "the token before memcached loses it");
     }
-    forget(&mc, &format!("AUTH_/token/{tok}"));
+    forget(mc, &format!("AUTH_/token/{tok}"));
     std::thread::sleep(std::time::Duration::from_millis(1200));
     for port in [aio.port, second.port] {
         let (s, _, _) = raw_http(port, "HEAD", "/v1/AUTH_test", &auth, b"");
@@ -95,15 +93,10 @@ fn forget(mc: &Memcached, key: &str) {
 
 #[test]
 fn swift_proxy_and_memcache_client_read_our_tokens() {
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
-    let swift = swift_proxy(&aio, &conf);
+    let _turn = one_cluster_at_a_time();
+    let cluster = MemcachedCluster::start();
+    let (aio, mc) = (&cluster.aio, &cluster.mc);
+    let swift = swift_proxy(aio, &cluster.conf);
 
     // Ours issues a token; Swift's memcache client finds it under tempauth's
     // keys, in tempauth's format, and Swift's proxy accepts it and hands out

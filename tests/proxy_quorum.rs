@@ -10,7 +10,7 @@ mod aio_util;
 
 use std::time::{Duration, Instant};
 
-use aio_util::{header, raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
+use aio_util::{add_to_section, header, raw_http, swift_proxy, token, Aio, MemcachedCluster};
 use ferroswift::ring::Ring;
 
 /// The proxies' `node_timeout`: far above any answer the test accepts.
@@ -18,16 +18,6 @@ const NODE_TIMEOUT: u64 = 8;
 /// How long an object server waits for its container update (and for the
 /// update's answer): the time the slow replica takes.
 const UPDATE_WAIT: u64 = 4;
-
-fn add_to_section(file: &std::path::Path, section: &str, line: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(section), "{section} missing in {text}");
-    std::fs::write(
-        file,
-        text.replacen(section, &format!("{section}\n{line}"), 1),
-    )
-    .unwrap();
-}
 
 /// Partition and node numbers (from `sd<N>`) of a name's primaries.
 fn primaries(aio: &Aio, ring: &str, c: &str, o: Option<&str>) -> (u32, Vec<u16>) {
@@ -88,24 +78,22 @@ fn eventually(mut done: impl FnMut() -> bool, what: &str) {
 
 #[test]
 fn writes_answer_on_a_quorum_and_slow_replicas_still_get_them() {
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    add_to_section(
-        &aio.dir.join("etc/proxy-server.conf"),
-        "[app:proxy-server]",
-        &format!("node_timeout = {NODE_TIMEOUT}"),
-    );
-    for n in 1..=4 {
+    let cluster = MemcachedCluster::start_adjusted(|aio| {
         add_to_section(
-            &aio.dir.join(format!("etc/object-server/{n}.conf")),
-            "[app:object-server]",
-            &format!("container_update_timeout = {UPDATE_WAIT}\nnode_timeout = {UPDATE_WAIT}"),
+            &aio.dir.join("etc/proxy-server.conf"),
+            "[app:proxy-server]",
+            &format!("node_timeout = {NODE_TIMEOUT}"),
         );
-    }
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
-    let swift = swift_proxy(&aio, &conf);
+        for n in 1..=4 {
+            add_to_section(
+                &aio.dir.join(format!("etc/object-server/{n}.conf")),
+                "[app:object-server]",
+                &format!("container_update_timeout = {UPDATE_WAIT}\nnode_timeout = {UPDATE_WAIT}"),
+            );
+        }
+    });
+    let aio = &cluster.aio;
+    let swift = swift_proxy(aio, &cluster.conf);
     let proxies = [("ours", aio.port), ("swift", swift.port)];
     let tok = token(aio.port, "test:tester", "testing");
     assert_eq!(token(swift.port, "test:tester", "testing"), tok);
@@ -125,7 +113,7 @@ fn writes_answer_on_a_quorum_and_slow_replicas_still_get_them() {
         assert_eq!(s, 201, "{name}: PUT with every node up");
     }
 
-    let (cpart, cnodes) = primaries(&aio, "container", "q", None);
+    let (cpart, cnodes) = primaries(aio, "container", "q", None);
     let slow = cnodes[0];
     let pid = aio
         .server_pid("container", slow)
@@ -163,7 +151,7 @@ fn writes_answer_on_a_quorum_and_slow_replicas_still_get_them() {
 
     // The frozen replica gets both POSTs when it resumes, and every object
     // primary holds both objects (the slow one finished after the answer).
-    let cport = server_port(&aio, "container", slow);
+    let cport = server_port(aio, "container", slow);
     let cpath = format!("/sd{slow}/{cpart}/AUTH_test/q");
     eventually(
         || {
@@ -176,9 +164,9 @@ fn writes_answer_on_a_quorum_and_slow_replicas_still_get_them() {
     );
     for (name, _) in proxies {
         let o = format!("o-{name}");
-        let (opart, onodes) = primaries(&aio, "object", "q", Some(&o));
+        let (opart, onodes) = primaries(aio, "object", "q", Some(&o));
         for n in onodes {
-            let port = server_port(&aio, "object", n);
+            let port = server_port(aio, "object", n);
             let path = format!("/sd{n}/{opart}/AUTH_test/q/{o}");
             eventually(
                 || raw_http(port, "HEAD", &path, &[], b"").0 == 200,

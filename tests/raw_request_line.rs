@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use aio_util::{swift_proxy, token, use_memcached, Aio, Memcached};
+use aio_util::{swift_proxy, token, MemcachedCluster};
 use server_util::{spawn, spawn_swift, Site};
 
 /// One answer: status, headers (lower-case names, raw values) and body.
@@ -375,14 +375,10 @@ fn proxy_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn proxy_answers_raw_high_bytes_as_swifts() {
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
-    let swift = swift_proxy(&aio, &conf);
+    let cluster = MemcachedCluster::start();
+    let swift = swift_proxy(&cluster.aio, &cluster.conf);
     let theirs = proxy_scenario(swift.port);
-    let ours = proxy_scenario(aio.port);
+    let ours = proxy_scenario(cluster.aio.port);
     eprintln!("Swift's proxy: {theirs:#?}");
     assert!(
         theirs.iter().filter(|l| l.contains(" => 412 ")).count() >= 12,

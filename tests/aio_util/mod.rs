@@ -475,6 +475,40 @@ pub fn healthy(port: u16) -> bool {
         && out.split_whitespace().nth(1) == Some("200")
 }
 
+/// A started all-in-one cluster in a directory of its own whose proxy
+/// keeps tempauth tokens in a memcached of its own, so that more proxies
+/// started from `conf` (Swift's included) share them. Fields drop in
+/// order: the cluster stops, then memcached, then the directory goes.
+pub struct MemcachedCluster {
+    pub aio: Aio,
+    /// The cluster's proxy config, memcached included.
+    pub conf: String,
+    pub mc: Memcached,
+    _dir: tempfile::TempDir,
+}
+
+impl MemcachedCluster {
+    pub fn start() -> MemcachedCluster {
+        MemcachedCluster::start_adjusted(|_| {})
+    }
+
+    /// [`MemcachedCluster::start`] with `adjust` editing the configs (in
+    /// `aio.dir`) before the cluster starts.
+    pub fn start_adjusted(adjust: impl FnOnce(&Aio)) -> MemcachedCluster {
+        let mc = Memcached::start();
+        let dir = tempfile::tempdir().unwrap();
+        let aio = Aio::setup(&dir.path().join("aio"));
+        adjust(&aio);
+        let conf = use_memcached(&aio, &mc);
+        MemcachedCluster {
+            aio: aio.start(),
+            conf,
+            mc,
+            _dir: dir,
+        }
+    }
+}
+
 /// Adds `line` at the top of `section` (e.g. `[app:proxy-server]`) of the
 /// config file `file`, which must have that section.
 pub fn add_to_section(file: &Path, section: &str, line: &str) {
