@@ -104,6 +104,17 @@ impl Run {
         status
     }
 
+    /// [`Run::req`] with no body.
+    fn ask(
+        &mut self,
+        who: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> u16 {
+        self.req(who, method, path, headers, b"")
+    }
+
     /// The same request, unrecorded (cleanup whose outcome may differ).
     fn quiet(&self, who: &str, method: &str, path: &str, headers: &[(&str, &str)]) {
         let h = [&[("X-Auth-Token", self.tokens[who].as_str())], headers].concat();
@@ -140,9 +151,9 @@ fn acl_scenario(r: &mut Run) {
     let c = &format!("{ACCOUNT}/acl-c");
     let o = &format!("{ACCOUNT}/acl-c/o");
     let acl = "X-Account-Access-Control";
-    r.req(OWNER, "PUT", c, &[("X-Container-Read", "jdoe")], b"");
+    r.ask(OWNER, "PUT", c, &[("X-Container-Read", "jdoe")]);
     r.req(OWNER, "PUT", o, &[], b"data");
-    r.req(
+    r.ask(
         OWNER,
         "POST",
         ACCOUNT,
@@ -150,14 +161,13 @@ fn acl_scenario(r: &mut Run) {
             ("X-Account-Meta-Temp-Url-Key", "secret"),
             ("X-Account-Meta-Color", "blue"),
         ],
-        b"",
     );
-    r.req(OWNER, "POST", c, &[("X-Container-Meta-Test", "v")], b"");
+    r.ask(OWNER, "POST", c, &[("X-Container-Meta-Test", "v")]);
 
     // No ACL yet: the other user of the account is refused.
-    assert_eq!(r.req(USER3, "GET", ACCOUNT, &[], b""), 403);
-    r.req(USER3, "HEAD", c, &[], b"");
-    r.req(USER3, "GET", o, &[], b"");
+    assert_eq!(r.ask(USER3, "GET", ACCOUNT, &[]), 403);
+    r.ask(USER3, "HEAD", c, &[]);
+    r.ask(USER3, "GET", o, &[]);
 
     // ACLs that are not tempauth's are refused, whoever sends them.
     for bad in [
@@ -168,47 +178,40 @@ fn acl_scenario(r: &mut Run) {
         "{\"read-only\":[1]}",
         "{\"admin\":[\"a\"],\"read-write\":{}}",
     ] {
-        assert_eq!(r.req(OWNER, "POST", ACCOUNT, &[(acl, bad)], b""), 400);
-        r.req(None, "POST", ACCOUNT, &[(acl, bad)], b"");
+        assert_eq!(r.ask(OWNER, "POST", ACCOUNT, &[(acl, bad)]), 400);
+        r.ask(None, "POST", ACCOUNT, &[(acl, bad)]);
     }
-    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
+    r.ask(OWNER, "HEAD", ACCOUNT, &[]);
     // A token that is no longer valid is refused before the ACL is read.
     let bogus = ("X-Auth-Token", "AUTH_tkbogus");
-    r.req(None, "POST", ACCOUNT, &[(acl, "yuck"), bogus], b"");
-    r.req(None, "GET", "/info", &[bogus], b"");
+    r.ask(None, "POST", ACCOUNT, &[(acl, "yuck"), bogus]);
+    r.ask(None, "GET", "/info", &[bogus]);
 
     // Read-only: reads everything but privileged headers, writes nothing.
-    r.req(
+    r.ask(
         OWNER,
         "POST",
         ACCOUNT,
         &[(acl, r#"{"read-only":["test:tester3"]}"#)],
-        b"",
     );
-    r.req(OWNER, "GET", ACCOUNT, &[], b"");
-    assert_eq!(r.req(USER3, "GET", ACCOUNT, &[], b""), 200);
-    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
-    r.req(USER3, "HEAD", c, &[], b"");
-    r.req(USER3, "GET", c, &[], b"");
-    r.req(USER3, "GET", o, &[], b"");
+    r.ask(OWNER, "GET", ACCOUNT, &[]);
+    assert_eq!(r.ask(USER3, "GET", ACCOUNT, &[]), 200);
+    r.ask(USER3, "HEAD", ACCOUNT, &[]);
+    r.ask(USER3, "HEAD", c, &[]);
+    r.ask(USER3, "GET", c, &[]);
+    r.ask(USER3, "GET", o, &[]);
     assert_eq!(r.req(USER3, "PUT", o, &[], b"x"), 403);
-    r.req(USER3, "DELETE", o, &[], b"");
-    r.req(USER3, "POST", o, &[("X-Object-Meta-A", "b")], b"");
-    r.req(USER3, "POST", c, &[("X-Container-Meta-Test", "w")], b"");
-    r.req(USER3, "PUT", &format!("{ACCOUNT}/acl-c2"), &[], b"");
-    r.req(
-        USER3,
-        "POST",
-        ACCOUNT,
-        &[("X-Account-Meta-Color", "red")],
-        b"",
-    );
-    r.req(USER3, "POST", ACCOUNT, &[(acl, "{}")], b"");
-    r.req(OTHER, "GET", ACCOUNT, &[], b"");
+    r.ask(USER3, "DELETE", o, &[]);
+    r.ask(USER3, "POST", o, &[("X-Object-Meta-A", "b")]);
+    r.ask(USER3, "POST", c, &[("X-Container-Meta-Test", "w")]);
+    r.ask(USER3, "PUT", &format!("{ACCOUNT}/acl-c2"), &[]);
+    r.ask(USER3, "POST", ACCOUNT, &[("X-Account-Meta-Color", "red")]);
+    r.ask(USER3, "POST", ACCOUNT, &[(acl, "{}")]);
+    r.ask(OTHER, "GET", ACCOUNT, &[]);
 
     // Read-write (sent with spaces, read back compact): containers and
     // objects, but not the account nor privileged headers.
-    r.req(
+    r.ask(
         OWNER,
         "POST",
         ACCOUNT,
@@ -216,23 +219,13 @@ fn acl_scenario(r: &mut Run) {
             acl,
             r#"{ "read-write" : [ "test:tester3" ], "read-only": [] }"#,
         )],
-        b"",
     );
-    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
-    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
-    r.req(
-        USER3,
-        "POST",
-        ACCOUNT,
-        &[("X-Account-Meta-Color", "red")],
-        b"",
-    );
-    assert_eq!(
-        r.req(USER3, "PUT", &format!("{ACCOUNT}/acl-c2"), &[], b""),
-        201
-    );
-    r.req(USER3, "DELETE", &format!("{ACCOUNT}/acl-c2"), &[], b"");
-    r.req(
+    r.ask(OWNER, "HEAD", ACCOUNT, &[]);
+    r.ask(USER3, "HEAD", ACCOUNT, &[]);
+    r.ask(USER3, "POST", ACCOUNT, &[("X-Account-Meta-Color", "red")]);
+    assert_eq!(r.ask(USER3, "PUT", &format!("{ACCOUNT}/acl-c2"), &[]), 201);
+    r.ask(USER3, "DELETE", &format!("{ACCOUNT}/acl-c2"), &[]);
+    r.ask(
         USER3,
         "POST",
         c,
@@ -241,52 +234,49 @@ fn acl_scenario(r: &mut Run) {
             ("X-Container-Read", "frank"),
             ("X-Container-Sync-Key", "k"),
         ],
-        b"",
     );
-    r.req(OWNER, "HEAD", c, &[], b"");
-    r.req(USER3, "HEAD", c, &[], b"");
+    r.ask(OWNER, "HEAD", c, &[]);
+    r.ask(USER3, "HEAD", c, &[]);
     r.req(USER3, "PUT", &format!("{ACCOUNT}/acl-c/o3"), &[], b"3");
-    r.req(USER3, "DELETE", &format!("{ACCOUNT}/acl-c/o3"), &[], b"");
-    r.req(USER3, "POST", ACCOUNT, &[(acl, "{}")], b"");
+    r.ask(USER3, "DELETE", &format!("{ACCOUNT}/acl-c/o3"), &[]);
+    r.ask(USER3, "POST", ACCOUNT, &[(acl, "{}")]);
 
     // Admin: an owner in all but name, who sees the ACL and the keys, and
     // may even revoke itself. Another account's user may be granted too.
     let admin = r#"{"admin":["test:tester3","caf\u00e9"],"read-only":["test2:tester2"]}"#;
-    r.req(OWNER, "POST", ACCOUNT, &[(acl, admin)], b"");
+    r.ask(OWNER, "POST", ACCOUNT, &[(acl, admin)]);
     let before = r.lines.len();
-    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
+    r.ask(USER3, "HEAD", ACCOUNT, &[]);
     assert!(
         r.lines[before].contains("x-account-access-control={\"admin\""),
         "{}",
         r.lines[before]
     );
-    r.req(
+    r.ask(
         USER3,
         "POST",
         ACCOUNT,
         &[("X-Account-Meta-Temp-Url-Key", "s2")],
-        b"",
     );
-    r.req(USER3, "GET", ACCOUNT, &[], b"");
-    r.req(USER3, "HEAD", c, &[], b"");
-    r.req(USER3, "PUT", ACCOUNT, &[], b"");
-    r.req(OTHER, "HEAD", ACCOUNT, &[], b"");
-    r.req(OTHER, "GET", o, &[], b"");
-    r.req(OTHER, "PUT", &format!("{ACCOUNT}/acl-c2"), &[], b"");
-    r.req(USER3, "POST", ACCOUNT, &[(acl, "{}")], b"");
-    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
-    r.req(None, "HEAD", ACCOUNT, &[], b"");
+    r.ask(USER3, "GET", ACCOUNT, &[]);
+    r.ask(USER3, "HEAD", c, &[]);
+    r.ask(USER3, "PUT", ACCOUNT, &[]);
+    r.ask(OTHER, "HEAD", ACCOUNT, &[]);
+    r.ask(OTHER, "GET", o, &[]);
+    r.ask(OTHER, "PUT", &format!("{ACCOUNT}/acl-c2"), &[]);
+    r.ask(USER3, "POST", ACCOUNT, &[(acl, "{}")]);
+    r.ask(USER3, "HEAD", ACCOUNT, &[]);
+    r.ask(None, "HEAD", ACCOUNT, &[]);
     // An empty value clears the ACL too.
-    r.req(
+    r.ask(
         OWNER,
         "POST",
         ACCOUNT,
         &[(acl, r#"{"read-only":["test:tester3"]}"#)],
-        b"",
     );
-    r.req(OWNER, "POST", ACCOUNT, &[(acl, "")], b"");
-    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
-    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
+    r.ask(OWNER, "POST", ACCOUNT, &[(acl, "")]);
+    r.ask(OWNER, "HEAD", ACCOUNT, &[]);
+    r.ask(USER3, "HEAD", ACCOUNT, &[]);
     reset(r);
 }
 
@@ -297,7 +287,7 @@ fn cors_scenario(r: &mut Run) {
     let a_com = ("Origin", "http://a.com");
     let evil = ("Origin", "http://evil.com");
     let get = ("Access-Control-Request-Method", "GET");
-    r.req(
+    r.ask(
         OWNER,
         "PUT",
         c,
@@ -312,14 +302,13 @@ fn cors_scenario(r: &mut Run) {
                 "X-Foo x-bar",
             ),
         ],
-        b"",
     );
     r.req(OWNER, "PUT", o, &[("X-Object-Meta-Color", "red")], b"data");
     // Preflights: allowed origin and method, or 401.
-    r.req(None, "OPTIONS", o, &[], b"");
-    r.req(None, "OPTIONS", o, &[a_com], b"");
-    assert_eq!(r.req(None, "OPTIONS", o, &[a_com, get], b""), 200);
-    r.req(
+    r.ask(None, "OPTIONS", o, &[]);
+    r.ask(None, "OPTIONS", o, &[a_com]);
+    assert_eq!(r.ask(None, "OPTIONS", o, &[a_com, get]), 200);
+    r.ask(
         None,
         "OPTIONS",
         o,
@@ -331,146 +320,91 @@ fn cors_scenario(r: &mut Run) {
                 "x-auth-token, Content-Type",
             ),
         ],
-        b"",
     );
-    r.req(None, "OPTIONS", o, &[evil, get], b"");
-    r.req(
+    r.ask(None, "OPTIONS", o, &[evil, get]);
+    r.ask(
         None,
         "OPTIONS",
         o,
         &[a_com, ("Access-Control-Request-Method", "COPY")],
-        b"",
     );
-    r.req(
+    r.ask(
         None,
         "OPTIONS",
         c,
         &[a_com, ("Access-Control-Request-Method", "PUT")],
-        b"",
     );
-    r.req(None, "OPTIONS", c, &[], b"");
-    r.req(None, "OPTIONS", ACCOUNT, &[a_com, get], b"");
-    r.req(
+    r.ask(None, "OPTIONS", c, &[]);
+    r.ask(None, "OPTIONS", ACCOUNT, &[a_com, get]);
+    r.ask(
         None,
         "OPTIONS",
         &format!("{ACCOUNT}/nothere/o"),
         &[a_com, get],
-        b"",
     );
-    r.req(None, "OPTIONS", "/info", &[], b"");
+    r.ask(None, "OPTIONS", "/info", &[]);
     // Actual requests: headers for allowed origins only (strict mode).
-    r.req(OWNER, "GET", o, &[a_com], b"");
-    r.req(OWNER, "HEAD", o, &[("Origin", "http://b.com")], b"");
-    r.req(OWNER, "GET", o, &[evil], b"");
-    r.req(OWNER, "HEAD", c, &[a_com], b"");
-    r.req(
-        OWNER,
-        "POST",
-        o,
-        &[a_com, ("X-Object-Meta-Color", "blue")],
-        b"",
-    );
-    r.req(
-        OWNER,
-        "POST",
-        c,
-        &[a_com, ("X-Container-Meta-Test", "t")],
-        b"",
-    );
-    r.req(None, "GET", o, &[a_com], b"");
-    r.req(None, "GET", c, &[a_com], b"");
+    r.ask(OWNER, "GET", o, &[a_com]);
+    r.ask(OWNER, "HEAD", o, &[("Origin", "http://b.com")]);
+    r.ask(OWNER, "GET", o, &[evil]);
+    r.ask(OWNER, "HEAD", c, &[a_com]);
+    r.ask(OWNER, "POST", o, &[a_com, ("X-Object-Meta-Color", "blue")]);
+    r.ask(OWNER, "POST", c, &[a_com, ("X-Container-Meta-Test", "t")]);
+    r.ask(None, "GET", o, &[a_com]);
+    r.ask(None, "GET", c, &[a_com]);
     r.req(USER3, "PUT", &format!("{ACCOUNT}/cors/o2"), &[a_com], b"x");
-    r.req(USER3, "POST", c, &[a_com], b"");
-    r.req(
-        OWNER,
-        "GET",
-        &format!("{ACCOUNT}/cors/missing"),
-        &[a_com],
-        b"",
-    );
-    r.req(OWNER, "GET", ACCOUNT, &[a_com], b"");
-    r.req(None, "GET", "/info", &[a_com], b"");
+    r.ask(USER3, "POST", c, &[a_com]);
+    r.ask(OWNER, "GET", &format!("{ACCOUNT}/cors/missing"), &[a_com]);
+    r.ask(OWNER, "GET", ACCOUNT, &[a_com]);
+    r.ask(None, "GET", "/info", &[a_com]);
     // A container open to any origin answers `*`.
     let star = &format!("{ACCOUNT}/star");
-    r.req(
+    r.ask(
         OWNER,
         "PUT",
         star,
         &[("X-Container-Meta-Access-Control-Allow-Origin", "*")],
-        b"",
     );
     r.req(OWNER, "PUT", &format!("{star}/o"), &[], b"x");
-    r.req(None, "OPTIONS", &format!("{star}/o"), &[evil, get], b"");
-    r.req(OWNER, "GET", &format!("{star}/o"), &[evil], b"");
+    r.ask(None, "OPTIONS", &format!("{star}/o"), &[evil, get]);
+    r.ask(OWNER, "GET", &format!("{star}/o"), &[evil]);
 
     // Copies: a failed read of the source answers with the source's CORS,
     // the write with the destination's; a malformed copy with none.
     let star_o = &format!("{star}/o");
     let to = |d: &'static str| ("Destination", d);
     let from = |d: &'static str| ("X-Copy-From", d);
-    r.req(OWNER, "COPY", o, &[a_com, to("star/o2")], b"");
+    r.ask(OWNER, "COPY", o, &[a_com, to("star/o2")]);
     let line = r.lines.last().unwrap().clone();
     assert!(
         line.contains(": 201") && line.contains("access-control-allow-origin=*"),
         "{line}"
     );
-    r.req(OWNER, "COPY", star_o, &[evil, to("cors/o3")], b"");
-    r.req(OWNER, "COPY", star_o, &[a_com, to("cors/o3")], b"");
-    r.req(
+    r.ask(OWNER, "COPY", star_o, &[evil, to("cors/o3")]);
+    r.ask(OWNER, "COPY", star_o, &[a_com, to("cors/o3")]);
+    r.ask(
         OWNER,
         "COPY",
         &format!("{c}/missing"),
         &[a_com, to("star/o5")],
-        b"",
     );
-    r.req(
+    r.ask(
         OWNER,
         "COPY",
         &format!("{c}/missing"),
         &[evil, to("star/o5")],
-        b"",
     );
-    r.req(OWNER, "COPY", o, &[a_com, to("nonsense")], b"");
-    r.req(OWNER, "COPY", o, &[a_com], b"");
-    r.req(
-        OWNER,
-        "PUT",
-        &format!("{star}/o4"),
-        &[evil, from("cors/o")],
-        b"",
-    );
-    r.req(
-        OWNER,
-        "PUT",
-        &format!("{c}/o4"),
-        &[evil, from("star/o")],
-        b"",
-    );
-    r.req(
-        OWNER,
-        "PUT",
-        &format!("{c}/o4"),
-        &[a_com, from("star/o")],
-        b"",
-    );
-    r.req(
-        OWNER,
-        "PUT",
-        &format!("{c}/o4"),
-        &[evil, from("star/none")],
-        b"",
-    );
-    r.req(OWNER, "PUT", &format!("{c}/o4"), &[a_com, from("bad")], b"");
+    r.ask(OWNER, "COPY", o, &[a_com, to("nonsense")]);
+    r.ask(OWNER, "COPY", o, &[a_com]);
+    r.ask(OWNER, "PUT", &format!("{star}/o4"), &[evil, from("cors/o")]);
+    r.ask(OWNER, "PUT", &format!("{c}/o4"), &[evil, from("star/o")]);
+    r.ask(OWNER, "PUT", &format!("{c}/o4"), &[a_com, from("star/o")]);
+    r.ask(OWNER, "PUT", &format!("{c}/o4"), &[evil, from("star/none")]);
+    r.ask(OWNER, "PUT", &format!("{c}/o4"), &[a_com, from("bad")]);
     // Refused on the source (read) or on the destination (write).
-    r.req(USER3, "COPY", star_o, &[evil, to("cors/o6")], b"");
-    r.req(
-        USER3,
-        "PUT",
-        &format!("{c}/o6"),
-        &[a_com, from("star/o")],
-        b"",
-    );
-    r.req(
+    r.ask(USER3, "COPY", star_o, &[evil, to("cors/o6")]);
+    r.ask(USER3, "PUT", &format!("{c}/o6"), &[a_com, from("star/o")]);
+    r.ask(
         OWNER,
         "POST",
         star,
@@ -478,10 +412,9 @@ fn cors_scenario(r: &mut Run) {
             ("X-Container-Read", "test:tester3"),
             ("X-Container-Meta-Access-Control-Allow-Origin", "*"),
         ],
-        b"",
     );
-    r.req(USER3, "COPY", star_o, &[a_com, to("cors/o6")], b"");
-    r.req(USER3, "COPY", star_o, &[evil, to("cors/o6")], b"");
+    r.ask(USER3, "COPY", star_o, &[a_com, to("cors/o6")]);
+    r.ask(USER3, "COPY", star_o, &[evil, to("cors/o6")]);
     reset(r);
 }
 
@@ -501,61 +434,46 @@ fn require_group_scenario(r: &mut Run) {
     };
     clean(r);
     // The admin with the group owns the account.
-    r.req(
-        GROUPED,
-        "PUT",
-        c,
-        &[("X-Container-Read", "test:tester")],
-        b"",
-    );
+    r.ask(GROUPED, "PUT", c, &[("X-Container-Read", "test:tester")]);
     r.req(GROUPED, "PUT", o, &[], b"data");
-    assert_eq!(r.req(GROUPED, "GET", ACCOUNT, &[], b""), 200);
-    r.req(GROUPED, "HEAD", c, &[], b"");
-    r.req(
+    assert_eq!(r.ask(GROUPED, "GET", ACCOUNT, &[]), 200);
+    r.ask(GROUPED, "HEAD", c, &[]);
+    r.ask(
         GROUPED,
         "POST",
         ACCOUNT,
         &[("X-Account-Meta-Temp-Url-Key", "k")],
-        b"",
     );
-    r.req(GROUPED, "HEAD", ACCOUNT, &[], b"");
+    r.ask(GROUPED, "HEAD", ACCOUNT, &[]);
     // The admin without it is refused unless an ACL lets them in, and
     // then not as an owner.
-    assert_eq!(r.req(OWNER, "GET", ACCOUNT, &[], b""), 403);
-    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
-    r.req(
-        OWNER,
-        "POST",
-        ACCOUNT,
-        &[("X-Account-Meta-Color", "red")],
-        b"",
-    );
-    r.req(OWNER, "PUT", &format!("{ACCOUNT}/rg2"), &[], b"");
-    assert_eq!(r.req(OWNER, "GET", o, &[], b""), 200);
-    r.req(OWNER, "HEAD", c, &[], b"");
+    assert_eq!(r.ask(OWNER, "GET", ACCOUNT, &[]), 403);
+    r.ask(OWNER, "HEAD", ACCOUNT, &[]);
+    r.ask(OWNER, "POST", ACCOUNT, &[("X-Account-Meta-Color", "red")]);
+    r.ask(OWNER, "PUT", &format!("{ACCOUNT}/rg2"), &[]);
+    assert_eq!(r.ask(OWNER, "GET", o, &[]), 200);
+    r.ask(OWNER, "HEAD", c, &[]);
     r.req(OWNER, "PUT", o, &[], b"x");
-    r.req(OWNER, "DELETE", o, &[], b"");
-    r.req(None, "GET", o, &[], b"");
-    r.req(
+    r.ask(OWNER, "DELETE", o, &[]);
+    r.ask(None, "GET", o, &[]);
+    r.ask(
         GROUPED,
         "POST",
         ACCOUNT,
         &[(acl, r#"{"admin":["test:tester"]}"#)],
-        b"",
     );
-    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
-    r.req(OWNER, "POST", c, &[("X-Container-Sync-Key", "s")], b"");
-    r.req(OWNER, "HEAD", c, &[], b"");
-    r.req(USER3, "HEAD", ACCOUNT, &[], b"");
-    r.req(OTHER, "HEAD", ACCOUNT, &[], b"");
-    r.req(OWNER, "POST", ACCOUNT, &[(acl, "{}")], b"");
-    r.req(OWNER, "HEAD", ACCOUNT, &[], b"");
-    r.req(
+    r.ask(OWNER, "HEAD", ACCOUNT, &[]);
+    r.ask(OWNER, "POST", c, &[("X-Container-Sync-Key", "s")]);
+    r.ask(OWNER, "HEAD", c, &[]);
+    r.ask(USER3, "HEAD", ACCOUNT, &[]);
+    r.ask(OTHER, "HEAD", ACCOUNT, &[]);
+    r.ask(OWNER, "POST", ACCOUNT, &[(acl, "{}")]);
+    r.ask(OWNER, "HEAD", ACCOUNT, &[]);
+    r.ask(
         GROUPED,
         "POST",
         ACCOUNT,
         &[("X-Remove-Account-Meta-Temp-Url-Key", "x")],
-        b"",
     );
     clean(r);
 }
