@@ -299,30 +299,6 @@ pub fn check(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// One request through reqwest: status, headers and body.
-pub fn http(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &'static [u8],
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut r = reqwest::Client::new()
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        let resp = r.body(body).send().await.unwrap();
-        let st = resp.status().as_u16();
-        let h = resp.headers().clone();
-        (st, h, resp.bytes().await.unwrap().to_vec())
-    })
-}
-
 /// The cluster's hash salt, from its swift.conf.
 pub fn salt(aio: &Aio) -> ferroswift::ring::hash::HashPathConf {
     let text = std::fs::read_to_string(aio.dir.join("etc/swift.conf")).unwrap();

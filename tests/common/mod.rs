@@ -125,3 +125,28 @@ pub fn free_port() -> u16 {
     }
     panic!("no free loopback port in 10000-19999");
 }
+
+/// One HTTP request through reqwest, blocking the calling thread: the
+/// status, headers and body of the answer.
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::Client::new().request(method, url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body.into()).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        (status, h, resp.bytes().await.unwrap().to_vec())
+    })
+}

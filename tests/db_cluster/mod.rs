@@ -196,30 +196,6 @@ impl Drop for Cluster {
     }
 }
 
-/// One blocking HTTP request; returns status, headers and body.
-pub fn http(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::new();
-        let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.body(body).send().await.expect("request");
-        let status = resp.status().as_u16();
-        let h = resp.headers().clone();
-        (status, h, resp.bytes().await.unwrap().to_vec())
-    })
-}
-
 /// A fresh `X-Timestamp` value.
 pub fn ts() -> String {
     let t = std::time::SystemTime::now()
