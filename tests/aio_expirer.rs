@@ -124,15 +124,10 @@ fn expired_object_disappears_and_leaves_the_queue() {
 
     // Not due yet: the expirer leaves it alone.
     let expirer = |aio: &Aio| {
-        let out = std::process::Command::new(bin("swift-object-expirer"))
-            .arg(aio.dir.join("etc/object-expirer.conf"))
-            .args(["-o", "-v"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        check(
+            Command::new(bin("swift-object-expirer"))
+                .arg(aio.dir.join("etc/object-expirer.conf"))
+                .args(["-o", "-v"]),
         );
     };
     let now = std::time::SystemTime::now()

@@ -144,15 +144,10 @@ fn auditor_quarantines_what_swift_does() {
         &site.etc(),
         &site.root().join("cache-ours"),
     );
-    let out = Command::new(common::bin("swift-object-auditor"))
-        .arg(&ours_conf)
-        .arg("-o")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::check(
+        Command::new(common::bin("swift-object-auditor"))
+            .arg(&ours_conf)
+            .arg("-o"),
     );
 
     let swift_conf = write_conf(

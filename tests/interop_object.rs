@@ -102,17 +102,12 @@ assert h['X-Backend-Storage-Policy-Index'] == 0, h
 assert sys.argv[1].split('/')[-1].startswith(u.hash_path('AUTH_test', 'cont', 'info'))
 print('ok')
 "#;
-    let out = Command::new(common::swift_python())
-        .arg("-c")
-        .arg(script)
-        .arg(&pending)
-        .arg(HASH_SUFFIX)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::check(
+        Command::new(common::swift_python())
+            .arg("-c")
+            .arg(script)
+            .arg(&pending)
+            .arg(HASH_SUFFIX),
     );
 }
 

@@ -286,19 +286,6 @@ fn join(nodes: &[u16]) -> String {
         .join(",")
 }
 
-/// Runs a command, panicking with its output if it fails; returns stdout.
-pub fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The cluster's hash salt, from its swift.conf.
 pub fn salt(aio: &Aio) -> ferroswift::ring::hash::HashPathConf {
     let text = std::fs::read_to_string(aio.dir.join("etc/swift.conf")).unwrap();

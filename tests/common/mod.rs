@@ -126,6 +126,19 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in 10000-19999");
 }
 
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn check(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// One HTTP request through reqwest, blocking the calling thread: the
 /// status, headers and body of the answer.
 pub fn http(
