@@ -24,54 +24,46 @@ fn proxies_share_tokens_through_memcached() {
 
     // A token from the first proxy works on the second, and the other way round.
     let tok = token(aio.port, "test:tester", "testing");
-    let auth = [("X-Auth-Token", tok.as_str())];
-    let (s, _, _) = raw_http(second.port, "PUT", "/v1/AUTH_test/shared", &auth, b"");
+    let (s, _, _) = with_token(second.port, "PUT", "/v1/AUTH_test/shared", &tok, b"");
     assert_eq!(s, 201);
-    let (s, _, _) = raw_http(
-        second.port,
-        "PUT",
-        "/v1/AUTH_test/shared/o",
-        &auth,
-        b"hello",
-    );
+    let (s, _, _) = with_token(second.port, "PUT", "/v1/AUTH_test/shared/o", &tok, b"hello");
     assert_eq!(s, 201);
-    let (s, _, body) = raw_http(aio.port, "GET", "/v1/AUTH_test/shared/o", &auth, b"");
+    let (s, _, body) = with_token(aio.port, "GET", "/v1/AUTH_test/shared/o", &tok, b"");
     assert_eq!((s, body.as_slice()), (200, &b"hello"[..]));
     // Asking the second proxy for a token returns the one already shared.
     assert_eq!(token(second.port, "test:tester", "testing"), tok);
     let tok2 = token(second.port, "test2:tester2", "testing2");
-    let (s, _, _) = raw_http(
-        aio.port,
-        "HEAD",
-        "/v1/AUTH_test2",
-        &[("X-Auth-Token", &tok2)],
-        b"",
-    );
+    let (s, _, _) = with_token(aio.port, "HEAD", "/v1/AUTH_test2", &tok2, b"");
     assert_eq!(s / 100, 2, "token of the second proxy on the first");
     // Tokens that memcached does not hold are refused by both.
     let forged = format!("AUTH_tk{}", "0".repeat(32));
     for port in [aio.port, second.port] {
-        let (s, _, _) = raw_http(
-            port,
-            "HEAD",
-            "/v1/AUTH_test",
-            &[("X-Auth-Token", &forged)],
-            b"",
-        );
+        let (s, _, _) = with_token(port, "HEAD", "/v1/AUTH_test", &forged, b"");
         assert_eq!(s, 401);
     }
     // A token memcached loses is refused by both within a second: ours
     // trusts a token it has checked for at most that long.
     for port in [aio.port, second.port] {
-        let (s, _, _) = raw_http(port, "HEAD", "/v1/AUTH_test", &auth, b"");
+        let (s, _, _) = with_token(port, "HEAD", "/v1/AUTH_test", &tok, b"");
         assert_eq!(s / 100, 2, "the token before memcached loses it");
     }
     forget(mc, &format!("AUTH_/token/{tok}"));
     std::thread::sleep(std::time::Duration::from_millis(1200));
     for port in [aio.port, second.port] {
-        let (s, _, _) = raw_http(port, "HEAD", "/v1/AUTH_test", &auth, b"");
+        let (s, _, _) = with_token(port, "HEAD", "/v1/AUTH_test", &tok, b"");
         assert_eq!(s, 401, "a token memcached no longer holds, on port {port}");
     }
+}
+
+/// A request to the proxy on `port` with `X-Auth-Token: token`.
+fn with_token(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    raw_http(port, method, path, &[("X-Auth-Token", token)], body)
 }
 
 /// Deletes a cache key from memcached (stored under its hex MD5, as
@@ -131,26 +123,19 @@ print(json.dumps(out))
     }
     assert_eq!(token(swift.port, "test:tester", "testing"), ours);
 
-    let mine = [("X-Auth-Token", ours.as_str())];
-    let (s, _, _) = raw_http(aio.port, "PUT", "/v1/AUTH_test/interop", &mine, b"");
+    let (s, _, _) = with_token(aio.port, "PUT", "/v1/AUTH_test/interop", &ours, b"");
     assert_eq!(s, 201);
-    let (s, _, _) = raw_http(
+    let (s, _, _) = with_token(
         swift.port,
         "PUT",
         "/v1/AUTH_test/interop/o",
-        &mine,
+        &ours,
         b"from swift",
     );
     assert_eq!(s, 201, "Swift's proxy accepts our token");
-    let (s, _, body) = raw_http(aio.port, "GET", "/v1/AUTH_test/interop/o", &mine, b"");
+    let (s, _, body) = with_token(aio.port, "GET", "/v1/AUTH_test/interop/o", &ours, b"");
     assert_eq!((s, body.as_slice()), (200, &b"from swift"[..]));
     // And ours accepts Swift's.
-    let (s, _, _) = raw_http(
-        aio.port,
-        "PUT",
-        "/v1/AUTH_test2/c",
-        &[("X-Auth-Token", &theirs)],
-        b"",
-    );
+    let (s, _, _) = with_token(aio.port, "PUT", "/v1/AUTH_test2/c", &theirs, b"");
     assert_eq!(s, 201, "our proxy accepts Swift's token");
 }
