@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use aio_util::{bin, http, run_swift_python, salt, Aio};
+use aio_util::{bin, files_under, http, run_swift_python, salt, Aio};
 use ferroswift::servers::http::quote;
 use ferroswift::storage::broker::{Broker, DbKind, ListParams};
 
@@ -82,21 +82,10 @@ fn populate_at(url: &str, tok: &str) {
 
 /// Every file under a node's data directories whose name ends in `ext`.
 fn files(aio: &Aio, datadir: &str, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = (1..=4)
-        .map(|n| aio.dir.join(format!("srv/{n}/sd{n}/{datadir}")))
-        .collect();
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(ext) {
-                out.push(p);
-            }
-        }
-    }
-    out
+    (1..=4)
+        .flat_map(|n| files_under(&aio.dir.join(format!("srv/{n}/sd{n}/{datadir}"))))
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect()
 }
 
 /// Open databases of one account (its account DBs or its container DBs).

@@ -27,20 +27,13 @@ fn put(port: u16, name: &str, body: &[u8], ts: &str) {
 
 /// The single `.data` file of an object (by its unique body prefix).
 fn data_file(devices: &Path, body_start: &[u8]) -> PathBuf {
-    let mut stack = vec![devices.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "data")
-                && std::fs::read(&path).unwrap().starts_with(body_start)
-            {
-                return path;
-            }
-        }
-    }
-    panic!("no data file starting with {body_start:?}");
+    common::files_under(devices)
+        .into_iter()
+        .find(|path| {
+            path.extension().is_some_and(|x| x == "data")
+                && std::fs::read(path).unwrap().starts_with(body_start)
+        })
+        .unwrap_or_else(|| panic!("no data file starting with {body_start:?}"))
 }
 
 fn quarantined(devices: &Path) -> BTreeSet<String> {

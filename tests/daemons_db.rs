@@ -111,18 +111,8 @@ fn swift_reported(db: &Path) -> Value {
 }
 
 fn find_dbs(root: &Path, datadir: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.join("sda1").join(datadir)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "db") {
-                out.push(p);
-            }
-        }
-    }
+    let mut out = common::files_under(&root.join("sda1").join(datadir));
+    out.retain(|p| p.extension().is_some_and(|x| x == "db"));
     out
 }
 

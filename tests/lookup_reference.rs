@@ -15,18 +15,11 @@ use ferroswift::ring::Ring;
 
 /// Scenario directories holding a `get-nodes.tsv`, e.g. `S1`, `S4/step1-r2-3pct`.
 fn scenarios() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![common::reference_dir()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().unwrap() == "get-nodes.tsv" {
-                out.push(dir.clone());
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = common::files_under(&common::reference_dir())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap() == "get-nodes.tsv")
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
     out.sort();
     assert!(
         out.len() >= 16,

@@ -587,17 +587,11 @@ impl Aio {
                 continue;
             };
             let objects = node_dir.path().join(format!("sd{node}/objects"));
-            let mut stack = vec![objects.clone()];
-            while let Some(dir) = stack.pop() {
-                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if p.extension().is_some_and(|x| x == "data") {
-                        let rel = p.strip_prefix(&objects).unwrap();
-                        let part = rel.iter().next().unwrap().to_str().unwrap();
-                        found.push((node, part.parse().unwrap(), p));
-                    }
+            for p in files_under(&objects) {
+                if p.extension().is_some_and(|x| x == "data") {
+                    let rel = p.strip_prefix(&objects).unwrap();
+                    let part = rel.iter().next().unwrap().to_str().unwrap();
+                    found.push((node, part.parse().unwrap(), p));
                 }
             }
         }

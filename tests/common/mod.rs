@@ -126,6 +126,20 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in 10000-19999");
 }
 
+/// Every file below `dir` (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Runs a command, panicking with its output if it fails; returns stdout.
 pub fn check(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run command");

@@ -48,7 +48,7 @@ pub fn current_user() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-pub use common::free_port;
+pub use common::{files_under, free_port};
 
 /// A running server binary, killed on drop.
 pub struct Running {
@@ -200,20 +200,6 @@ pub fn http(
         hdrs,
         out.get(split + 4..).unwrap_or_default().to_vec(),
     )
-}
-
-/// Every file below `dir` (none if it does not exist).
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// The first file below `dir` whose path ends with `suffix`.
