@@ -205,20 +205,20 @@ fn auditor_quarantines_what_swift_does() {
 fn auditor_bad_config_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("a.conf");
-    std::fs::write(&conf, "[DEFAULT]\n").unwrap();
-    let out = Command::new(common::bin("swift-object-auditor"))
-        .arg(&conf)
-        .arg("-o")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // The exit code and standard error of one pass with `text` as the config.
+    let audit_with = |text: &str| {
+        std::fs::write(&conf, text).unwrap();
+        let out = Command::new(common::bin("swift-object-auditor"))
+            .arg(&conf)
+            .arg("-o")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    let (code, err) = audit_with("[DEFAULT]\n");
+    assert_eq!(code, Some(2));
     assert_eq!(err.lines().count(), 1, "{err}");
-    std::fs::write(&conf, "[object-auditor]\nfiles_per_second = lots\n").unwrap();
-    let out = Command::new(common::bin("swift-object-auditor"))
-        .arg(&conf)
-        .arg("-o")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let (code, _) = audit_with("[object-auditor]\nfiles_per_second = lots\n");
+    assert_eq!(code, Some(2));
 }
