@@ -4,8 +4,9 @@
 //! once and reused on restart); `children` runs the storage servers, the
 //! proxy and each node's background daemons (updaters, auditors) as child
 //! processes (this same executable in server or daemon mode) and stops
-//! them on Ctrl-C.
+//! them on Ctrl-C; `backlog` reads what those daemons have left to do.
 
+pub mod backlog;
 pub mod children;
 pub mod layout;
 pub mod rings;
