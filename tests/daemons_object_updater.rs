@@ -3,15 +3,21 @@
 //! nodes that already have it are remembered in the pending file, and
 //! pending files pass both ways between ours and Swift's updater code
 //! (Swift's updater delivers what our object server wrote; ours delivers
-//! what Swift's disk-file code wrote).
+//! what Swift's disk-file code wrote). On the all-in-one cluster, objects
+//! PUT while one container server is down leave async pendings, and once
+//! it is back the cluster's own updater daemons bring every container
+//! listing and account row up to date.
 
-mod common;
+mod aio_util;
 #[path = "server_util/mod.rs"]
 mod server_util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
+use aio_util::Aio;
+use ferroswift::aio::backlog::Cluster;
 use ferroswift::conf::ring_file::save_ring;
 use ferroswift::ring::builder::edit::NewDevice;
 use ferroswift::ring::builder::RingBuilder;
@@ -141,7 +147,7 @@ fn put_object(obj: &Running, name: &str, body: &[u8], ts: &str, hosts: &str, par
 
 /// Swift reads a pickle: `{"successes": [...], "obj": ...}`.
 fn swift_reads_pending(path: &Path) -> Value {
-    let out = common::run_swift_python(
+    let out = aio_util::run_swift_python(
         "import sys, json\nfrom swift.common.utils.pickle import unpickle\n\
          d = unpickle(open(sys.argv[1], 'rb').read())\n\
          print(json.dumps({'successes': d.get('successes'), 'obj': d['obj'], 'op': d['op'],\n\
@@ -260,7 +266,7 @@ fn pending_updates_reach_every_container_replica() {
         .join("cache-swift")
         .to_string_lossy()
         .into_owned();
-    common::run_swift_python(SWIFT_UPDATER, &[&devices, &etc, &cache2, HASH_SUFFIX]);
+    aio_util::run_swift_python(SWIFT_UPDATER, &[&devices, &etc, &cache2, HASH_SUFFIX]);
     assert!(
         pendings(&site).is_empty(),
         "Swift's updater left {:?}",
@@ -272,7 +278,7 @@ fn pending_updates_reach_every_container_replica() {
     );
 
     // Ours delivers a pending written by Swift's disk-file code.
-    common::run_swift_python(SWIFT_WRITES_PENDING, &[&devices, HASH_SUFFIX, "1003.5"]);
+    aio_util::run_swift_python(SWIFT_WRITES_PENDING, &[&devices, HASH_SUFFIX, "1003.5"]);
     assert_eq!(pendings(&site).len(), 1);
     let log = run_updater(&conf);
     assert!(pendings(&site).is_empty(), "{log}");
@@ -314,4 +320,120 @@ fn junk_pendings_are_quarantined_and_bad_config_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("concurrency"), "{err}");
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started (directly or through the cluster).
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+#[test]
+fn aio_updaters_bring_listings_up_to_date_after_a_container_server_outage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("aio");
+    let aio = Aio::setup(&dir);
+    // Container replication stays idle after its first pass, so only the
+    // updaters can bring the returning replica up to date.
+    for node in 1..=4 {
+        let conf = dir.join(format!("etc/container-server/{node}.conf"));
+        let text = std::fs::read_to_string(&conf).unwrap();
+        let quiet = text.replacen(
+            "[container-replicator]\nnice_priority = 10\ninterval = 10\n",
+            "[container-replicator]\nnice_priority = 10\ninterval = 3600\n",
+            1,
+        );
+        assert_ne!(quiet, text, "container-replicator section of {text}");
+        std::fs::write(&conf, quiet).unwrap();
+    }
+    let aio = aio.start();
+    let cluster = Cluster::open(&dir).unwrap();
+    let (path, tok) = aio.login_path("test:tester", "testing");
+    let account = path.trim_start_matches("/v1/");
+    let put = |p: &str, body: &'static [u8]| {
+        aio_util::http(
+            "PUT",
+            &format!("http://127.0.0.1:{}{p}", aio.port),
+            &[("X-Auth-Token", &tok)],
+            body,
+        )
+        .0
+    };
+    assert_eq!(put(&format!("{path}/c"), b""), 201);
+
+    // Stop the container server of the container's first primary, holding
+    // the supervisor so it stays down.
+    let victim_dev = cluster.container_rows(account, "c", &[])[0].device.clone();
+    let node: u16 = victim_dev.trim_start_matches("sd").parse().unwrap();
+    let supervisor = aio.pid().unwrap();
+    let victim = aio.server_pid("container", node).unwrap();
+    signal(supervisor, libc::SIGSTOP);
+    let _resume = aio_util::Resume(supervisor);
+    signal(victim, libc::SIGKILL);
+    let port = aio.base_port + 10 * node + 1;
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{victim_dev} still up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let names: Vec<String> = (0..20).map(|i| format!("o{i}")).collect();
+    for n in &names {
+        assert_eq!(put(&format!("{path}/c/{n}"), b"body"), 201, "{n}");
+    }
+    let copies = cluster.copies(account, "c", &names);
+    assert_eq!(copies.stored, names);
+    // One pending per object: the update its down replica did not take.
+    assert_eq!(cluster.queues().async_pendings, names.len() as u64);
+    let rows = cluster.container_rows(account, "c", &names);
+    for r in &rows {
+        let want = if r.device == victim_dev {
+            0
+        } else {
+            names.len()
+        };
+        assert_eq!(r.listed, want, "{rows:?}");
+    }
+
+    // Back up: the updaters deliver every pending, the replica lists every
+    // object, and the account rows count them.
+    signal(supervisor, libc::SIGCONT);
+    let start = Instant::now();
+    loop {
+        let q = cluster.queues();
+        let rows = cluster.container_rows(account, "c", &names);
+        let counts = cluster.account_counts(account, "c");
+        if q.async_pendings == 0
+            && rows.iter().all(|r| r.missing.is_empty())
+            && counts.iter().all(|(_, n)| *n == Some(names.len() as i64))
+        {
+            assert_eq!(rows.len(), 3);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "not caught up: {q:?} {rows:?} {counts:?}\n{}",
+            aio.logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (st, _, body) = aio_util::http(
+        "GET",
+        &format!("http://127.0.0.1:{}{path}/c", aio.port),
+        &[("X-Auth-Token", &tok)],
+        b"",
+    );
+    assert_eq!(st, 200);
+    let mut listed: Vec<String> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    listed.sort();
+    let mut want = names.clone();
+    want.sort();
+    assert_eq!(listed, want);
 }
