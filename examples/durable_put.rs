@@ -1,77 +1,52 @@
 //! The disk's own ceiling for small object PUTs: `durable_put DIR [SECONDS]
-//! [THREADS] [SIZE]` runs, on THREADS threads at once (10), for SECONDS (5),
-//! the durable sequence an object server follows for each new object, with
-//! no HTTP (only the object's path and its body are hashed, for its
-//! directory and its ETag): create a temp file in `DIR/tmp`, write SIZE bytes (4096), set the
-//! `user.swift.metadata` xattr (the pickle the object server stores for
-//! such a PUT), fsync it, rename it into `DIR/objects/0/<sfx>/<hash>/`
-//! (creating the directories), then fsync the hash directory and the parent
-//! of every directory created, as Swift's `renamer` does. Prints objects
-//! per second (used by scripts/bench-object-server).
+//! [THREADS] [SIZE] [linkat|rename]` runs, on THREADS threads at once (10),
+//! for SECONDS (5), the object server's disk work for each new object of
+//! SIZE bytes (4096), with no HTTP: the same storage calls a PUT makes
+//! (device check, object directory made, file opened, body written,
+//! metadata xattrs, fsync, the suffix marked in `hashes.invalid`, the file
+//! named, the object directory and the parent of each directory made
+//! synced). `linkat` (the default, what the server does where the
+//! filesystem allows it, as Swift does) writes the file unnamed with
+//! `O_TMPFILE` in its object directory and links it; `rename` writes it in
+//! `DIR/sda1/tmp` and renames it (the fallback, and what earlier versions
+//! did). Prints objects per second (used by scripts/bench-object-server).
 
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferroswift::ring::hash::HashPathConf;
+use ferroswift::storage::device::Devices;
+use ferroswift::storage::diskfile::DiskStore;
 use ferroswift::storage::hashpath::hex;
-use ferroswift::storage::metadata::{self, Metadata};
-use ferroswift::storage::Timestamp;
+use ferroswift::storage::metadata::Metadata;
+use ferroswift::storage::{ObjectKey, ObjectStore, Timestamp};
 use md5::{Digest, Md5};
 
-/// Creates `dir`'s missing ancestors and `dir`, returning how many were made.
-fn mkdirs_count(dir: &Path) -> std::io::Result<usize> {
-    if dir.is_dir() {
-        return Ok(0);
-    }
-    let above = match dir.parent() {
-        Some(p) => mkdirs_count(p)?,
-        None => 0,
-    };
-    match fs::create_dir(dir) {
-        Ok(()) => Ok(above + 1),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(above),
-        Err(e) => Err(e),
-    }
-}
-
-fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// One object PUT's disk work, durable when it returns.
-fn put_one(root: &Path, n: u64, body: &[u8]) -> Result<(), String> {
-    let name = format!("/a/c/o-{n}");
-    let hash = hex(&Md5::digest(name.as_bytes()));
-    let ts = Timestamp::now().internal();
+fn put_one(store: &DiskStore, n: u64, body: &[u8]) -> Result<(), String> {
+    let key =
+        ObjectKey::new("sda1", "0", "a", "c", &format!("o-{n}"), 0).map_err(|e| e.to_string())?;
+    let ts = Timestamp::now();
     let mut meta = Metadata::new();
-    meta.insert("name".into(), name);
-    meta.insert("X-Timestamp".into(), ts.clone());
+    meta.insert("name".into(), key.name());
+    meta.insert("X-Timestamp".into(), ts.internal());
     meta.insert("Content-Type".into(), "application/octet-stream".into());
     meta.insert("ETag".into(), hex(&Md5::digest(body)));
     meta.insert("Content-Length".into(), body.len().to_string());
-    let tmp = root.join("tmp").join(format!("tmp{n:016x}"));
-    let mut f = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(body).map_err(|e| e.to_string())?;
-    metadata::write(&f, &tmp, &meta).map_err(|e| e.to_string())?;
-    f.sync_all().map_err(|e| e.to_string())?;
-    let dir: PathBuf = root.join("objects/0").join(&hash[29..]).join(&hash);
-    let created = mkdirs_count(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    fs::rename(&tmp, dir.join(format!("{ts}.data"))).map_err(|e| e.to_string())?;
-    let mut at = dir.as_path();
-    for _ in 0..=created {
-        fsync_dir(at).map_err(|e| format!("{}: {e}", at.display()))?;
-        at = at.parent().unwrap_or(at);
-    }
-    Ok(())
+    let mut w = store
+        .create_if(&key, Some(body.len() as u64), &mut |_| true)
+        .map_err(|e| e.to_string())?
+        .ok_or("refused")?;
+    w.write_chunk(body).map_err(|e| e.to_string())?;
+    w.commit(meta, ts).map_err(|e| e.to_string())
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(root) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: durable_put DIR [SECONDS] [THREADS] [SIZE]");
+        eprintln!("usage: durable_put DIR [SECONDS] [THREADS] [SIZE] [linkat|rename]");
         std::process::exit(2);
     };
     let num = |i: usize, default: u64| match args.get(i) {
@@ -82,7 +57,16 @@ fn main() {
         }),
     };
     let (secs, threads, size) = (num(1, 5), num(2, 10).max(1), num(3, 4096));
-    if let Err(e) = fs::create_dir_all(root.join("tmp")) {
+    let store = DiskStore::new(Devices::new(&root), HashPathConf::new("", "bench"));
+    match args.get(4).map(String::as_str) {
+        None | Some("linkat") => {}
+        Some("rename") => store.set_linkat(false),
+        Some(v) => {
+            eprintln!("durable_put: not linkat or rename: {v}");
+            std::process::exit(2);
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(root.join("sda1")) {
         eprintln!("durable_put: cannot create {}: {e}", root.display());
         std::process::exit(2);
     }
@@ -92,11 +76,11 @@ fn main() {
     let start = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (root, body, next) = (root.clone(), body.clone(), next.clone());
+            let (store, body, next) = (store.clone(), body.clone(), next.clone());
             std::thread::spawn(move || -> Result<u64, String> {
                 let mut done = 0;
                 while Instant::now() < deadline {
-                    put_one(&root, next.fetch_add(1, Ordering::Relaxed), &body)?;
+                    put_one(&store, next.fetch_add(1, Ordering::Relaxed), &body)?;
                     done += 1;
                 }
                 Ok(done)

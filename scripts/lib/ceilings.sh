@@ -40,14 +40,19 @@ print(sys.argv[2], round(len(data) / best / 1e6))
 PY
 }
 
-# small_put_ops DIR SECONDS THREADS: objects/s the disk sustains for the
-# durable sequence of a new small object (temp file, 4 KiB, metadata xattr,
-# fsync, rename into its hash directory, fsync of that directory and of the
-# parent of each directory created), on THREADS threads at once, with no
-# HTTP: the ceiling of a 4 KiB PUT at that concurrency. DIR is scratch.
+# small_put_ops DIR SECONDS THREADS [linkat|rename]: objects/s the disk
+# sustains for the object server's disk work on a new small object, on
+# THREADS threads at once, with no HTTP: the same storage calls a 4 KiB PUT
+# makes (object directory made, file written, metadata xattr, fsync, suffix
+# marked in hashes.invalid, file named, object directory and the parent of
+# each directory made synced). linkat (default): the file is written
+# unnamed (O_TMPFILE) in its object directory and linked into place, as the
+# server does where the filesystem allows; rename: written in tmp/ and
+# renamed, the fallback. The ceiling of a 4 KiB PUT at that concurrency.
+# DIR is scratch.
 small_put_ops() {
   cargo build --release --example durable_put >/dev/null 2>&1
-  target/release/examples/durable_put "$1" "$2" "$3"
+  target/release/examples/durable_put "$1" "$2" "$3" 4096 "${4:-linkat}"
   rm -rf "$1"
 }
 

@@ -296,15 +296,33 @@ struct PutCheck {
 }
 
 /// Checks the device and the object's current state (older PUTs are 409,
-/// `If-None-Match: *` on an existing object 412), then opens the writer.
-/// Also returns the replaced object's `X-Delete-At`.
+/// `If-None-Match: *` on an existing object 412), then opens the writer:
+/// one call into the store. Also returns the replaced object's `X-Delete-At`.
 fn open_writer(
     st: &dyn ObjectStore,
     c: &PutCheck,
 ) -> Result<(Box<dyn ObjectWriter>, Option<u64>), ApiError> {
-    st.check_device(&c.key.device, true)?;
-    let state = st.state(&c.key)?;
-    let orig = match &state {
+    let (mut refusal, mut orig) = (None, None);
+    let writer = st.create_if(&c.key, c.length, &mut |state| match judge_put(c, state) {
+        Ok(o) => {
+            orig = o;
+            true
+        }
+        Err(e) => {
+            refusal = Some(e);
+            false
+        }
+    })?;
+    match (writer, refusal) {
+        (Some(w), _) => Ok((w, orig)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "")),
+    }
+}
+
+/// Whether a PUT may replace `state`; if so, the replaced object's `X-Delete-At`.
+fn judge_put(c: &PutCheck, state: &ObjectState) -> Result<Option<u64>, ApiError> {
+    let orig = match state {
         ObjectState::Present(i) => {
             parse_delete_at(i.metadata.get("X-Delete-At").map(String::as_str))
         }
@@ -318,7 +336,7 @@ fn open_writer(
     if c.if_none_match_any && matches!(state, ObjectState::Present(_)) {
         return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, ""));
     }
-    Ok((st.create(&c.key, c.length)?, orig))
+    Ok(orig)
 }
 
 /// Writes the last chunks, checks the length and the client's ETag, and

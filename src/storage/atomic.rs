@@ -39,6 +39,30 @@ pub fn mkdirs_count(dir: &Path) -> Result<usize> {
     Ok(created)
 }
 
+/// As [`mkdirs_count`], for a directory that is most likely missing while
+/// its parent most likely exists (a new object's): `mkdir` first, going up
+/// only when the parent is missing too, and no `stat` on the way.
+pub fn mkdirs_count_new(dir: &Path) -> Result<usize> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(1),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let above = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => mkdirs_count_new(p)?,
+                _ => return Err(StorageError::io(dir, e)),
+            };
+            match fs::create_dir(dir) {
+                Ok(()) => Ok(above + 1),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
+                    Ok(above)
+                }
+                Err(e) => Err(StorageError::io(dir, e)),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(0),
+        Err(e) => Err(StorageError::io(dir, e)),
+    }
+}
+
 /// Renames `from` to `to`, creating `to`'s directory if needed, then syncs
 /// that directory and, for each directory the call created, its parent (as
 /// Swift's `renamer` does), so the new name survives a crash.
@@ -102,6 +126,12 @@ mod tests {
         assert_eq!(mkdirs_count(&dir.path().join("x/y/z")).unwrap(), 3);
         assert_eq!(mkdirs_count(&dir.path().join("x/y/z")).unwrap(), 0);
         assert_eq!(mkdirs_count(&dir.path().join("x/w")).unwrap(), 1);
+        assert_eq!(mkdirs_count_new(&dir.path().join("n/e/w")).unwrap(), 3);
+        assert_eq!(mkdirs_count_new(&dir.path().join("n/e/w")).unwrap(), 0);
+        assert_eq!(mkdirs_count_new(&dir.path().join("n/e/x")).unwrap(), 1);
+        fs::write(dir.path().join("n/file"), b"").unwrap();
+        assert!(mkdirs_count_new(&dir.path().join("n/file")).is_err());
+        assert!(mkdirs_count_new(&dir.path().join("n/file/below")).is_err());
         let from = dir.path().join("f");
         fs::write(&from, b"data").unwrap();
         let to = dir.path().join("p/q/file");

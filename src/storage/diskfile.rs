@@ -1,20 +1,24 @@
 //! Objects on disk in Swift's layout.
 //!
 //! `<devices>/<dev>/objects[-N]/<part>/<hash[-3:]>/<hash>/<timestamp>.data|.meta|.ts`,
-//! metadata in xattrs (`metadata`), bodies staged in `<dev>/tmp[-N]` and
-//! renamed into place after an fsync. A body that fails its ETag on a full
-//! read is moved to `<dev>/quarantined/objects[-N]/<hash>`.
+//! metadata in xattrs (`metadata`). A file is written unnamed in its object
+//! directory and linked into place after an fsync, or staged in
+//! `<dev>/tmp[-N]` and renamed where the filesystem has no `O_TMPFILE`
+//! (`tmpfile`). A body that fails its ETag on a full read is moved to
+//! `<dev>/quarantined/objects[-N]/<hash>`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::ring::hash::HashPathConf;
 
-use super::atomic::{mkdirs, rename_durable};
+use super::atomic::{mkdirs, mkdirs_count, mkdirs_count_new};
 use super::device::Devices;
 use super::hasher::BodyHasher;
 use super::hashpath::policy_dir;
@@ -23,6 +27,7 @@ use super::objstore::{
     info_from, merge_meta, select, AsyncUpdate, FileKind, ObjectInfo, ObjectKey, ObjectReader,
     ObjectState, ObjectStore, ObjectWriter, Selection,
 };
+use super::tmpfile::{self, Staged};
 use super::{hashes, replication, Result, StorageError, Timestamp};
 
 /// The disk backend of `ObjectStore`.
@@ -30,6 +35,10 @@ use super::{hashes, replication, Result, StorageError, Timestamp};
 pub struct DiskStore {
     pub devices: Devices,
     pub salt: HashPathConf,
+    /// Whether files are written unnamed (`O_TMPFILE`) and linked into
+    /// place; cleared, for every clone, by the first filesystem that
+    /// cannot (Swift's `use_linkat`).
+    linkat: Arc<AtomicBool>,
 }
 
 /// The files of one object directory.
@@ -40,7 +49,99 @@ struct OnDisk {
 
 impl DiskStore {
     pub fn new(devices: Devices, salt: HashPathConf) -> Self {
-        DiskStore { devices, salt }
+        DiskStore {
+            devices,
+            salt,
+            linkat: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Whether new files are written with `O_TMPFILE` and `linkat`.
+    pub fn uses_linkat(&self) -> bool {
+        self.linkat.load(Ordering::Relaxed)
+    }
+
+    /// Chooses `O_TMPFILE` + `linkat` (as long as the filesystem allows it)
+    /// or named temp files in `<dev>/tmp[-N]` + `rename`.
+    pub fn set_linkat(&self, on: bool) {
+        self.linkat.store(on, Ordering::Relaxed);
+    }
+
+    /// Opens the file a write goes to: unnamed in object directory `dir`
+    /// (`dir_file` if already open), or named in the device's tmp directory.
+    fn stage(
+        &self,
+        dev: &Path,
+        dir: &Path,
+        dir_file: Option<File>,
+        policy: u32,
+    ) -> Result<(File, Staged)> {
+        if self.uses_linkat() {
+            let d = match dir_file {
+                Some(d) => d,
+                None => tmpfile::open_dir(dir).map_err(|e| StorageError::io(dir, e))?,
+            };
+            match tmpfile::open_unnamed(&d) {
+                Ok(f) => return Ok((f, Staged::Unnamed(d))),
+                Err(e) if tmpfile::tmpfile_unsupported(&e) => {
+                    tracing::debug!(
+                        "open({}, O_TMPFILE) failed: {e}; using temp files in tmp/",
+                        dir.display()
+                    );
+                    self.set_linkat(false);
+                }
+                Err(e) => return Err(StorageError::io(dir, e)),
+            }
+        }
+        let (file, tmp) = tmpfile::open_named(&dev.join(policy_dir("tmp", policy)))?;
+        Ok((file, Staged::Named(tmp)))
+    }
+
+    /// A writer for a new `.data` in object directory `dir`, which the
+    /// caller made (`created` directories) and may have opened and listed.
+    #[allow(clippy::too_many_arguments)] // the parts create_if has already found
+    fn writer(
+        &self,
+        key: &ObjectKey,
+        dev: &Path,
+        dir: PathBuf,
+        dir_file: Option<File>,
+        created: usize,
+        before: Option<Vec<(Timestamp, FileKind)>>,
+        size_hint: Option<u64>,
+    ) -> Result<DiskWriter> {
+        let (file, staged) = self.stage(dev, &dir, dir_file, key.policy)?;
+        let staging = Staging {
+            staged,
+            done: false,
+        };
+        if let Some(n) = size_hint.filter(|n| *n > 0) {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid open file descriptor; failure only loses the preallocation.
+            let rc = unsafe {
+                libc::fallocate(
+                    file.as_raw_fd(),
+                    libc::FALLOC_FL_KEEP_SIZE,
+                    0,
+                    n as libc::off_t,
+                )
+            };
+            if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSPC) {
+                return Err(StorageError::InsufficientSpace(key.device.clone()));
+            }
+        }
+        // A small body is written in one call at the commit.
+        let buffer = size_hint.map_or(WRITE_BUFFER, |n| n.clamp(1, WRITE_BUFFER as u64) as usize);
+        Ok(DiskWriter {
+            file: io::BufWriter::with_capacity(buffer, file),
+            staging,
+            dirs_created: created,
+            before,
+            md5: BodyHasher::new(size_hint),
+            written: 0,
+            kicked: 0,
+            dir,
+        })
     }
 
     /// `<dev>/objects[-N]/<part>/<sfx>/<hash>` for an object (device must be usable).
@@ -61,20 +162,25 @@ impl DiskStore {
             .join(&hash))
     }
 
-    fn tmp_dir(&self, device: &str, policy: u32) -> Result<PathBuf> {
-        Ok(self.devices.path(device)?.join(policy_dir("tmp", policy)))
-    }
-
-    fn list(&self, key: &ObjectKey) -> Result<OnDisk> {
-        let dir = self.object_dir(key)?;
-        let sel = select(&list_files(&dir)?);
-        Ok(OnDisk { dir, sel })
-    }
-
     /// Removes files in object directory `dir` that no longer count (older
-    /// data, tombstones and metas).
-    fn cleanup(dir: &Path) -> Result<()> {
-        for (t, k) in &select(&list_files(dir)?).obsolete {
+    /// data, tombstones and metas) once `new` is in place. `before` is the
+    /// directory's listing taken before the write, if there is one: whatever
+    /// is obsolete among those files and `new` is obsolete whatever else
+    /// appeared meanwhile, so it spares a second listing (and a new
+    /// object's directory needs no cleanup at all).
+    fn cleanup(
+        dir: &Path,
+        before: Option<Vec<(Timestamp, FileKind)>>,
+        new: (Timestamp, FileKind),
+    ) -> Result<()> {
+        let mut files = match before {
+            Some(files) => files,
+            None => list_files(dir)?,
+        };
+        if !files.contains(&new) {
+            files.push(new);
+        }
+        for (t, k) in &select(&files).obsolete {
             let _ = fs::remove_file(dir.join(format!("{}{}", t.internal(), k.ext())));
         }
         Ok(())
@@ -100,30 +206,40 @@ impl DiskStore {
         kind: FileKind,
         meta: &Metadata,
     ) -> Result<()> {
-        let tmp_dir = self.tmp_dir(&key.device, key.policy)?;
-        mkdirs(&tmp_dir)?;
-        let dir = self.object_dir(key)?;
-        let tmp = tmp_dir.join(format!("tmp{}", uuid::Uuid::new_v4().simple()));
-        let f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-        let res = metadata::write(&f, &tmp, meta)
-            .and_then(|_| f.sync_all().map_err(|e| StorageError::io(&tmp, e)))
-            .and_then(|_| {
-                rename_durable(
-                    &tmp,
-                    &dir.join(format!("{}{}", timestamp.internal(), kind.ext())),
-                )
-            });
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res?;
-        Self::cleanup(&dir)?;
-        invalidate_parent(&dir);
-        Ok(())
+        let dev = self.devices.path(&key.device)?;
+        let dir = self.object_dir_in(&dev, key)?;
+        let created = mkdirs_count(&dir)?;
+        let (file, staged) = self.stage(&dev, &dir, None, key.policy)?;
+        let mut w = Staging {
+            staged,
+            done: false,
+        };
+        metadata::write(&file, &dir, meta)?;
+        file.sync_all().map_err(|e| StorageError::io(&dir, e))?;
+        invalidate_parent(&dir)?;
+        let name = format!("{}{}", timestamp.internal(), kind.ext());
+        tmpfile::place(&mut w.staged, &file, &dir, &name, created)?;
+        w.done = true;
+        Self::cleanup(&dir, None, (timestamp, kind))
     }
 
     fn load(&self, key: &ObjectKey) -> Result<(ObjectState, Option<File>)> {
-        let on = self.list(key)?;
+        let dir = self.object_dir(key)?;
+        let files = list_files(&dir)?;
+        self.load_listed(key, dir, &files)
+    }
+
+    /// The object's state from a listing of its directory `dir`.
+    fn load_listed(
+        &self,
+        key: &ObjectKey,
+        dir: PathBuf,
+        files: &[(Timestamp, FileKind)],
+    ) -> Result<(ObjectState, Option<File>)> {
+        let on = OnDisk {
+            sel: select(files),
+            dir,
+        };
         if let Some(t) = on.sel.tombstone {
             return Ok((ObjectState::Deleted(t), None));
         }
@@ -190,11 +306,35 @@ pub fn list_files(dir: &Path) -> Result<Vec<(Timestamp, FileKind)>> {
     Ok(out)
 }
 
-/// Marks the suffix holding object directory `dir` for rehashing.
-fn invalidate_parent(dir: &Path) {
-    if let Some(sfx) = dir.parent() {
-        if let Err(e) = hashes::invalidate_hash(sfx) {
-            tracing::error!("cannot invalidate {}: {e}", sfx.display());
+/// Marks the suffix holding object directory `dir` for rehashing (before
+/// a new file there gets its name, as Swift does, so a crash between the
+/// two leaves the suffix to be rehashed rather than a stale hash).
+fn invalidate_parent(dir: &Path) -> Result<()> {
+    match dir.parent() {
+        Some(sfx) => hashes::invalidate_hash(sfx),
+        None => Ok(()),
+    }
+}
+
+/// Parses the names of an object directory's files.
+fn parse_names(names: Vec<std::ffi::OsString>) -> Vec<(Timestamp, FileKind)> {
+    names
+        .iter()
+        .filter_map(|n| n.to_str().and_then(FileKind::parse_name))
+        .collect()
+}
+
+/// A staged file, removed if its write never completes (an unnamed one
+/// vanishes by itself when closed).
+struct Staging {
+    staged: Staged,
+    done: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let (Staged::Named(tmp), false) = (&self.staged, self.done) {
+            let _ = fs::remove_file(tmp);
         }
     }
 }
@@ -279,21 +419,27 @@ impl Seek for DiskReader {
     }
 }
 
+/// The largest write buffer of a body.
+const WRITE_BUFFER: usize = 256 * 1024;
+
 /// Bytes written between writeback kicks, so the fsync at commit finds
 /// little left to flush and the disk works while the body still arrives.
 const WRITEBACK_EVERY: u64 = 4 << 20;
 
-/// A body being written into `<dev>/tmp`.
+/// A body being written, unnamed until its commit.
 pub struct DiskWriter {
     file: io::BufWriter<File>,
-    tmp: PathBuf,
+    staging: Staging,
+    /// Directories made for this object, whose parents the commit syncs.
+    dirs_created: usize,
+    /// The object directory's files before the write, when listed.
+    before: Option<Vec<(Timestamp, FileKind)>>,
     md5: BodyHasher,
     written: u64,
     /// Bytes already handed to the kernel's writeback.
     kicked: u64,
     /// The object's directory (`<dev>/objects[-N]/<part>/<sfx>/<hash>`).
     dir: PathBuf,
-    done: bool,
 }
 
 impl DiskWriter {
@@ -301,7 +447,7 @@ impl DiskWriter {
         self.written += data.len() as u64;
         self.file
             .write_all(data)
-            .map_err(|e| StorageError::io(&self.tmp, e))?;
+            .map_err(|e| StorageError::io(&self.dir, e))?;
         self.kick_writeback(WRITEBACK_EVERY);
         Ok(())
     }
@@ -355,27 +501,22 @@ impl ObjectWriter for DiskWriter {
     fn commit(mut self: Box<Self>, meta: Metadata, timestamp: Timestamp) -> Result<()> {
         self.file
             .flush()
-            .map_err(|e| StorageError::io(&self.tmp, e))?;
+            .map_err(|e| StorageError::io(&self.dir, e))?;
         let f = self.file.get_ref();
-        metadata::write(f, &self.tmp, &meta)?;
-        f.sync_all().map_err(|e| StorageError::io(&self.tmp, e))?;
-        // Syncs the object directory, and the parents of any it creates.
-        rename_durable(
-            &self.tmp,
-            &self.dir.join(format!("{}.data", timestamp.internal())),
+        metadata::write(f, &self.dir, &meta)?;
+        f.sync_all().map_err(|e| StorageError::io(&self.dir, e))?;
+        invalidate_parent(&self.dir)?;
+        // Syncs the object directory, and the parents of those it made.
+        let name = format!("{}.data", timestamp.internal());
+        tmpfile::place(
+            &mut self.staging.staged,
+            f,
+            &self.dir,
+            &name,
+            self.dirs_created,
         )?;
-        self.done = true;
-        DiskStore::cleanup(&self.dir)?;
-        invalidate_parent(&self.dir);
-        Ok(())
-    }
-}
-
-impl Drop for DiskWriter {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.staging.done = true;
+        DiskStore::cleanup(&self.dir, self.before.take(), (timestamp, FileKind::Data))
     }
 }
 
@@ -414,41 +555,50 @@ impl ObjectStore for DiskStore {
     fn create(&self, key: &ObjectKey, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
         let dev = self.devices.path(&key.device)?;
         let dir = self.object_dir_in(&dev, key)?;
-        let tmp_dir = dev.join(policy_dir("tmp", key.policy));
-        let tmp = tmp_dir.join(format!("tmp{}", uuid::Uuid::new_v4().simple()));
-        let file = match File::create(&tmp) {
-            Ok(f) => f,
+        let created = mkdirs_count(&dir)?;
+        let w = self.writer(key, &dev, dir, None, created, None, size_hint)?;
+        Ok(Box::new(w))
+    }
+
+    fn create_if(
+        &self,
+        key: &ObjectKey,
+        size_hint: Option<u64>,
+        accept: &mut dyn FnMut(&ObjectState) -> bool,
+    ) -> Result<Option<Box<dyn ObjectWriter>>> {
+        let dev = self.devices.path(&key.device)?;
+        self.devices.check_space(&key.device, &dev)?;
+        let dir = self.object_dir_in(&dev, key)?;
+        // Most PUTs are of new objects: making the directory first tells
+        // whether there is anything to list, and makes it in one call when
+        // its suffix exists. An existing one is opened once, to list it and
+        // then to hold the new file and be synced.
+        let (created, dir_file, before) = match fs::create_dir(&dir) {
+            Ok(()) => (1, None, Vec::new()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                mkdirs(&tmp_dir)?;
-                File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?
+                let above = match dir.parent() {
+                    Some(sfx) => mkdirs_count_new(sfx)?,
+                    None => 0,
+                };
+                (above + mkdirs_count_new(&dir)?, None, Vec::new())
             }
-            Err(e) => return Err(StorageError::io(&tmp, e)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let d = tmpfile::open_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+                let names = tmpfile::list_open_dir(&d).map_err(|e| StorageError::io(&dir, e))?;
+                (0, Some(d), parse_names(names))
+            }
+            Err(e) => return Err(StorageError::io(&dir, e)),
         };
-        if let Some(n) = size_hint.filter(|n| *n > 0) {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a valid open file descriptor; failure only loses the preallocation.
-            let rc = unsafe {
-                libc::fallocate(
-                    file.as_raw_fd(),
-                    libc::FALLOC_FL_KEEP_SIZE,
-                    0,
-                    n as libc::off_t,
-                )
-            };
-            if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSPC) {
-                let _ = fs::remove_file(&tmp);
-                return Err(StorageError::InsufficientSpace(key.device.clone()));
-            }
+        let state = if before.is_empty() {
+            ObjectState::Missing
+        } else {
+            self.load_listed(key, dir.clone(), &before)?.0
+        };
+        if !accept(&state) {
+            return Ok(None);
         }
-        Ok(Box::new(DiskWriter {
-            file: io::BufWriter::with_capacity(256 * 1024, file),
-            tmp,
-            md5: BodyHasher::new(size_hint),
-            written: 0,
-            kicked: 0,
-            dir,
-            done: false,
-        }))
+        let w = self.writer(key, &dev, dir, dir_file, created, Some(before), size_hint)?;
+        Ok(Some(Box::new(w)))
     }
 
     fn post(&self, key: &ObjectKey, timestamp: Timestamp, meta: Metadata) -> Result<()> {

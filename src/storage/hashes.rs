@@ -213,16 +213,20 @@ pub fn consolidate_hashes(part_dir: &Path, tmp_dir: &Path) -> Result<HashCache> 
     Ok(hashes)
 }
 
-/// Marks a suffix for rehashing (appends it to `hashes.invalid`). Nothing
-/// happens when the partition directory is gone.
+/// Marks a suffix for rehashing (appends it to `hashes.invalid` under the
+/// partition's lock, as Swift does). Nothing happens when the partition
+/// directory is gone. Every object write does this: it costs opening the
+/// lock and the file, the lock and one write.
 pub fn invalidate_hash(suffix_dir: &Path) -> Result<()> {
     let (Some(part_dir), Some(sfx)) = (suffix_dir.parent(), suffix_dir.file_name()) else {
         return Ok(());
     };
-    if !part_dir.is_dir() {
-        return Ok(());
-    }
-    let _lock = lock_dir(part_dir)?;
+    let _lock = match lock_dir(part_dir) {
+        Err(StorageError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok(());
+        }
+        other => other?,
+    };
     let inv = part_dir.join(HASH_INVALIDATIONS_FILE);
     let mut f = OpenOptions::new()
         .create(true)

@@ -22,6 +22,7 @@ pub mod pickle;
 pub mod pickler;
 pub mod replication;
 pub mod timestamp;
+pub mod tmpfile;
 
 pub use objstore::{ObjectInfo, ObjectKey, ObjectReader, ObjectState, ObjectStore, ObjectWriter};
 pub use timestamp::Timestamp;

@@ -130,6 +130,22 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Opens the current data for reading; `None` if missing or deleted.
     fn open(&self, key: &ObjectKey) -> Result<Option<(ObjectInfo, Box<dyn ObjectReader>)>>;
     fn create(&self, key: &ObjectKey, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>>;
+    /// What a PUT does before its body: checks the device for a write,
+    /// reads the object's state and, if `accept` approves of it, opens a
+    /// writer (`None` when it does not). One call, so a store can share the
+    /// disk work of the three steps.
+    fn create_if(
+        &self,
+        key: &ObjectKey,
+        size_hint: Option<u64>,
+        accept: &mut dyn FnMut(&ObjectState) -> bool,
+    ) -> Result<Option<Box<dyn ObjectWriter>>> {
+        self.check_device(&key.device, true)?;
+        if !accept(&self.state(key)?) {
+            return Ok(None);
+        }
+        self.create(key, size_hint).map(Some)
+    }
     /// Writes a `.meta` carrying `metadata` (user metadata replaces the old).
     fn post(&self, key: &ObjectKey, timestamp: Timestamp, metadata: Metadata) -> Result<()>;
     /// Writes a `.ts` tombstone.
