@@ -4,7 +4,8 @@
 //!
 //! Usage: `aio_backlog AIO_DIR ACCOUNT CONTAINER MAX_WAIT_SECS [ACKED]`
 //! with the names the phase PUT on stdin, one a line (`ACKED`: how many of
-//! them the proxy acknowledged). Prints the backlog at once, then polls
+//! them the proxy acknowledged); `aio_backlog --watch AIO_DIR SECS` samples
+//! the queues during the phase and prints the largest. Prints the backlog at once, then polls
 //! every second until nothing is left: no async pending, no unmerged
 //! `.pending` row, every primary holding its copy and no copy on a
 //! handoff, every container replica listing every stored object and every
@@ -110,8 +111,41 @@ impl State {
     }
 }
 
+/// `--watch AIO_DIR SECS`: the largest queues seen, sampled every second
+/// for `SECS` seconds (while a load runs).
+fn watch(dir: &str, secs: &str) -> ExitCode {
+    let (Ok(cluster), Ok(secs)) = (Cluster::open(Path::new(dir)), secs.parse::<f64>()) else {
+        eprintln!("aio_backlog: bad --watch arguments {dir:?} {secs:?}");
+        return ExitCode::from(2);
+    };
+    let start = Instant::now();
+    let mut most = Queues::default();
+    let mut samples = 0;
+    while start.elapsed().as_secs_f64() < secs {
+        let q = cluster.queues();
+        most.async_pendings = most.async_pendings.max(q.async_pendings);
+        most.pending_files = most.pending_files.max(q.pending_files);
+        most.pending_bytes = most.pending_bytes.max(q.pending_bytes);
+        samples += 1;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    println!(
+        "during PUT: at most {} async pendings, {:.1} KiB of .pending, {} .pending files \
+         ({samples} samples, one a second)",
+        most.async_pendings,
+        most.pending_bytes as f64 / 1024.0,
+        most.pending_files
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let (Some("--watch"), Some(dir), Some(secs)) =
+        (args.first().map(String::as_str), args.get(1), args.get(2))
+    {
+        return watch(dir, secs);
+    }
     let (Some(dir), Some(account), Some(container), Some(wait)) =
         (args.first(), args.get(1), args.get(2), args.get(3))
     else {
@@ -165,8 +199,9 @@ fn main() -> ExitCode {
     ];
     let mut state = first;
     let mut changed = (state.progress(), 0.0);
+    // When the state in hand was taken.
+    let mut t = 0.0;
     loop {
-        let t = start.elapsed().as_secs_f64();
         let done = [
             state.queues.async_pendings == 0,
             state.queues.pending_bytes == 0,
@@ -213,6 +248,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         std::thread::sleep(Duration::from_secs(1));
+        t = start.elapsed().as_secs_f64();
         state = State::take(&cluster, account, container, &names);
     }
 }
