@@ -5,7 +5,9 @@
 //! Usage: `aio_backlog AIO_DIR ACCOUNT CONTAINER MAX_WAIT_SECS [ACKED]`
 //! with the names the phase PUT on stdin, one a line (`ACKED`: how many of
 //! them the proxy acknowledged); `aio_backlog --watch AIO_DIR SECS` samples
-//! the queues during the phase and prints the largest. Prints the backlog at once, then polls
+//! the queues during the phase and prints the largest;
+//! `aio_backlog --primaries AIO_DIR ACCOUNT CONTAINER` prints the devices
+//! of the container's primary replicas. Prints the backlog at once, then polls
 //! every second until nothing is left: no async pending, no unmerged
 //! `.pending` row, every primary holding its copy and no copy on a
 //! handoff, every container replica listing every stored object and every
@@ -146,6 +148,21 @@ fn main() -> ExitCode {
     {
         return watch(dir, secs);
     }
+    if let (Some("--primaries"), Some(dir), Some(account), Some(container)) = (
+        args.first().map(String::as_str),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+    ) {
+        let Ok(cluster) = Cluster::open(Path::new(dir)) else {
+            eprintln!("aio_backlog: cannot read the cluster in {dir}");
+            return ExitCode::from(2);
+        };
+        for r in cluster.container_rows(account, container, &[]) {
+            println!("{}", r.device);
+        }
+        return ExitCode::SUCCESS;
+    }
     let (Some(dir), Some(account), Some(container), Some(wait)) =
         (args.first(), args.get(1), args.get(2), args.get(3))
     else {
@@ -235,6 +252,14 @@ fn main() -> ExitCode {
         let stuck = state.queues_done() && t - changed.1 >= STUCK;
         if t >= wait || stuck {
             println!("NOT drained after {t:.0} s: {}", state.describe());
+            let parts: Vec<String> = labels
+                .iter()
+                .zip(gone)
+                .filter_map(|(l, g)| g.map(|g| format!("{l} {g:.1} s")))
+                .collect();
+            if !parts.is_empty() {
+                println!("gone by then: {}", parts.join(", "));
+            }
             let unlisted = state.unlisted();
             if stuck && !unlisted.is_empty() {
                 println!(
