@@ -133,9 +133,7 @@ async fn write(
     proxy.info.invalidate(&format!("/{a}/{c}"));
     proxy.info.invalidate(&format!("/{a}"));
     let mut r = w.response();
-    if r.status() == StatusCode::NOT_FOUND {
-        r = headers::error(StatusCode::NOT_FOUND, None);
-    } else if r.status() == StatusCode::CONFLICT && method == Method::DELETE {
+    if r.status() == StatusCode::CONFLICT && method == Method::DELETE {
         r = headers::error(
             StatusCode::CONFLICT,
             Some("<html><h1>Conflict</h1><p>There was a conflict when trying to complete your request.</p></html>"),
@@ -191,6 +189,7 @@ async fn get(
             }
             listing::respond(parts.status, out, &body, format, c, true, head)
         }
+        Err((StatusCode::NOT_FOUND, _)) => headers::relayed_not_found(),
         Err((s, _)) => headers::error(s, None),
     }
 }

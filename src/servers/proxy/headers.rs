@@ -87,6 +87,12 @@ pub fn error(status: StatusCode, detail: Option<&str>) -> Response<Body> {
     r
 }
 
+/// A 404 as Swift's proxy relays it from storage nodes that found
+/// nothing: their empty body, typed as Swift's responses are by default.
+pub fn relayed_not_found() -> Response<Body> {
+    text(StatusCode::NOT_FOUND, "")
+}
+
 /// A plain-text error, as Swift's constraint checks answer.
 pub fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(body.to_string()));

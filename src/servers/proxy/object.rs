@@ -174,6 +174,10 @@ pub async fn get(
     o: &str,
 ) -> Response<Body> {
     let info = proxy.container_info(a, c, &ctx.trans_id).await;
+    if info.status == StatusCode::NOT_FOUND {
+        // Swift asks the object servers all the same; they find nothing.
+        return headers::relayed_not_found();
+    }
     if !info.exists() {
         return headers::error(info.status, None);
     }
@@ -213,16 +217,8 @@ pub async fn get(
             *r.headers_mut() = out_headers;
             r
         }
-        Err((s, h)) => {
-            let mut r = headers::error(s, None);
-            if s == StatusCode::NOT_FOUND {
-                if let Some(ts) = headers::get(&h, "x-backend-timestamp") {
-                    let _ = ts;
-                }
-            }
-            r.headers_mut().remove("x-backend-timestamp");
-            r
-        }
+        Err((StatusCode::NOT_FOUND, _)) => headers::relayed_not_found(),
+        Err((s, _)) => headers::error(s, None),
     }
 }
 
@@ -408,9 +404,6 @@ async fn write(
         )
         .await;
     let r = w.response();
-    if r.status() == StatusCode::NOT_FOUND {
-        return headers::error(StatusCode::NOT_FOUND, None);
-    }
     if r.status().is_success() {
         let mut ok = if is_delete {
             headers::empty_like(r.status())

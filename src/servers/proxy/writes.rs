@@ -38,6 +38,11 @@ impl Written {
         if self.status == StatusCode::SERVICE_UNAVAILABLE && r.headers().is_empty() {
             return headers::error(StatusCode::SERVICE_UNAVAILABLE, None);
         }
+        // Swift's answer is a new response, typed as its responses are by
+        // default.
+        if !r.headers().contains_key("content-type") {
+            headers::set(r.headers_mut(), "content-type", "text/html; charset=UTF-8");
+        }
         r
     }
 }
