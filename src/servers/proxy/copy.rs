@@ -19,7 +19,6 @@ use super::cors;
 use super::headers;
 use super::pipeline::{check_access, ApiPath, Ctx};
 use super::server::Proxy;
-use crate::conf::proxy_conf::Filter;
 use crate::servers::http::quote;
 
 /// `container/object` from a header (URL-encoded, leading `/` optional).
@@ -57,59 +56,87 @@ const PUT_FROM: Direction = Direction {
     path_is_source: false,
 };
 
+impl Direction {
+    fn of(method: &Method) -> &'static Direction {
+        if method.as_str() == "COPY" {
+            &COPY_TO
+        } else {
+            &PUT_FROM
+        }
+    }
+}
+
+/// Checks a copy request as Swift's copy middleware does before anything
+/// reads or writes (so before the user's access is judged): a PUT's body
+/// (a 400), then the other end's account and `container/object` (412s).
+/// Returns the other end: a COPY's destination, a PUT's source.
+pub fn other_end(method: &Method, h: &HeaderMap, account: &str) -> Result<ApiPath, Response<Body>> {
+    let d = Direction::of(method);
+    let target = d.target.to_ascii_lowercase();
+    let precondition = |msg: &str| Err(headers::text(StatusCode::PRECONDITION_FAILED, msg));
+    if d.path_is_source {
+        if headers::get(h, &target).is_none_or(str::is_empty) {
+            return precondition("Destination header required");
+        }
+    } else if headers::get(h, "content-length").is_some_and(|l| l.trim() != "0") {
+        let mut r = headers::text(
+            StatusCode::BAD_REQUEST,
+            "Copy requests require a zero byte body",
+        );
+        headers::set(r.headers_mut(), "content-type", "text/plain");
+        return Err(r);
+    }
+    // A COPY's empty Destination-Account is refused; a PUT's empty
+    // X-Copy-From-Account means the request's own account.
+    let named = headers::get(h, d.account).filter(|v| d.path_is_source || !v.is_empty());
+    let other_account = match named {
+        None => account.to_string(),
+        Some(v) => {
+            let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
+            if v.is_empty() {
+                return precondition("Account name cannot be empty");
+            }
+            if v.contains('/') {
+                return precondition("Account name cannot contain slashes");
+            }
+            v
+        }
+    };
+    let Some((c, o)) = headers::get(h, &target).and_then(split_target) else {
+        return precondition(&format!(
+            "{} header must be of the form <container name>/<object name>",
+            d.target
+        ));
+    };
+    Ok(ApiPath {
+        account: other_account,
+        container: Some(c),
+        object: Some(o),
+    })
+}
+
 /// `COPY /v1/a/c/o` with `Destination: c2/o2` (and `Destination-Account`).
 pub async fn handle_copy(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
     req: Request<Body>,
-    a: &str,
-    c: &str,
-    o: &str,
+    here: (&str, &str, &str),
 ) -> Response<Body> {
-    handle(proxy, ctx, req, (a, c, o), &COPY_TO, None).await
+    handle(proxy, ctx, req, here, &COPY_TO, None).await
 }
 
-/// `PUT` with `X-Copy-From: c/o` (and `X-Copy-From-Account`).
+/// `PUT` with `X-Copy-From: c/o` (and `X-Copy-From-Account`). With
+/// `refusal`, the user may not write here: Swift's copy middleware checks
+/// the request and reads the source first, so a malformed request, a
+/// source the user may not read or a missing one answers before
+/// `refusal` does.
 pub async fn handle_put(
-    proxy: &Arc<Proxy>,
-    ctx: &Ctx,
-    req: Request<Body>,
-    a: &str,
-    c: &str,
-    o: &str,
-) -> Response<Body> {
-    put_from(proxy, ctx, req, (a, c, o), None).await
-}
-
-/// A `PUT` with `X-Copy-From` that the user may not write: Swift's copy
-/// middleware checks the request and reads the source first, so a
-/// malformed request, a source the user may not read or a missing one
-/// answers before `refusal` does.
-pub async fn handle_refused_put(
-    proxy: &Arc<Proxy>,
-    ctx: &Ctx,
-    req: Request<Body>,
-    p: &ApiPath,
-    refusal: Response<Body>,
-) -> Response<Body> {
-    let c = p.container.as_deref().unwrap_or_default();
-    let o = p.object.as_deref().unwrap_or_default();
-    put_from(proxy, ctx, req, (&p.account, c, o), Some(refusal)).await
-}
-
-async fn put_from(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
     req: Request<Body>,
     here: (&str, &str, &str),
     refusal: Option<Response<Body>>,
 ) -> Response<Body> {
-    if headers::get(req.headers(), "content-length").is_some_and(|l| l.trim() != "0") {
-        return headers::text(
-            StatusCode::BAD_REQUEST,
-            "Copy requests require a zero byte body",
-        );
-    }
     handle(proxy, ctx, req, here, &PUT_FROM, refusal).await
 }
 
@@ -123,30 +150,13 @@ async fn handle(
     refusal: Option<Response<Body>>,
 ) -> Response<Body> {
     let h = req.headers().clone();
-    let target = d.target.to_ascii_lowercase();
-    if d.path_is_source && headers::get(&h, &target).is_none_or(str::is_empty) {
-        return headers::text(
-            StatusCode::PRECONDITION_FAILED,
-            "Destination header required",
-        );
-    }
-    let Some((oc, oo)) = headers::get(&h, &target).and_then(split_target) else {
-        return headers::text(
-            StatusCode::PRECONDITION_FAILED,
-            &format!(
-                "{} header must be of the form <container name>/<object name>",
-                d.target
-            ),
-        );
+    let other = match other_end(req.method(), &h, here.0) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let oa = headers::get(&h, d.account).map_or(here.0.to_string(), |s| {
-        percent_decode_str(s).decode_utf8_lossy().into_owned()
-    });
-    let other = ApiPath {
-        account: oa.clone(),
-        container: Some(oc.clone()),
-        object: Some(oo.clone()),
-    };
+    let oa = other.account.clone();
+    let oc = other.container.clone().unwrap_or_default();
+    let oo = other.object.clone().unwrap_or_default();
     // Swift reads the source (authorized as a read) before it writes the
     // destination: a missing source is a 404 even where the destination
     // would be refused. The pipeline has already checked the request path.
@@ -159,7 +169,7 @@ async fn handle(
         }
     }
     let mut put_headers = h;
-    for k in [target.as_str(), d.account, "content-length"] {
+    for k in [&d.target.to_ascii_lowercase(), d.account, "content-length"] {
         put_headers.remove(k);
     }
     let query = req.uri().query().map(str::to_string);
@@ -229,27 +239,16 @@ async fn copy_into(
         dest,
         origin,
     } = ends;
-    let manifest_get = super::listing::query_pairs(query.as_deref())
-        .iter()
-        .any(|(k, v)| k == "multipart-manifest" && v == "get");
+    let manifest_get = super::dlo::manifest_get(query.as_deref());
     let mut get_headers = HeaderMap::new();
-    for k in [
-        "range",
-        "if-match",
-        "if-none-match",
-        "if-modified-since",
-        "if-unmodified-since",
-    ] {
+    for k in super::object::CONDITIONS {
         if let Some(v) = client.get(k) {
             get_headers.insert(k, v.clone());
         }
     }
-    let mut source =
-        super::object::get(proxy, ctx, &Method::GET, &get_headers, src.0, src.1, src.2).await;
+    let source =
+        super::object::read(proxy, ctx, &Method::GET, &get_headers, src, manifest_get).await;
     let is_manifest = source.headers().contains_key("x-object-manifest");
-    if is_manifest && !manifest_get && proxy.conf.has(Filter::Dlo) && source.status().is_success() {
-        source = super::dlo::serve(proxy, ctx, &Method::GET, &get_headers, src.0, source).await;
-    }
     if !source.status().is_success() {
         return with_cors(proxy, ctx, origin, (src.0, src.1), source).await;
     }

@@ -97,6 +97,14 @@ async fn segments(
     Ok((out, etag))
 }
 
+/// Whether a request's query asks for a manifest itself
+/// (`multipart-manifest=get`) rather than its contents.
+pub fn manifest_get(query: Option<&str>) -> bool {
+    super::listing::query_pairs(query)
+        .iter()
+        .any(|(k, v)| k == "multipart-manifest" && v == "get")
+}
+
 /// Serves a manifest's GET/HEAD response as its concatenated segments.
 pub async fn serve(
     proxy: &Arc<Proxy>,

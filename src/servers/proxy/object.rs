@@ -33,43 +33,13 @@ pub async fn handle(
     let method = req.method().clone();
     match method {
         Method::GET | Method::HEAD => {
-            let manifest_get = super::listing::query_pairs(req.uri().query())
-                .iter()
-                .any(|(k, v)| k == "multipart-manifest" && v == "get");
+            let manifest_get = super::dlo::manifest_get(req.uri().query());
             let (parts, _) = req.into_parts();
-            let mut resp = get(proxy, ctx, &method, &parts.headers, a, c, o).await;
-            let dlo = proxy.conf.has(Filter::Dlo) && !manifest_get;
-            if dlo && matches!(resp.status().as_u16(), 304 | 412 | 416) {
-                // The range and conditions were judged against the manifest
-                // itself; a manifest is judged as its concatenation instead.
-                let mut plain = parts.headers.clone();
-                for k in [
-                    "range",
-                    "if-match",
-                    "if-none-match",
-                    "if-modified-since",
-                    "if-unmodified-since",
-                ] {
-                    plain.remove(k);
-                }
-                let again = get(proxy, ctx, &method, &plain, a, c, o).await;
-                if again.status().is_success() && again.headers().contains_key("x-object-manifest")
-                {
-                    resp = again;
-                }
-            }
-            if proxy.conf.has(Filter::Dlo)
-                && !manifest_get
-                && resp.headers().contains_key("x-object-manifest")
-                && resp.status().is_success()
-            {
-                return super::dlo::serve(proxy, ctx, &method, &parts.headers, a, resp).await;
-            }
-            resp
+            read(proxy, ctx, &method, &parts.headers, (a, c, o), manifest_get).await
         }
         Method::PUT => {
             if proxy.conf.has(Filter::Copy) && req.headers().contains_key("x-copy-from") {
-                return super::copy::handle_put(proxy, ctx, req, a, c, o).await;
+                return super::copy::handle_put(proxy, ctx, req, (a, c, o), None).await;
             }
             let (parts, body) = req.into_parts();
             super::object_put::put(proxy, ctx, parts.headers, body, a, c, o).await
@@ -77,6 +47,46 @@ pub async fn handle(
         Method::POST | Method::DELETE => write(proxy, ctx, req, a, c, o).await,
         _ => method_not_allowed(Kind::Object, false),
     }
+}
+
+/// The request headers that make a read conditional or partial.
+pub const CONDITIONS: [&str; 5] = [
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+];
+
+/// A GET or HEAD of an object as the client sees it: a DLO manifest is
+/// served as its segments (unless `manifest_get`, or the `dlo` middleware
+/// is off), with its range and conditions judged against them.
+pub async fn read(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    method: &Method,
+    client: &HeaderMap,
+    (a, c, o): (&str, &str, &str),
+    manifest_get: bool,
+) -> Response<Body> {
+    let mut resp = get(proxy, ctx, method, client, a, c, o).await;
+    let dlo = proxy.conf.has(Filter::Dlo) && !manifest_get;
+    if dlo && matches!(resp.status().as_u16(), 304 | 412 | 416) {
+        // The range and conditions were judged against the manifest
+        // itself; a manifest is judged as its concatenation instead.
+        let mut plain = client.clone();
+        for k in CONDITIONS {
+            plain.remove(k);
+        }
+        let again = get(proxy, ctx, method, &plain, a, c, o).await;
+        if again.status().is_success() && again.headers().contains_key("x-object-manifest") {
+            resp = again;
+        }
+    }
+    if dlo && resp.headers().contains_key("x-object-manifest") && resp.status().is_success() {
+        return super::dlo::serve(proxy, ctx, method, client, a, resp).await;
+    }
+    resp
 }
 
 /// The backend headers every object request carries.

@@ -233,10 +233,20 @@ async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Re
         && proxy.conf.has(Filter::Copy)
         && (method.as_str() == "COPY"
             || (method == Method::PUT && req.headers().contains_key("x-copy-from")));
+    // The copy middleware checks a copy's headers before the user's access
+    // is judged (tempauth only decides once the controllers ask it).
+    if copying {
+        if let Err(r) = super::copy::other_end(&method, req.headers(), &p.account) {
+            return r;
+        }
+    }
     match check_access(proxy, &ctx, &method, req.headers(), &p).await {
         Ok(owner) => ctx.owner = owner,
         Err(r) if copying && method == Method::PUT => {
-            return super::copy::handle_refused_put(proxy, &ctx, req, &p, r).await;
+            let c = p.container.as_deref().unwrap_or_default();
+            let o = p.object.as_deref().unwrap_or_default();
+            let here = (p.account.as_str(), c, o);
+            return super::copy::handle_put(proxy, &ctx, req, here, Some(r)).await;
         }
         Err(mut r) => {
             if let Some(o) = origin
@@ -270,7 +280,7 @@ async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Re
         (Some(c), None) => super::container::handle(proxy, &ctx, req, &p.account, c).await,
         (Some(c), Some(o)) => {
             if method.as_str() == "COPY" && proxy.conf.has(Filter::Copy) {
-                super::copy::handle_copy(proxy, &ctx, req, &p.account, c, o).await
+                super::copy::handle_copy(proxy, &ctx, req, (&p.account, c, o)).await
             } else {
                 super::object::handle(proxy, &ctx, req, &p.account, c, o).await
             }
