@@ -306,6 +306,12 @@ async fn copy_into(
     if is_manifest && !manifest_get {
         h.remove("x-object-manifest");
     }
+    // Swift's answer repeats the metadata the copy wrote.
+    let written: Vec<_> = h
+        .iter()
+        .filter(|(k, _)| copied_back(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let r = super::object_put::put(proxy, ctx, h, sbody, dst.0, dst.1, dst.2).await;
     let mut r = with_cors(proxy, ctx, origin, (dst.0, dst.1), r).await;
     if r.status().is_success() {
@@ -315,6 +321,17 @@ async fn copy_into(
         if let Some(lm) = headers::get(&sparts.headers, "last-modified") {
             headers::set(rh, "x-copied-from-last-modified", lm);
         }
+        rh.extend(written);
     }
     r
+}
+
+/// The headers of a copy's write that its answer repeats, as Swift's copy
+/// middleware picks them: user metadata, system metadata (which the
+/// gatekeeper then keeps from clients) and `X-Delete-At`.
+fn copied_back(name: &str) -> bool {
+    name.starts_with("x-object-meta-")
+        || name.starts_with("x-object-sysmeta-")
+        || name.starts_with("x-object-transient-sysmeta-")
+        || name == "x-delete-at"
 }

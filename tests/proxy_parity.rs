@@ -1,0 +1,249 @@
+//! Small answers of our proxy compared with Swift's own proxy over the same
+//! all-in-one cluster (Swift's first, then ours; a line per answer, which
+//! must match): server-side copies (the headers a copy answers with, and
+//! the order in which a copy request is checked).
+
+mod aio_util;
+
+use std::collections::HashMap;
+
+use aio_util::{raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
+
+/// Headers compared on every answer (with every `x-object-meta-*`).
+const COMPARED: &[&str] = &[
+    "content-type",
+    "x-copied-from",
+    "x-copied-from-account",
+    "x-delete-at",
+    "www-authenticate",
+];
+
+/// One proxy's answers to a scenario.
+struct Run {
+    port: u16,
+    tokens: HashMap<&'static str, String>,
+    lines: Vec<String>,
+}
+
+impl Run {
+    fn new(port: u16, users: &[(&'static str, &str)]) -> Run {
+        let tokens = users.iter().map(|(u, k)| (*u, token(port, u, k))).collect();
+        Run {
+            port,
+            tokens,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Sends a request as `who` (`None`: anonymous), records the answer
+    /// and returns it.
+    fn req(
+        &mut self,
+        who: Option<&str>,
+        method: &str,
+        path: &[u8],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>) {
+        let mut h = headers.to_vec();
+        if let Some(u) = who {
+            h.push(("X-Auth-Token", &self.tokens[u]));
+        }
+        let (status, got, text) = raw_http(self.port, method, path, &h, body);
+        let mut line = format!(
+            "{} {method} {} {headers:?}: {status}",
+            who.unwrap_or("-"),
+            String::from_utf8_lossy(path).escape_debug()
+        );
+        let mut shown: Vec<&(String, String)> = got
+            .iter()
+            .filter(|(k, _)| COMPARED.contains(&k.as_str()) || k.starts_with("x-object-meta-"))
+            .collect();
+        shown.sort();
+        for (k, v) in shown {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        if status >= 400 && status != 401 {
+            line.push_str(&format!(" body={:?}", String::from_utf8_lossy(&text)));
+        }
+        self.lines.push(line);
+        (status, got)
+    }
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    aio_util::header(h, name)
+}
+
+/// Runs `scenario` on Swift's proxy, then on ours, and compares the lines.
+fn compare(
+    users: &[(&'static str, &str)],
+    swift_port: u16,
+    our_port: u16,
+    scenario: fn(&mut Run),
+) -> Vec<String> {
+    let mut theirs = Run::new(swift_port, users);
+    scenario(&mut theirs);
+    let mut ours = Run::new(our_port, users);
+    scenario(&mut ours);
+    assert_eq!(theirs.lines.len(), ours.lines.len());
+    let diffs: Vec<String> = theirs
+        .lines
+        .iter()
+        .zip(&ours.lines)
+        .filter(|(t, o)| t != o)
+        .map(|(t, o)| format!("swift: {t}\nours:  {o}"))
+        .collect();
+    assert!(
+        diffs.is_empty(),
+        "{} answers differ:\n{}",
+        diffs.len(),
+        diffs.join("\n\n")
+    );
+    theirs.lines
+}
+
+const USERS: &[(&str, &str)] = &[("test:tester", "testing"), ("test:tester3", "testing3")];
+const OWNER: Option<&str> = Some("test:tester");
+/// A user of the account who is no admin and has no ACL.
+const STRANGER: Option<&str> = Some("test:tester3");
+
+/// Copies and what they answer, then copy requests refused for their
+/// headers, by users who may not read or write.
+fn copy_scenario(r: &mut Run) {
+    let c = "/v1/AUTH_test/parity";
+    let src = format!("{c}/src");
+    let p = |o: &str| format!("{c}/{o}");
+    r.req(OWNER, "PUT", c.as_bytes(), &[], b"");
+    r.req(
+        OWNER,
+        "PUT",
+        src.as_bytes(),
+        &[
+            ("X-Object-Meta-Color", "red"),
+            ("X-Object-Meta-Size", "big"),
+            ("Content-Type", "text/x-src"),
+            ("Content-Disposition", "inline"),
+            ("X-Delete-At", "4102444800"),
+        ],
+        b"hello",
+    );
+    let (_, head) = r.req(OWNER, "HEAD", src.as_bytes(), &[], b"");
+    let modified = header(&head, "last-modified").map(str::to_string);
+    let copies: &[(&str, &[(&str, &str)])] = &[
+        (
+            "COPY",
+            &[
+                ("Destination", "parity/d1"),
+                ("X-Object-Meta-Size", "small"),
+            ],
+        ),
+        (
+            "COPY",
+            &[
+                ("Destination", "/parity/d2"),
+                ("Content-Type", "text/x-new"),
+            ],
+        ),
+        (
+            "PUT d3",
+            &[("X-Copy-From", "parity/src"), ("X-Object-Meta-New", "1")],
+        ),
+        (
+            "PUT d4",
+            &[
+                ("X-Copy-From", "parity/src"),
+                ("X-Fresh-Metadata", "true"),
+                ("X-Object-Meta-New", "2"),
+            ],
+        ),
+        (
+            "PUT d5",
+            &[("X-Copy-From", "parity/src"), ("X-Copy-From-Account", "")],
+        ),
+    ];
+    for (what, headers) in copies {
+        let (method, path) = match what.split_once(' ') {
+            Some((m, o)) => (m, p(o)),
+            None => (*what, src.clone()),
+        };
+        let (status, got) = r.req(OWNER, method, path.as_bytes(), headers, b"");
+        assert_eq!(status, 201, "{what} {headers:?}");
+        assert_eq!(
+            header(&got, "x-copied-from-last-modified").map(str::to_string),
+            modified,
+            "{what}: the source's Last-Modified"
+        );
+    }
+    r.req(OWNER, "HEAD", p("d1").as_bytes(), &[], b"");
+    r.req(OWNER, "HEAD", p("d4").as_bytes(), &[], b"");
+    // Malformed copies are refused for their headers before anyone's
+    // access is judged.
+    let refused: &[(&str, &[(&str, &str)])] = &[
+        ("COPY", &[]),
+        ("COPY", &[("Destination", "")]),
+        ("COPY", &[("Destination", "no-slash")]),
+        (
+            "COPY",
+            &[("Destination", "parity/x"), ("Destination-Account", "")],
+        ),
+        (
+            "COPY",
+            &[("Destination", "parity/x"), ("Destination-Account", "a/b")],
+        ),
+        ("PUT", &[("X-Copy-From", "no-slash")]),
+        (
+            "PUT",
+            &[
+                ("X-Copy-From", "parity/src"),
+                ("X-Copy-From-Account", "a%2Fb"),
+            ],
+        ),
+    ];
+    for who in [OWNER, STRANGER, None] {
+        for (method, headers) in refused {
+            let (status, _) = r.req(who, method, p("x").as_bytes(), headers, b"");
+            assert_eq!(status, 412, "{who:?} {method} {headers:?}");
+        }
+        let from = [("X-Copy-From", "parity/src")];
+        let (status, _) = r.req(who, "PUT", p("x").as_bytes(), &from, b"body");
+        assert_eq!(status, 400, "{who:?}: a copy with a body");
+    }
+    // Well-formed copies by users who may not make them.
+    let to = [("Destination", "parity/x")];
+    r.req(STRANGER, "COPY", src.as_bytes(), &to, b"");
+    r.req(None, "COPY", src.as_bytes(), &to, b"");
+    r.req(STRANGER, "COPY", p("missing").as_bytes(), &to, b"");
+    r.req(
+        STRANGER,
+        "PUT",
+        p("x").as_bytes(),
+        &[("X-Copy-From", "parity/src")],
+        b"",
+    );
+    for o in ["src", "d1", "d2", "d3", "d4", "d5", "x"] {
+        r.req(OWNER, "DELETE", p(o).as_bytes(), &[], b"");
+    }
+    r.req(OWNER, "DELETE", c.as_bytes(), &[], b"");
+}
+
+#[test]
+fn answers_match_swifts_proxy() {
+    let mc = Memcached::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = Aio::setup(&tmp.path().join("aio"));
+    let conf = use_memcached(&aio, &mc);
+    let aio = aio.start();
+    let swift = swift_proxy(&aio, &conf);
+    let lines = compare(USERS, swift.port, aio.port, copy_scenario);
+    // The comparison cannot pass with metadata missing from both.
+    let copy = lines
+        .iter()
+        .find(|l| l.contains("Destination\", \"parity/d1\""));
+    let copy = copy.expect("the first COPY");
+    assert!(
+        copy.contains("x-object-meta-color=red x-object-meta-size=small"),
+        "{copy}"
+    );
+    assert!(copy.contains("x-delete-at=4102444800"), "{copy}");
+}
