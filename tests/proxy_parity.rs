@@ -1,7 +1,8 @@
 //! Small answers of our proxy compared with Swift's own proxy over the same
 //! all-in-one cluster (Swift's first, then ours; a line per answer, which
 //! must match): server-side copies (the headers a copy answers with, and
-//! the order in which a copy request is checked).
+//! the order in which a copy request is checked), and raw control bytes
+//! in a request path.
 
 mod aio_util;
 
@@ -227,6 +228,21 @@ fn copy_scenario(r: &mut Run) {
     r.req(OWNER, "DELETE", c.as_bytes(), &[], b"");
 }
 
+/// Raw control bytes in request paths: Swift takes them as part of the
+/// path (and refuses a NUL with a 412).
+fn raw_path_scenario(r: &mut Run) {
+    for (i, byte) in [0u8, 1, 9, 0x1f, 0x7f].into_iter().enumerate() {
+        let mut path = b"/v1/AUTH_test/parity-raw/o".to_vec();
+        path.extend([byte, b'x']);
+        let (status, _) = r.req(OWNER, "GET", &path, &[], b"");
+        assert_eq!(status, if i == 0 { 412 } else { 404 }, "{byte:#x}");
+        let mut account = b"/v1/AUTH_te".to_vec();
+        account.extend([byte, b't']);
+        r.req(OWNER, "HEAD", &account, &[], b"");
+        r.req(None, "PUT", &path, &[], b"x");
+    }
+}
+
 #[test]
 fn answers_match_swifts_proxy() {
     let mc = Memcached::start();
@@ -246,4 +262,5 @@ fn answers_match_swifts_proxy() {
         "{copy}"
     );
     assert!(copy.contains("x-delete-at=4102444800"), "{copy}");
+    compare(USERS, swift.port, aio.port, raw_path_scenario);
 }

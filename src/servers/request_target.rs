@@ -1,6 +1,7 @@
 //! Finds the request-targets in the bytes a client sends on an HTTP/1
-//! connection, so that raw bytes of 0x80 and above in them can be sent on
-//! percent-encoded (`\xff` → `%FF`) before hyper parses the request line.
+//! connection, so that raw bytes of 0x80 and above in them (and control
+//! bytes, such as a NUL) can be sent on percent-encoded (`\xff` → `%FF`)
+//! before hyper parses the request line.
 //!
 //! Swift's servers decode a path's raw bytes and its `%XX` escapes alike
 //! (eventlet reads the request line as latin-1 and unquotes it as latin-1;
@@ -16,7 +17,7 @@
 //! meets something it does not follow exactly as hyper does (an upgrade,
 //! an invalid length, a malformed chunk), it stops looking for good and
 //! passes the rest of the connection through untouched: the only bytes it
-//! ever changes are high bytes inside a request-target.
+//! ever changes are such bytes inside a request-target.
 
 /// Where the scanner is in the client's byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +114,7 @@ impl TargetScanner {
 
     /// Advances over `data` and returns how many of its bytes go on
     /// unchanged. When that is less than `data.len()`, the next byte is a
-    /// high byte inside a request-target: the caller sends it on encoded
+    /// byte to encode inside a request-target: the caller sends it on encoded
     /// (`encode`) and scans on from the byte after it.
     pub fn scan(&mut self, data: &[u8]) -> usize {
         let mut i = 0;
@@ -144,10 +145,10 @@ impl TargetScanner {
                     let rest = &data[i..];
                     match rest
                         .iter()
-                        .position(|&b| b == b' ' || b == b'\n' || b == b'\r' || b >= 0x80)
+                        .position(|&b| b == b' ' || b == b'\n' || b == b'\r' || encoded(b))
                     {
                         None => return data.len(),
-                        Some(p) if rest[p] >= 0x80 => return i + p,
+                        Some(p) if encoded(rest[p]) => return i + p,
                         Some(p) => {
                             i += p;
                             self.byte(data[i]);
@@ -176,7 +177,7 @@ impl TargetScanner {
         data.len()
     }
 
-    /// Scans `input` and appends it to `out` with the high bytes of its
+    /// Scans `input` and appends it to `out` with the high and control bytes of its
     /// request-targets percent-encoded.
     pub fn transform(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         loop {
@@ -420,6 +421,14 @@ impl TargetScanner {
     }
 }
 
+/// Whether a byte of a request-target goes on as `%XX`: the high bytes,
+/// and the control bytes other than the CR and LF that end the line
+/// (Swift's servers take them as part of the path, where a NUL is then
+/// refused with a 412; hyper would refuse the whole line with a 400).
+fn encoded(b: u8) -> bool {
+    b >= 0x7f || (b < 0x20 && b != b'\r' && b != b'\n')
+}
+
 /// `%XX` for a byte.
 pub fn encode(b: u8) -> [u8; 3] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -469,6 +478,16 @@ mod tests {
         assert_eq!(
             out,
             b"GET /v1/a/%FF%C3%A9?q=%80 HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        assert_eq!(s.state, State::Idle);
+    }
+
+    #[test]
+    fn control_bytes_in_the_target_are_encoded() {
+        let (out, s) = run(b"GET /v1/a/c/o\x00\x01\t\x7f HTTP/1.1\r\nX-Meta: \t\r\n\r\n");
+        assert_eq!(
+            out,
+            b"GET /v1/a/c/o%00%01%09%7F HTTP/1.1\r\nX-Meta: \t\r\n\r\n"
         );
         assert_eq!(s.state, State::Idle);
     }

@@ -1,4 +1,4 @@
-//! A connection whose reads come out with the high bytes of every
+//! A connection whose reads come out with the high and control bytes of every
 //! request-target percent-encoded (`request_target` finds them); writes go
 //! to the connection unchanged. The servers accept every connection
 //! through it ([`EncodingListener`] for axum, [`EncodedTargets::new`] for
@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::request_target::{encode, TargetScanner};
 
-/// A stream read with its request-targets' high bytes encoded.
+/// A stream read with its request-targets' high and control bytes encoded.
 #[derive(Debug)]
 pub struct EncodedTargets<S> {
     inner: S,
