@@ -1,12 +1,15 @@
 //! Small answers of our proxy compared with Swift's own proxy over the same
 //! all-in-one cluster (Swift's first, then ours; a line per answer, which
 //! must match): server-side copies (the headers a copy answers with, and
-//! the order in which a copy request is checked), and raw control bytes
-//! in a request path.
+//! the order in which a copy request is checked), raw control bytes in a
+//! request path, and a client that half-closes its connection.
 
 mod aio_util;
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
 
 use aio_util::{raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
 
@@ -243,6 +246,37 @@ fn raw_path_scenario(r: &mut Run) {
     }
 }
 
+/// The status line a server sends to a client that shuts its side of the
+/// connection as soon as its request is sent (empty if none).
+fn half_closed(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    // The version of the status line is not compared (Swift always says 1.1).
+    let line = text.lines().next().unwrap_or("");
+    line.split_once(' ')
+        .map_or("", |(_, rest)| rest)
+        .to_string()
+}
+
+fn half_close_answers(port: u16) -> Vec<String> {
+    let tok = token(port, "test:tester", "testing");
+    let requests = [
+        "GET /healthcheck HTTP/1.0\r\n\r\n".to_string(),
+        "GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+        format!("HEAD /v1/AUTH_test HTTP/1.0\r\nX-Auth-Token: {tok}\r\n\r\n"),
+        format!(
+            "PUT /v1/AUTH_test/parity-half HTTP/1.0\r\nX-Auth-Token: {tok}\r\nContent-Length: 0\r\n\r\n"
+        ),
+        format!("DELETE /v1/AUTH_test/parity-half HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {tok}\r\n\r\n"),
+    ];
+    requests.iter().map(|q| half_closed(port, q)).collect()
+}
+
 #[test]
 fn answers_match_swifts_proxy() {
     let mc = Memcached::start();
@@ -263,4 +297,16 @@ fn answers_match_swifts_proxy() {
     );
     assert!(copy.contains("x-delete-at=4102444800"), "{copy}");
     compare(USERS, swift.port, aio.port, raw_path_scenario);
+    let theirs = half_close_answers(swift.port);
+    assert_eq!(
+        theirs,
+        [
+            "200 OK",
+            "200 OK",
+            "204 No Content",
+            "201 Created",
+            "204 No Content"
+        ]
+    );
+    assert_eq!(half_close_answers(aio.port), theirs);
 }

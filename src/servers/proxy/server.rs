@@ -136,7 +136,8 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request<Body>) -> Response
 /// finish. Connections are read through `target_io`: a raw high byte in a
 /// request path reaches the pipeline as `%XX`, as Swift decodes both alike. Header names go out in Title-Case, as Swift's WSGI server sends
 /// them: some clients compare names case-sensitively (hyper would lowercase
-/// them).
+/// them). A client that shuts its side of the connection once its request
+/// is sent (half-close) still gets the answer, as from Swift's server.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -159,6 +160,7 @@ pub async fn serve(
                 let svc = hyper_util::service::TowerToHyperService::new(app.clone());
                 let conn = hyper::server::conn::http1::Builder::new()
                     .title_case_headers(true)
+                    .half_close(true)
                     .serve_connection(hyper_util::rt::TokioIo::new(EncodedTargets::new(stream)), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
