@@ -2,7 +2,8 @@
 //! all-in-one cluster (Swift's first, then ours; a line per answer, which
 //! must match): server-side copies (the headers a copy answers with, and
 //! the order in which a copy request is checked), raw control bytes in a
-//! request path, and a client that half-closes its connection.
+//! request path, a client that half-closes its connection, and tempauth
+//! over several reseller prefixes.
 
 mod aio_util;
 
@@ -11,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use aio_util::{raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
+use aio_util::{another_proxy, bin, raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
 
 /// Headers compared on every answer (with every `x-object-meta-*`).
 const COMPARED: &[&str] = &[
@@ -309,4 +310,71 @@ fn answers_match_swifts_proxy() {
         ]
     );
     assert_eq!(half_close_answers(aio.port), theirs);
+}
+
+/// tempauth with two reseller prefixes, the second requiring a group of
+/// its admins: `test:tester` is an admin without the group,
+/// `test:tester6` one with it.
+fn prefixes_scenario(r: &mut Run) {
+    let grouped = Some("test:tester6");
+    let reseller = Some("admin:admin");
+    for account in ["AUTH_test", "SERVICE_test"] {
+        let c = format!("/v1/{account}/parity-svc");
+        let o = format!("{c}/o");
+        for who in [OWNER, grouped] {
+            r.req(who, "PUT", c.as_bytes(), &[], b"");
+            r.req(who, "PUT", o.as_bytes(), &[], b"data");
+            r.req(who, "GET", o.as_bytes(), &[], b"");
+            r.req(who, "HEAD", format!("/v1/{account}").as_bytes(), &[], b"");
+        }
+        for who in [STRANGER, reseller, None] {
+            r.req(who, "GET", o.as_bytes(), &[], b"");
+            r.req(who, "HEAD", c.as_bytes(), &[], b"");
+        }
+        r.req(grouped, "DELETE", o.as_bytes(), &[], b"");
+        r.req(grouped, "DELETE", c.as_bytes(), &[], b"");
+    }
+    r.req(grouped, "HEAD", b"/v1/OTHER_test", &[], b"");
+    r.req(reseller, "HEAD", b"/v1/SERVICE_", &[], b"");
+}
+
+#[test]
+fn tempauth_serves_every_reseller_prefix_as_swifts() {
+    let mc = Memcached::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = Aio::setup(&tmp.path().join("aio"));
+    let conf = use_memcached(&aio, &mc);
+    let aio = aio.start();
+    let auth = "[filter:tempauth]\nuse = egg:swift#tempauth\n";
+    assert!(conf.contains(auth), "{conf}");
+    let conf = conf.replace(
+        auth,
+        &format!(
+            "{auth}reseller_prefix = AUTH, SERVICE\nSERVICE_require_group = .service\n\
+             user_test_tester6 = testing6 .admin .service\n"
+        ),
+    );
+    let swift = swift_proxy(&aio, &conf);
+    let ours = another_proxy(
+        &aio,
+        &conf,
+        "",
+        &bin("swift-proxy-server"),
+        "proxy-prefixes",
+    );
+    let users = [
+        USERS,
+        &[("test:tester6", "testing6"), ("admin:admin", "admin")],
+    ]
+    .concat();
+    let lines = compare(&users, swift.port, ours.port, prefixes_scenario);
+    let status = |needle: &str| {
+        let l = lines.iter().find(|l| l.starts_with(needle));
+        l.unwrap_or_else(|| panic!("{needle} in {lines:#?}"))
+            .clone()
+    };
+    // The group is needed under the second prefix only.
+    assert!(status("test:tester6 PUT /v1/SERVICE_test/parity-svc/o").contains(": 201"));
+    assert!(status("test:tester PUT /v1/SERVICE_test/parity-svc/o").contains(": 403"));
+    assert!(status("test:tester PUT /v1/AUTH_test/parity-svc/o").contains(": 201"));
 }

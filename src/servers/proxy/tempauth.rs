@@ -31,13 +31,17 @@ pub struct Identity {
 
 /// The configured users and token settings.
 pub struct TempAuth {
-    /// `AUTH_`, always ending in `_`.
+    /// The first reseller prefix (`AUTH_`, ending in `_` unless empty):
+    /// tokens and storage URLs use it.
     pub prefix: String,
+    /// Every reseller prefix tempauth answers for (`reseller_prefix =
+    /// AUTH, SERVICE`), in the configured order.
+    prefixes: Vec<String>,
     users: HashMap<String, TempAuthUser>,
     token_life: u64,
-    /// A group an account's admins must also be in to own it (Swift's
-    /// `require_group`, or `<prefix>require_group` for the prefix).
-    require_group: String,
+    /// The group an account's admins must also be in to own it, per
+    /// prefix (Swift's `require_group`, or `<PREFIX>_require_group`).
+    require_groups: HashMap<String, String>,
     /// Tokens recently found valid in the store: when, expiry, groups.
     recent: Mutex<HashMap<String, (Instant, f64, String)>>,
 }
@@ -144,49 +148,81 @@ pub fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
     allowed
 }
 
+/// The prefixes of a `reseller_prefix` value, as Swift reads them:
+/// comma-separated, `''` for the empty prefix, each ending in `_` unless
+/// empty, no repeats; none at all means the empty prefix.
+fn reseller_prefixes(value: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut p = if p == "''" {
+            String::new()
+        } else {
+            p.to_string()
+        };
+        if !p.is_empty() && !p.ends_with('_') {
+            p.push('_');
+        }
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
 impl TempAuth {
     pub fn new(conf: &ProxyConf) -> Result<TempAuth, String> {
         let opts = conf.filter(Filter::TempAuth);
-        let mut prefix = opts
-            .get("reseller_prefix")
-            .map(|p| p.split(',').next().unwrap_or("").trim().to_string())
-            .unwrap_or_else(|| "AUTH".into());
-        if !prefix.is_empty() && !prefix.ends_with('_') {
-            prefix.push('_');
-        }
+        let prefixes = reseller_prefixes(opts.get("reseller_prefix").map_or("AUTH", |v| v));
         let token_life = opts
             .get("token_life")
             .map(|v| v.parse().map_err(|_| format!("bad token_life {v:?}")))
             .transpose()?
             .unwrap_or(86_400);
         // The prefixed option wins over the plain one, as Swift reads them.
-        let prefix_name = if prefix.is_empty() { "''" } else { &prefix };
         let set = |key: &str| opts.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let require_group = set(&format!("{prefix_name}require_group"))
-            .or_else(|| set("require_group"))
-            .unwrap_or_default()
-            .to_string();
+        let require_groups = prefixes
+            .iter()
+            .map(|prefix| {
+                let name = if prefix.is_empty() { "''" } else { prefix };
+                let group = set(&format!("{name}require_group"))
+                    .or_else(|| set("require_group"))
+                    .unwrap_or_default();
+                (prefix.clone(), group.to_string())
+            })
+            .collect();
         let users = conf
             .tempauth_users()
             .into_iter()
             .map(|u| (format!("{}:{}", u.account, u.user), u))
             .collect();
         Ok(TempAuth {
-            prefix,
+            prefix: prefixes[0].clone(),
+            prefixes,
             users,
             token_life,
-            require_group,
+            require_groups,
             recent: Mutex::new(HashMap::new()),
         })
     }
 
+    /// The groups a user's tokens carry: `account`, `account:user`, the
+    /// configured groups, and for `.admin` the account under every
+    /// reseller prefix.
     fn groups_of(&self, u: &TempAuthUser) -> String {
         let account_id = format!("{}{}", self.prefix, u.account);
         let mut groups = vec![u.account.clone(), format!("{}:{}", u.account, u.user)];
         groups.extend(u.groups.iter().cloned());
         if let Some(i) = groups.iter().position(|g| g == ".admin") {
             groups.remove(i);
-            groups.push(account_id);
+            for p in self.prefixes.iter().filter(|p| !p.is_empty()) {
+                groups.push(format!("{p}{}", u.account));
+            }
+            if !groups.contains(&account_id) {
+                groups.push(account_id);
+            }
         }
         groups.join(",")
     }
@@ -303,9 +339,20 @@ impl TempAuth {
         })
     }
 
+    /// The reseller prefix of `account`, if tempauth answers for it: the
+    /// first non-empty prefix it starts with, else the empty prefix when
+    /// one is configured.
+    fn account_prefix(&self, account: &str) -> Option<&str> {
+        self.prefixes
+            .iter()
+            .find(|p| !p.is_empty() && account.starts_with(p.as_str()))
+            .or_else(|| self.prefixes.iter().find(|p| p.is_empty()))
+            .map(String::as_str)
+    }
+
     /// Whether `account` is one this tempauth answers for.
     pub fn owns_prefix(&self, account: &str) -> bool {
-        account.starts_with(&self.prefix)
+        self.account_prefix(account).is_some()
     }
 
     /// Authorizes a request as tempauth does, up to the account ACLs:
@@ -330,15 +377,15 @@ impl TempAuth {
         } else {
             StatusCode::UNAUTHORIZED
         };
-        if !self.owns_prefix(account) {
+        let Some(prefix) = self.account_prefix(account) else {
             return Verdict::Deny(denied);
-        }
+        };
         let groups = who.map_or(&[][..], |w| w.groups.as_slice());
         let member = |g: &str| groups.iter().any(|x| x == g);
         // Reseller admins own every account of the prefix except the bare
         // prefix and `.`-accounts (kept for the cluster's own use).
-        let reseller_account =
-            account != self.prefix && !account[self.prefix.len()..].starts_with('.');
+        let reseller_account = !self.prefixes.iter().any(|p| p == account)
+            && !account[prefix.len()..].starts_with('.');
         if member(".reseller_admin") && reseller_account {
             return Verdict::Allow { owner: true };
         }
@@ -350,7 +397,10 @@ impl TempAuth {
         // `require_group` an admin must be in that group too (else only
         // the ACLs below may let them in).
         let account_op = container.is_none() && matches!(*method, Method::PUT | Method::DELETE);
-        let required = self.require_group.is_empty() || member(&self.require_group);
+        let required = self
+            .require_groups
+            .get(prefix)
+            .is_none_or(|g| g.is_empty() || member(g));
         if member(account) && !account_op && required {
             return Verdict::Allow { owner: true };
         }
