@@ -3,9 +3,11 @@
 //! must match): server-side copies (the headers a copy answers with, and
 //! the order in which a copy request is checked), raw control bytes in a
 //! request path, a client that half-closes its connection, and tempauth
-//! over several reseller prefixes.
+//! over several reseller prefixes. Container listings of a `swift_bytes`
+//! content type are compared with Swift's container server.
 
 mod aio_util;
+mod server_util;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -377,4 +379,86 @@ fn tempauth_serves_every_reseller_prefix_as_swifts() {
     assert!(status("test:tester6 PUT /v1/SERVICE_test/parity-svc/o").contains(": 201"));
     assert!(status("test:tester PUT /v1/SERVICE_test/parity-svc/o").contains(": 403"));
     assert!(status("test:tester PUT /v1/AUTH_test/parity-svc/o").contains(": 201"));
+}
+
+/// Object rows whose content types carry `swift_bytes` (as large-object
+/// middlewares write them), and others.
+const ROWS: &[(&str, &str, u64)] = &[
+    ("a", "text/plain;swift_bytes=99", 5),
+    ("b", "application/x; charset=UTF-8; swift_bytes=12345", 0),
+    ("c", "text/plain; charset=utf-8", 3),
+    ("d", "a/b;swift_bytes=many", 7),
+    ("e", "a/b", 4),
+    ("f", "a/b; q=\"x;y\" ;swift_bytes=4; z=1", 2),
+];
+
+/// A container server's listings of [`ROWS`] in each format.
+fn listings(port: u16) -> Vec<String> {
+    let ts = "1700000000.00000";
+    let put = |path: &str, extra: &[(&str, &str)]| {
+        let h = [&[("X-Timestamp", ts)], extra].concat();
+        let (status, _, body) = server_util::http(port, "PUT", path, &h, b"");
+        assert!(
+            status == 201 || status == 202,
+            "PUT {path}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    };
+    put("/sda1/0/a/c", &[]);
+    for (name, ctype, size) in ROWS {
+        let size = size.to_string();
+        put(
+            &format!("/sda1/0/a/c/{name}"),
+            &[
+                ("X-Size", &size),
+                ("X-Content-Type", ctype),
+                ("X-Etag", "d41d8cd98f00b204e9800998ecf8427e"),
+            ],
+        );
+    }
+    let mut out = Vec::new();
+    for (query, accept) in [
+        ("?format=json", ""),
+        ("?format=xml", ""),
+        ("", ""),
+        ("", "application/json"),
+    ] {
+        let h: &[(&str, &str)] = if accept.is_empty() {
+            &[]
+        } else {
+            &[("Accept", accept)]
+        };
+        let (status, _, body) =
+            server_util::http(port, "GET", &format!("/sda1/0/a/c{query}"), h, b"");
+        out.push(format!(
+            "{query} {accept}: {status} {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    out
+}
+
+#[test]
+fn listings_take_sizes_from_swift_bytes_as_swifts_container_server() {
+    let site = server_util::Site::new();
+    let ours = server_util::spawn(&site, "container", "");
+    let swift_devices = site.root().join("swift-node");
+    std::fs::create_dir_all(swift_devices.join("sda1")).unwrap();
+    let python = aio_util::swift_python();
+    let swift = server_util::spawn_swift(&python, &site, "container", &swift_devices, "");
+    let theirs = listings(swift.port);
+    assert!(
+        theirs[0].contains(r#""bytes": 12345"#) || theirs[0].contains(r#""bytes":12345"#),
+        "{theirs:#?}"
+    );
+    // JSON spacing differs between the servers; the values must not.
+    let json = |s: &str| -> serde_json::Value {
+        let body = s.split_once(": 200 ").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {s}"))
+    };
+    let mine = listings(ours.port);
+    assert_eq!(json(&mine[0]), json(&theirs[0]));
+    assert_eq!(json(&mine[3]), json(&theirs[3]));
+    assert_eq!(mine[1], theirs[1]);
+    assert_eq!(mine[2], theirs[2]);
 }

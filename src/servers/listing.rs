@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use super::http::{header, header_text, set_header, title_case, ApiError};
 use super::update::UpdateClient;
 use crate::ring::hash::HashPathConf;
-use crate::storage::broker::{db_path, Broker, DbKind, ListParams, ListRow};
+use crate::storage::broker::{db_path, extract_swift_bytes, Broker, DbKind, ListParams, ListRow};
 use crate::storage::device::{valid_component, Devices};
 use crate::storage::timestamp::decode_timestamps;
 use crate::storage::Timestamp;
@@ -217,12 +217,22 @@ impl Format {
     }
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
+/// Escapes text for XML as Python's ElementTree writes it (Swift's
+/// listings are made with it): `&`, `<` and `>` everywhere, and in an
+/// attribute (`attr`) also `"` and newlines.
+pub fn xml_escape(s: &str, attr: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if attr => out.push_str("&quot;"),
+            '\n' if attr => out.push_str("&#10;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A row's `last_modified`: its newest time, which for an object row is
@@ -264,6 +274,16 @@ pub fn listing_response(
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
+/// An object row's content type and size as listed: a `swift_bytes`
+/// parameter (large-object middlewares store a manifest's total size in
+/// it) leaves the type and, when it is a number, stands for the size, as
+/// Swift's container server lists rows.
+fn listed_type_and_size(content_type: &str, size: i64) -> (String, i64) {
+    let (content_type, swift_bytes) = extract_swift_bytes(content_type);
+    let size = swift_bytes.and_then(|b| b.parse().ok()).unwrap_or(size);
+    (content_type, size)
+}
+
 /// Renders a listing; `root` is `container`/`account` and `name` its name (XML only).
 /// `policies` names the storage policies (accounts list each container's).
 pub fn render(
@@ -279,9 +299,12 @@ pub fn render(
             let items: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| match r {
-                    ListRow::Object { name, created_at, size, content_type, etag } => serde_json::json!({
-                        "name": name, "hash": etag, "bytes": size, "content_type": content_type, "last_modified": iso(created_at)
-                    }),
+                    ListRow::Object { name, created_at, size, content_type, etag } => {
+                        let (content_type, size) = listed_type_and_size(content_type, *size);
+                        serde_json::json!({
+                            "name": name, "hash": etag, "bytes": size, "content_type": content_type, "last_modified": iso(created_at)
+                        })
+                    }
                     ListRow::Container { name, object_count, bytes_used, put_timestamp, storage_policy_index } => {
                         let mut v = serde_json::json!({
                             "name": name, "count": object_count, "bytes": bytes_used, "last_modified": iso(put_timestamp)
@@ -300,23 +323,30 @@ pub fn render(
         Format::Xml => {
             let mut s = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} name=\"{}\">",
-                xml_escape(name)
+                xml_escape(name, true)
             );
             for r in rows {
                 match r {
-                    ListRow::Object { name, created_at, size, content_type, etag } => s.push_str(&format!(
-                        "<object><name>{}</name><hash>{}</hash><bytes>{size}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
-                        xml_escape(name),
-                        xml_escape(etag),
-                        xml_escape(content_type),
-                        iso(created_at)
-                    )),
+                    ListRow::Object { name, created_at, size, content_type, etag } => {
+                        let (content_type, size) = listed_type_and_size(content_type, *size);
+                        s.push_str(&format!(
+                            "<object><name>{}</name><hash>{}</hash><bytes>{size}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
+                            xml_escape(name, false),
+                            xml_escape(etag, false),
+                            xml_escape(&content_type, false),
+                            iso(created_at)
+                        ))
+                    }
                     ListRow::Container { name, object_count, bytes_used, put_timestamp, .. } => s.push_str(&format!(
                         "<container><name>{}</name><count>{object_count}</count><bytes>{bytes_used}</bytes><last_modified>{}</last_modified></container>",
-                        xml_escape(name),
+                        xml_escape(name, false),
                         iso(put_timestamp)
                     )),
-                    ListRow::Subdir(d) => s.push_str(&format!("<subdir name=\"{0}\"><name>{0}</name></subdir>", xml_escape(d))),
+                    ListRow::Subdir(d) => s.push_str(&format!(
+                        "<subdir name=\"{}\"><name>{}</name></subdir>",
+                        xml_escape(d, true),
+                        xml_escape(d, false)
+                    )),
                 }
             }
             s.push_str(&format!("</{root}>"));

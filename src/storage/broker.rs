@@ -27,6 +27,7 @@ mod sync;
 mod upkeep;
 
 pub use listing::{ListParams, ListRow};
+pub use merge::extract_swift_bytes;
 pub use pending::{
     pending_path, put_records, ContainerRecord, Record, PENDING_CAP, PENDING_TIMEOUT,
 };

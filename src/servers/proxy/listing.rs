@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, Response, StatusCode};
 use serde_json::Value;
 
 use super::headers;
+use crate::servers::listing::xml_escape;
 
 /// A listing's output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,21 +175,6 @@ pub fn wanted_format(pairs: &[(String, String)], h: &HeaderMap) -> Result<Format
         }
     }
     best.map(|(_, _, f)| f).ok_or(StatusCode::NOT_ACCEPTABLE)
-}
-
-fn xml_escape(s: &str, attr: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\n' if attr => out.push_str("&#10;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn field(v: &Value, k: &str) -> String {
