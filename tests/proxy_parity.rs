@@ -14,7 +14,9 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use aio_util::{another_proxy, bin, raw_http, swift_proxy, token, use_memcached, Aio, Memcached};
+use aio_util::{
+    another_proxy, bin, one_cluster_at_a_time, raw_http, swift_proxy, token, MemcachedCluster,
+};
 
 /// Headers compared on every answer (with every `x-object-meta-*`).
 const COMPARED: &[&str] = &[
@@ -282,12 +284,10 @@ fn half_close_answers(port: u16) -> Vec<String> {
 
 #[test]
 fn answers_match_swifts_proxy() {
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
-    let swift = swift_proxy(&aio, &conf);
+    let _turn = one_cluster_at_a_time();
+    let cluster = MemcachedCluster::start();
+    let aio = &cluster.aio;
+    let swift = swift_proxy(aio, &cluster.conf);
     let lines = compare(USERS, swift.port, aio.port, copy_scenario);
     // The comparison cannot pass with metadata missing from both.
     let copy = lines
@@ -342,11 +342,9 @@ fn prefixes_scenario(r: &mut Run) {
 
 #[test]
 fn tempauth_serves_every_reseller_prefix_as_swifts() {
-    let mc = Memcached::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let aio = Aio::setup(&tmp.path().join("aio"));
-    let conf = use_memcached(&aio, &mc);
-    let aio = aio.start();
+    let _turn = one_cluster_at_a_time();
+    let cluster = MemcachedCluster::start();
+    let (aio, conf) = (&cluster.aio, &cluster.conf);
     let auth = "[filter:tempauth]\nuse = egg:swift#tempauth\n";
     assert!(conf.contains(auth), "{conf}");
     let conf = conf.replace(
@@ -356,14 +354,8 @@ fn tempauth_serves_every_reseller_prefix_as_swifts() {
              user_test_tester6 = testing6 .admin .service\n"
         ),
     );
-    let swift = swift_proxy(&aio, &conf);
-    let ours = another_proxy(
-        &aio,
-        &conf,
-        "",
-        &bin("swift-proxy-server"),
-        "proxy-prefixes",
-    );
+    let swift = swift_proxy(aio, &conf);
+    let ours = another_proxy(aio, &conf, "", &bin("swift-proxy-server"), "proxy-prefixes");
     let users = [
         USERS,
         &[("test:tester6", "testing6"), ("admin:admin", "admin")],
