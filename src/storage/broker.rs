@@ -29,7 +29,8 @@ mod upkeep;
 pub use listing::{ListParams, ListRow};
 pub use merge::extract_swift_bytes;
 pub use pending::{
-    pending_path, put_records, ContainerRecord, Record, PENDING_CAP, PENDING_TIMEOUT,
+    pending_path, put_records, try_append_records, ContainerRecord, Record, PENDING_CAP,
+    PENDING_TIMEOUT,
 };
 pub use prealloc::{db_preallocation, prealloc_target, set_db_preallocation};
 pub use sync::Row;

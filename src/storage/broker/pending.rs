@@ -186,10 +186,8 @@ pub fn put_records(
     if !db.is_file() {
         return Err(StorageError::NotFound);
     }
-    let pending = pending_path(db);
     let _held = lock(db, timeout)?;
-    let size = std::fs::metadata(&pending).map(|m| m.len()).unwrap_or(0);
-    if size > PENDING_CAP {
+    if pending_size(db) > PENDING_CAP {
         let opened;
         let b = match broker {
             Some(b) => b,
@@ -200,6 +198,37 @@ pub fn put_records(
         };
         return b.commit_locked(records);
     }
+    append(db, records)
+}
+
+/// [`put_records`] without waiting: `None` when another writer or a merge
+/// holds the lock, or when the file is past the cap (the merge that is due
+/// is work for a thread that may wait). Appending takes a few system calls
+/// on cached pages, so a request handler can call this in place of handing
+/// the update to a blocking thread.
+pub fn try_append_records(db: &Path, records: &[Record]) -> Option<Result<()>> {
+    if !db.is_file() {
+        return Some(Err(StorageError::NotFound));
+    }
+    let dir = db.parent().unwrap_or(Path::new("."));
+    let _held = match lock_dir_timeout(dir, Duration::ZERO) {
+        Ok(Some(held)) => held,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    if pending_size(db) > PENDING_CAP {
+        return None;
+    }
+    Some(append(db, records))
+}
+
+fn pending_size(db: &Path) -> u64 {
+    std::fs::metadata(pending_path(db)).map_or(0, |m| m.len())
+}
+
+/// Appends records to the pending file; the caller holds the lock.
+fn append(db: &Path, records: &[Record]) -> Result<()> {
+    let pending = pending_path(db);
     let buf: Vec<u8> = records.iter().flat_map(Record::encode).collect();
     let mut f = OpenOptions::new()
         .create(true)
