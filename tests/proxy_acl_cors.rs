@@ -7,9 +7,7 @@
 
 mod aio_util;
 
-use std::collections::HashMap;
-
-use aio_util::{another_proxy, bin, raw_http, swift_proxy, token, MemcachedCluster};
+use aio_util::{another_proxy, bin, compare_runs, swift_proxy, MemcachedCluster, Recorded};
 
 /// The headers compared on every answer.
 const COMPARED: &[&str] = &[
@@ -45,22 +43,24 @@ const USERS: &[(&str, &str)] = &[
 ];
 
 /// One proxy's answers to a scenario, a line per request.
-struct Run {
-    port: u16,
-    tokens: HashMap<&'static str, String>,
-    lines: Vec<String>,
+type Run = Recorded;
+
+/// The requests of these scenarios, and what they record of the answers.
+trait Requests {
+    fn req(
+        &mut self,
+        who: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> u16;
+    fn ask(&mut self, who: Option<&str>, method: &str, path: &str, headers: &[(&str, &str)])
+        -> u16;
+    fn quiet(&self, who: &str, method: &str, path: &str, headers: &[(&str, &str)]);
 }
 
-impl Run {
-    fn with_users(port: u16, users: &[(&'static str, &str)]) -> Run {
-        let tokens = users.iter().map(|(u, k)| (*u, token(port, u, k))).collect();
-        Run {
-            port,
-            tokens,
-            lines: Vec::new(),
-        }
-    }
-
+impl Requests for Run {
     /// Sends a request as `who` (`None`: anonymous) and records the answer;
     /// returns the status.
     fn req(
@@ -71,11 +71,7 @@ impl Run {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> u16 {
-        let mut h: Vec<(&str, &str)> = headers.to_vec();
-        if let Some(u) = who {
-            h.push(("X-Auth-Token", &self.tokens[u]));
-        }
-        let (status, got, text) = raw_http(self.port, method, path, &h, body);
+        let (status, got, text) = self.send(who, method, path, headers, body);
         let mut line = format!(
             "{} {method} {path} {headers:?}: {status}",
             who.unwrap_or("-")
@@ -117,8 +113,7 @@ impl Run {
 
     /// The same request, unrecorded (cleanup whose outcome may differ).
     fn quiet(&self, who: &str, method: &str, path: &str, headers: &[(&str, &str)]) {
-        let h = [&[("X-Auth-Token", self.tokens[who].as_str())], headers].concat();
-        raw_http(self.port, method, path, &h, b"");
+        self.send(Some(who), method, path, headers, b"");
     }
 }
 
@@ -480,34 +475,7 @@ fn require_group_scenario(r: &mut Run) {
 
 /// Runs a scenario on Swift's proxy, then on ours, and compares.
 fn compare(swift_port: u16, our_port: u16, scenario: fn(&mut Run)) {
-    compare_as(USERS, swift_port, our_port, scenario);
-}
-
-/// [`compare`] with these users' tokens.
-fn compare_as(
-    users: &[(&'static str, &str)],
-    swift_port: u16,
-    our_port: u16,
-    scenario: fn(&mut Run),
-) {
-    let mut theirs = Run::with_users(swift_port, users);
-    scenario(&mut theirs);
-    let mut ours = Run::with_users(our_port, users);
-    scenario(&mut ours);
-    assert_eq!(theirs.lines.len(), ours.lines.len());
-    let diffs: Vec<String> = theirs
-        .lines
-        .iter()
-        .zip(&ours.lines)
-        .filter(|(t, o)| t != o)
-        .map(|(t, o)| format!("swift: {t}\nours:  {o}"))
-        .collect();
-    assert!(
-        diffs.is_empty(),
-        "{} answers differ:\n{}",
-        diffs.len(),
-        diffs.join("\n\n")
-    );
+    compare_runs(USERS, swift_port, our_port, scenario);
 }
 
 #[test]
@@ -551,7 +519,7 @@ fn account_acls_and_cors_answer_as_swifts_proxy() {
         "proxy-grouped",
     );
     let users = [USERS, &[("test:tester5", "testing5")]].concat();
-    compare_as(
+    compare_runs(
         &users,
         swift_grouped.port,
         ours_grouped.port,

@@ -9,13 +9,13 @@
 mod aio_util;
 mod server_util;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use aio_util::{
-    another_proxy, bin, one_cluster_at_a_time, raw_http, swift_proxy, token, MemcachedCluster,
+    another_proxy, bin, compare_runs, one_cluster_at_a_time, swift_proxy, token, MemcachedCluster,
+    Recorded,
 };
 
 /// Headers compared on every answer (with every `x-object-meta-*`).
@@ -28,22 +28,21 @@ const COMPARED: &[&str] = &[
 ];
 
 /// One proxy's answers to a scenario.
-struct Run {
-    port: u16,
-    tokens: HashMap<&'static str, String>,
-    lines: Vec<String>,
+type Run = Recorded;
+
+/// The request of these scenarios, and what it records of the answer.
+trait Requests {
+    fn req(
+        &mut self,
+        who: Option<&str>,
+        method: &str,
+        path: &[u8],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>);
 }
 
-impl Run {
-    fn new(port: u16, users: &[(&'static str, &str)]) -> Run {
-        let tokens = users.iter().map(|(u, k)| (*u, token(port, u, k))).collect();
-        Run {
-            port,
-            tokens,
-            lines: Vec::new(),
-        }
-    }
-
+impl Requests for Run {
     /// Sends a request as `who` (`None`: anonymous), records the answer
     /// and returns it.
     fn req(
@@ -54,11 +53,7 @@ impl Run {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, Vec<(String, String)>) {
-        let mut h = headers.to_vec();
-        if let Some(u) = who {
-            h.push(("X-Auth-Token", &self.tokens[u]));
-        }
-        let (status, got, text) = raw_http(self.port, method, path, &h, body);
+        let (status, got, text) = self.send(who, method, path, headers, body);
         let mut line = format!(
             "{} {method} {} {headers:?}: {status}",
             who.unwrap_or("-"),
@@ -82,34 +77,6 @@ impl Run {
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     aio_util::header(h, name)
-}
-
-/// Runs `scenario` on Swift's proxy, then on ours, and compares the lines.
-fn compare(
-    users: &[(&'static str, &str)],
-    swift_port: u16,
-    our_port: u16,
-    scenario: fn(&mut Run),
-) -> Vec<String> {
-    let mut theirs = Run::new(swift_port, users);
-    scenario(&mut theirs);
-    let mut ours = Run::new(our_port, users);
-    scenario(&mut ours);
-    assert_eq!(theirs.lines.len(), ours.lines.len());
-    let diffs: Vec<String> = theirs
-        .lines
-        .iter()
-        .zip(&ours.lines)
-        .filter(|(t, o)| t != o)
-        .map(|(t, o)| format!("swift: {t}\nours:  {o}"))
-        .collect();
-    assert!(
-        diffs.is_empty(),
-        "{} answers differ:\n{}",
-        diffs.len(),
-        diffs.join("\n\n")
-    );
-    theirs.lines
 }
 
 const USERS: &[(&str, &str)] = &[("test:tester", "testing"), ("test:tester3", "testing3")];
@@ -288,7 +255,7 @@ fn answers_match_swifts_proxy() {
     let cluster = MemcachedCluster::start();
     let aio = &cluster.aio;
     let swift = swift_proxy(aio, &cluster.conf);
-    let lines = compare(USERS, swift.port, aio.port, copy_scenario);
+    let lines = compare_runs(USERS, swift.port, aio.port, copy_scenario);
     // The comparison cannot pass with metadata missing from both.
     let copy = lines
         .iter()
@@ -299,7 +266,7 @@ fn answers_match_swifts_proxy() {
         "{copy}"
     );
     assert!(copy.contains("x-delete-at=4102444800"), "{copy}");
-    compare(USERS, swift.port, aio.port, raw_path_scenario);
+    compare_runs(USERS, swift.port, aio.port, raw_path_scenario);
     let theirs = half_close_answers(swift.port);
     assert_eq!(
         theirs,
@@ -361,7 +328,7 @@ fn tempauth_serves_every_reseller_prefix_as_swifts() {
         &[("test:tester6", "testing6"), ("admin:admin", "admin")],
     ]
     .concat();
-    let lines = compare(&users, swift.port, ours.port, prefixes_scenario);
+    let lines = compare_runs(&users, swift.port, ours.port, prefixes_scenario);
     let status = |needle: &str| {
         let l = lines.iter().find(|l| l.starts_with(needle));
         l.unwrap_or_else(|| panic!("{needle} in {lines:#?}"))

@@ -369,6 +369,73 @@ pub fn token(port: u16, user: &str, key: &str) -> String {
         .to_string()
 }
 
+/// One proxy's side of a scenario run against two proxies (Swift's and
+/// ours): its port, the users' tokens on it, and a line per answer that
+/// the scenario chose to record.
+pub struct Recorded {
+    pub port: u16,
+    pub tokens: std::collections::HashMap<&'static str, String>,
+    pub lines: Vec<String>,
+}
+
+impl Recorded {
+    /// Logs `users` (name, key) in on the proxy on `port`.
+    pub fn new(port: u16, users: &[(&'static str, &str)]) -> Recorded {
+        let tokens = users.iter().map(|(u, k)| (*u, token(port, u, k))).collect();
+        Recorded {
+            port,
+            tokens,
+            lines: Vec::new(),
+        }
+    }
+
+    /// A [`raw_http`] request as `who` (`None`: anonymous, no token).
+    pub fn send(
+        &self,
+        who: Option<&str>,
+        method: &str,
+        path: impl AsRef<[u8]>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut h = headers.to_vec();
+        if let Some(u) = who {
+            h.push(("X-Auth-Token", &self.tokens[u]));
+        }
+        raw_http(self.port, method, path, &h, body)
+    }
+}
+
+/// Runs `scenario` on Swift's proxy, then on ours, each with `users`
+/// logged in, and asserts that they recorded the same lines; returns
+/// Swift's.
+pub fn compare_runs(
+    users: &[(&'static str, &str)],
+    swift_port: u16,
+    our_port: u16,
+    scenario: fn(&mut Recorded),
+) -> Vec<String> {
+    let mut theirs = Recorded::new(swift_port, users);
+    scenario(&mut theirs);
+    let mut ours = Recorded::new(our_port, users);
+    scenario(&mut ours);
+    assert_eq!(theirs.lines.len(), ours.lines.len());
+    let diffs: Vec<String> = theirs
+        .lines
+        .iter()
+        .zip(&ours.lines)
+        .filter(|(t, o)| t != o)
+        .map(|(t, o)| format!("swift: {t}\nours:  {o}"))
+        .collect();
+    assert!(
+        diffs.is_empty(),
+        "{} answers differ:\n{}",
+        diffs.len(),
+        diffs.join("\n\n")
+    );
+    theirs.lines
+}
+
 pub use common::free_port;
 
 /// A memcached server on a free port, stopped on drop.
