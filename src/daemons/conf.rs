@@ -87,6 +87,20 @@ impl DaemonConf {
         })
     }
 
+    /// The default of an updater's rate setting `key` (`objects_per_second`,
+    /// `containers_per_second`): 50, or with the deprecated `slowdown` set,
+    /// 1 / (slowdown + 0.01) and Swift's warning naming `key`.
+    pub fn updater_default_rate(&self, key: &str) -> Result<f64, DaemonError> {
+        if self.get("slowdown").is_none() {
+            return Ok(50.0);
+        }
+        tracing::warn!(
+            "The slowdown option is deprecated in favor of {key}. \
+             This option may be ignored in a future release."
+        );
+        Ok(1.0 / (self.parse_or("slowdown", 0.01)? + 0.01))
+    }
+
     /// `recon_cache_path`, Swift's default when unset.
     pub fn recon_cache_path(&self) -> PathBuf {
         self.path_or(
@@ -112,5 +126,18 @@ mod tests {
             e.to_string(),
             "Unable to find object-updater config section in x"
         );
+    }
+
+    #[test]
+    fn updater_default_rate_follows_slowdown() {
+        let rate = |text: &str| {
+            DaemonConf::from_text(text, Path::new("x"), "object-updater")
+                .unwrap()
+                .updater_default_rate("objects_per_second")
+        };
+        assert_eq!(rate("[object-updater]\n").unwrap(), 50.0);
+        let r = rate("[object-updater]\nslowdown = 0.24\n").unwrap();
+        assert!((r - 4.0).abs() < 1e-9, "{r}");
+        assert!(rate("[object-updater]\nslowdown = soon\n").is_err());
     }
 }

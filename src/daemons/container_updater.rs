@@ -48,16 +48,7 @@ impl ContainerUpdaterConf {
     pub fn from_conf(c: &DaemonConf) -> Result<Self, DaemonError> {
         // Swift's database daemons set the process-wide switch too.
         crate::storage::broker::set_db_preallocation(c.bool_or("db_preallocation", false));
-        let default_rate = match c.get("slowdown") {
-            Some(_) => {
-                tracing::warn!(
-                    "The slowdown option is deprecated in favor of containers_per_second. \
-                     This option may be ignored in a future release."
-                );
-                1.0 / (c.parse_or("slowdown", 0.01)? + 0.01)
-            }
-            None => 50.0,
-        };
+        let default_rate = c.updater_default_rate("containers_per_second")?;
         let concurrency: usize = c.parse_or("concurrency", 4)?;
         Ok(ContainerUpdaterConf {
             devices: c.path_or("devices", "/srv/node"),

@@ -68,17 +68,7 @@ fn positive(c: &DaemonConf, key: &str, default: usize) -> Result<usize, DaemonEr
 
 impl UpdaterConf {
     pub fn from_conf(c: &DaemonConf) -> Result<Self, DaemonError> {
-        // `slowdown` (deprecated) sets the default rate: 1 / (slowdown + 0.01).
-        let default_rate = match c.get("slowdown") {
-            Some(_) => {
-                tracing::warn!(
-                    "The slowdown option is deprecated in favor of objects_per_second. \
-                     This option may be ignored in a future release."
-                );
-                1.0 / (c.parse_or("slowdown", 0.01)? + 0.01)
-            }
-            None => 50.0,
-        };
+        let default_rate = c.updater_default_rate("objects_per_second")?;
         let per_container_rate: f64 = c.parse_or("max_objects_per_container_per_second", 0.0)?;
         if per_container_rate < 0.0 {
             return Err(DaemonError::BadValue {
