@@ -163,7 +163,10 @@ impl ContainerUpdater {
             .build()?;
         let mut counts = Counts::default();
         let mut limiter = RateLimiter::new(self.conf.containers_per_second);
-        let dbs: Vec<PathBuf> = paths.iter().flat_map(|p| db_files(p)).collect();
+        let dbs: Vec<PathBuf> = paths
+            .iter()
+            .flat_map(|p| super::walk::files_with_extension(p, "db"))
+            .collect();
         let this = &*self;
         let new_suppressed: Vec<String> = rt.block_on(async {
             let mut suppressed = Vec::new();
@@ -332,23 +335,6 @@ impl ContainerUpdater {
         tracing::debug!("Update report failed for {path} {}", db.display());
         Ok(Outcome::Failure(Some(info.account)))
     }
-}
-
-/// Every `*.db` under a partition directory.
-fn db_files(part: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![part.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "db") {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// `swift-container-updater CONFIG [-o] [-v]`.

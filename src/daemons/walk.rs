@@ -22,6 +22,24 @@ pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Every file below `dir` with the extension `ext`, at any depth, in no
+/// particular order (unreadable directories are passed over).
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// The devices of `devices` a pass covers: those named in `only` (all
 /// when `None`) and, with `mount_check`, mounted; an unmounted one is
 /// logged and skipped.
@@ -61,6 +79,25 @@ mod tests {
         assert_eq!(names(sorted_entries(dir.path())), ["0.db", "a", "b", "c"]);
         assert_eq!(names(subdirs(dir.path())), ["a", "b", "c"]);
         assert!(subdirs(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn files_with_extension_look_at_every_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("1/abc/0123");
+        std::fs::create_dir_all(&deep).unwrap();
+        for f in ["0123.db", "0123.db.pending", "x.db"] {
+            std::fs::write(deep.join(f), b"").unwrap();
+        }
+        std::fs::write(dir.path().join("top.db"), b"").unwrap();
+        let mut found = files_with_extension(dir.path(), "db");
+        found.sort();
+        let want = [
+            deep.join("0123.db"),
+            deep.join("x.db"),
+            dir.path().join("top.db"),
+        ];
+        assert_eq!(found, want);
     }
 
     #[test]
