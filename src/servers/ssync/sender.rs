@@ -158,6 +158,34 @@ impl Answer {
     }
 }
 
+/// Reads an answer's status line and headers: the status, whether the
+/// body is chunked, and its `Content-Length`.
+fn read_head(r: &mut BufReader<TcpStream>) -> Result<(u16, bool, Option<u64>), SsyncError> {
+    let mut status = String::new();
+    r.read_line(&mut status)?;
+    let code: u16 = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| SsyncError::Protocol(format!("bad status line {status:?}")))?;
+    let (mut chunked, mut length) = (false, None);
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
+                chunked = true;
+            } else if k == "content-length" {
+                length = v.parse::<u64>().ok();
+            }
+        }
+    }
+    Ok((code, chunked, length))
+}
+
 fn chunk(w: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
     write!(w, "{:x}\r\n", data.len())?;
     w.write_all(data)?;
@@ -187,28 +215,7 @@ fn connect(
     )?;
     w.flush()?;
     let mut r = BufReader::new(stream);
-    let mut status = String::new();
-    r.read_line(&mut status)?;
-    let code: u16 = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| SsyncError::Protocol(format!("bad status line {status:?}")))?;
-    let (mut chunked, mut length) = (false, None);
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            } else if k == "content-length" {
-                length = v.parse::<u64>().ok();
-            }
-        }
-    }
+    let (code, chunked, length) = read_head(&mut r)?;
     let mut answer = Answer {
         r,
         chunked,
@@ -440,29 +447,7 @@ pub fn replicate(
         std::process::id()
     )?;
     let mut r = BufReader::new(stream);
-    let mut status = String::new();
-    r.read_line(&mut status)?;
-    let code: u16 = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| SsyncError::Protocol(format!("bad status line {status:?}")))?;
-    let mut length = None;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "content-length" {
-                length = v.parse::<usize>().ok();
-            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            }
-        }
-    }
+    let (code, chunked, length) = read_head(&mut r)?;
     let body = if chunked {
         let mut a = Answer {
             r,
@@ -473,7 +458,7 @@ pub fn replicate(
         while a.more()? {}
         a.pending
     } else if let Some(n) = length {
-        let mut b = vec![0u8; n];
+        let mut b = vec![0u8; n as usize];
         r.read_exact(&mut b)?;
         b
     } else {
