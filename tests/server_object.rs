@@ -432,3 +432,59 @@ async fn full_device_refuses_writes_but_serves_reads_and_deletes() {
         StatusCode::INSUFFICIENT_STORAGE
     );
 }
+
+/// A write whose client goes away after sending its body still ends as it
+/// would have, whenever the answer is given up: the object is stored and its
+/// container update is made (here, to a dead container server, an async
+/// pending). Dropping the request half-way once left objects no listing
+/// would ever show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_finish_when_the_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sda1")).unwrap();
+    ferroswift::storage::metadata::check_xattr_support(dir.path()).expect("need user xattrs");
+    let store = DiskStore::new(
+        Devices::new(dir.path()),
+        ferroswift::ring::hash::HashPathConf::new("", "s"),
+    );
+    let mut server = ObjectServer::new(Arc::new(store), vec![0, 1]);
+    server.container_update_timeout = std::time::Duration::from_millis(200);
+    let app = app(Arc::new(server));
+    let dead = format!("127.0.0.1:{}", free_port());
+    let writes = 8u64;
+    for i in 0..writes {
+        let req = Request::builder()
+            .method("PUT")
+            .uri(format!("/sda1/1/AUTH_t/c/gone-{i}"))
+            .header("x-timestamp", format!("17000000{i:02}.00000"))
+            .header("content-type", "text/plain")
+            .header("content-length", "4")
+            .header("x-container-host", &dead)
+            .header("x-container-device", "sdb1")
+            .header("x-container-partition", "5")
+            .body(Body::from("abcd"))
+            .unwrap();
+        // The answer is given up at a different point each time, the first
+        // one as soon as the request has been polled once.
+        let wait = std::time::Duration::from_micros(300 * i);
+        let _ = tokio::time::timeout(wait, app.clone().oneshot(req)).await;
+    }
+    let count = |sub: &str, suffix: &str| {
+        files_under(&dir.path().join("sda1").join(sub))
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .count() as u64
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (stored, pending) = (count("objects", ".data"), count("async_pending", ""));
+        if (stored, pending) == (writes, writes) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} objects stored and {pending} async pendings, {writes} of each expected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
