@@ -360,7 +360,18 @@ fn aio_updaters_bring_listings_up_to_date_after_a_container_server_outage() {
         )
         .0
     };
-    assert_eq!(put(&format!("{path}/c"), b""), 201);
+    // The first write also creates the account: on a loaded machine a
+    // node may still time out on it, which a retry clears (the updater is
+    // what this test is about).
+    let mut last = 0;
+    aio_util::wait_for(
+        || {
+            last = put(&format!("{path}/c"), b"");
+            last == 201
+        },
+        "the container PUT to answer 201",
+    );
+    assert_eq!(last, 201);
 
     // Stop the container server of the container's first primary, holding
     // the supervisor so it stays down.
