@@ -358,15 +358,20 @@ async fn suite(store: Arc<dyn ObjectStore>) {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
+/// A disk store over `root`, with one device `sda1`.
+fn disk_store(root: &std::path::Path) -> DiskStore {
+    std::fs::create_dir(root.join("sda1")).unwrap();
+    ferroswift::storage::metadata::check_xattr_support(root).expect("need user xattrs");
+    DiskStore::new(
+        Devices::new(root),
+        ferroswift::ring::hash::HashPathConf::new("", "s"),
+    )
+}
+
 #[tokio::test]
 async fn object_protocol_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sda1")).unwrap();
-    ferroswift::storage::metadata::check_xattr_support(dir.path()).expect("need user xattrs");
-    let store = DiskStore::new(
-        Devices::new(dir.path()),
-        ferroswift::ring::hash::HashPathConf::new("", "s"),
-    );
+    let store = disk_store(dir.path());
     suite(Arc::new(store)).await;
     let pending = files_under(&dir.path().join("sda1/async_pending"));
     assert_eq!(pending.len(), 1, "one async pending expected");
@@ -441,12 +446,7 @@ async fn full_device_refuses_writes_but_serves_reads_and_deletes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_finish_when_the_client_goes_away() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sda1")).unwrap();
-    ferroswift::storage::metadata::check_xattr_support(dir.path()).expect("need user xattrs");
-    let store = DiskStore::new(
-        Devices::new(dir.path()),
-        ferroswift::ring::hash::HashPathConf::new("", "s"),
-    );
+    let store = disk_store(dir.path());
     let mut server = ObjectServer::new(Arc::new(store), vec![0, 1]);
     server.container_update_timeout = std::time::Duration::from_millis(200);
     let app = app(Arc::new(server));

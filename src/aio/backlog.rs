@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::conf::ring_file::load_lookup_ring;
 use crate::conf::server_conf::load_swift_conf;
 use crate::daemons::recon_cron::async_count;
+use crate::daemons::walk::sorted_entries;
 use crate::ring::hash::HashPathConf;
 use crate::ring::Ring;
 use crate::storage::broker::{db_path, pending_path, DbKind, Record};
@@ -63,17 +64,6 @@ pub struct Cluster {
     devices: BTreeMap<String, PathBuf>,
 }
 
-fn list_dir(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    v.sort();
-    v
-}
-
 impl Cluster {
     /// Reads the rings and `swift.conf` of the cluster in `root`.
     pub fn open(root: &Path) -> Result<Cluster, String> {
@@ -82,13 +72,13 @@ impl Cluster {
         let ring = |kind: &str| {
             load_lookup_ring(etc.join(format!("{kind}.ring.gz"))).map_err(|e| e.to_string())
         };
-        let nodes: Vec<PathBuf> = list_dir(&root.join("srv"))
+        let nodes: Vec<PathBuf> = sorted_entries(&root.join("srv"))
             .into_iter()
             .filter(|n| n.is_dir())
             .collect();
         let mut devices = BTreeMap::new();
         for node in &nodes {
-            for dev in list_dir(node).into_iter().filter(|d| d.is_dir()) {
+            for dev in sorted_entries(node).into_iter().filter(|d| d.is_dir()) {
                 if let Some(name) = dev.file_name().and_then(|n| n.to_str()) {
                     devices.insert(name.to_string(), dev.clone());
                 }
@@ -113,7 +103,7 @@ impl Cluster {
         for dev in self.devices.values() {
             let mut stack = vec![dev.join(DbKind::Container.datadir())];
             while let Some(dir) = stack.pop() {
-                for p in list_dir(&dir) {
+                for p in sorted_entries(&dir) {
                     if p.is_dir() {
                         stack.push(p);
                     } else if p.extension().is_some_and(|x| x == "pending") {
@@ -161,7 +151,7 @@ impl Cluster {
                     .join(part.to_string())
                     .join(&hash[29..])
                     .join(&hash);
-                let has_data = list_dir(&dir)
+                let has_data = sorted_entries(&dir)
                     .iter()
                     .any(|f| f.extension().is_some_and(|x| x == "data"));
                 match (has_data, primaries.contains(&dev.as_str())) {
