@@ -173,6 +173,22 @@ pub fn delete_at_headers(
     }
 }
 
+/// The headers that differ from one node slot of an object write to the
+/// next: the slot's container update and, when the object expires, its
+/// delete-at update.
+pub fn slot_update_headers(
+    h: &mut HeaderMap,
+    container: &Option<super::rings::PartNodes>,
+    expiring: &Option<(String, super::rings::PartNodes)>,
+    slot: usize,
+    slots: usize,
+) {
+    if let Some(cn) = container {
+        super::writes::update_headers(h, "container", cn.part, &cn.primaries, slot, slots);
+    }
+    delete_at_headers(h, expiring, slot, slots);
+}
+
 /// GET or HEAD of one object (no manifest handling).
 pub async fn get(
     proxy: &Arc<Proxy>,
@@ -395,20 +411,8 @@ async fn write(
             |i, n| {
                 let mut h = hdrs.clone();
                 headers::set(&mut h, "x-timestamp", &ts);
-                delete_at_headers(&mut h, &expiring, i, n);
                 // POST too: a new Content-Type reaches the container listing.
-                {
-                    if let Some(cn) = &cont_nodes {
-                        super::writes::update_headers(
-                            &mut h,
-                            "container",
-                            cn.part,
-                            &cn.primaries,
-                            i,
-                            n,
-                        );
-                    }
-                }
+                slot_update_headers(&mut h, &cont_nodes, &expiring, i, n);
                 h
             },
         )

@@ -178,17 +178,7 @@ pub async fn put(
             let (first, rest) = order.split_at(n);
             let slot_headers = |i: usize| {
                 let mut h = hdrs.clone();
-                if let Some(cn) = &cont_nodes {
-                    super::writes::update_headers(
-                        &mut h,
-                        "container",
-                        cn.part,
-                        &cn.primaries,
-                        i,
-                        n,
-                    );
-                }
-                super::object::delete_at_headers(&mut h, &expiring, i, n);
+                super::object::slot_update_headers(&mut h, &cont_nodes, &expiring, i, n);
                 h
             };
             let answers = proxy
@@ -224,10 +214,7 @@ pub async fn put(
     let request_for = |i: usize, node: &NodeAddr, body: Body| -> Option<Request<Body>> {
         let mut h = hdrs.clone();
         headers::set(&mut h, "host", &node.host());
-        if let Some(cn) = &cont_nodes {
-            super::writes::update_headers(&mut h, "container", cn.part, &cn.primaries, i, n);
-        }
-        super::object::delete_at_headers(&mut h, &expiring, i, n);
+        super::object::slot_update_headers(&mut h, &cont_nodes, &expiring, i, n);
         let uri = super::backend::backend_uri(node, nodes.part, &path, None);
         let mut req = Request::new(body);
         *req.method_mut() = Method::PUT;
