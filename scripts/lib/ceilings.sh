@@ -58,3 +58,38 @@ small_put_ops() {
 
 # median: the middle of the numbers on stdin, one a line.
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# direct_put_mbps FILE SECONDS CLIENTS BASE_PORT: what the all-in-one
+# cluster's object servers sustain with no proxy in front: CLIENTS clients,
+# each sending FILE to three object servers at once (as a proxy fans out a
+# 3-replica PUT) and waiting for all three before its next object, for
+# SECONDS. Node N serves device sdN on port BASE_PORT + 10 N; object K goes
+# to the three nodes after node K mod 4, as the ring spreads partitions.
+# Prints the MB/s of client data stored (each byte is written three times),
+# counting only the copies an object server acknowledged with 201.
+direct_put_mbps() {
+  local file=$1 secs=$2 clients=$3 base=$4 pids=() c t0 t1 count dir
+  dir=$(mktemp -d)
+  t0=$(date +%s.%N)
+  for c in $(seq "$clients"); do
+    (
+      local k=0 n r end
+      end=$(awk -v a="$t0" -v s="$secs" 'BEGIN {printf "%.0f", a + s}')
+      while [ "$(date +%s)" -lt "$end" ]; do
+        k=$((k + 1))
+        for r in 0 1 2; do
+          n=$(( (k + c + r) % 4 + 1 ))
+          curl -s -o /dev/null -w '%{http_code}\n' -X PUT -T "$file" \
+            -H "X-Timestamp: $(date +%s.%N | cut -c1-16)" -H 'Content-Type: application/octet-stream' \
+            "http://127.0.0.1:$((base + 10 * n))/sd$n/0/AUTH_direct/c/o-$c-$k" >>"$dir/$c" &
+        done
+        wait
+      done
+    ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(date +%s.%N)
+  count=$(cat "$dir"/* | awk '$1 == 201 {s++} END {print s / 3}')
+  rm -rf "$dir"
+  awk -v b="$(awk -v n="$count" -v s="$(stat -c %s "$file")" 'BEGIN {print n * s}')" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.0f\n", b / (z - a) / 1e6}'
+}
