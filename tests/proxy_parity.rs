@@ -3,8 +3,9 @@
 //! must match): server-side copies (the headers a copy answers with, and
 //! the order in which a copy request is checked), raw control bytes in a
 //! request path, a client that half-closes its connection, and tempauth
-//! over several reseller prefixes. Container listings of a `swift_bytes`
-//! content type are compared with Swift's container server.
+//! over several reseller prefixes, and object writes whose content type has
+//! `swift_*` parameters. Container listings of a `swift_bytes` content type
+//! are compared with Swift's container server.
 
 mod aio_util;
 mod server_util;
@@ -203,6 +204,61 @@ fn copy_scenario(r: &mut Run) {
     r.req(OWNER, "DELETE", c.as_bytes(), &[], b"");
 }
 
+/// Object writes whose `Content-Type` has `swift_*` parameters (Swift's
+/// proxy refuses them on a PUT and on a copy's write, once the container
+/// is found and the user may write; a POST takes them).
+fn content_type_scenario(r: &mut Run) {
+    let c = "/v1/AUTH_test/parity-ct";
+    let p = |o: &str| format!("{c}/{o}");
+    r.req(OWNER, "PUT", c.as_bytes(), &[], b"");
+    for (i, ctype) in [
+        "text/plain;swift_bytes=5",
+        "text/plain; swift_x=1",
+        "text/plain; charset=utf-8;\tswift_y",
+        "text/plain; charset=utf-8",
+        "swift_x/plain",
+        "text/plain; a=swift_b",
+        "text/plain;swift",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let o = p(&format!("o{i}"));
+        r.req(
+            OWNER,
+            "PUT",
+            o.as_bytes(),
+            &[("Content-Type", ctype)],
+            b"data",
+        );
+        let guessed = [("Content-Type", ctype), ("X-Detect-Content-Type", "true")];
+        r.req(OWNER, "PUT", p("g.txt").as_bytes(), &guessed, b"data");
+        let copy = [("Content-Type", ctype), ("Destination", "parity-ct/copy")];
+        r.req(OWNER, "COPY", p("src").as_bytes(), &copy, b"");
+        r.req(OWNER, "COPY", p("missing").as_bytes(), &copy, b"");
+        let from = [("Content-Type", ctype), ("X-Copy-From", "parity-ct/src")];
+        r.req(OWNER, "PUT", p("copy").as_bytes(), &from, b"");
+        r.req(
+            OWNER,
+            "POST",
+            p("src").as_bytes(),
+            &[("Content-Type", ctype)],
+            b"",
+        );
+        let elsewhere = format!("/v1/AUTH_test/parity-missing/o{i}");
+        let h = [("Content-Type", ctype)];
+        r.req(OWNER, "PUT", elsewhere.as_bytes(), &h, b"data");
+        r.req(STRANGER, "PUT", o.as_bytes(), &h, b"data");
+        if i == 0 {
+            r.req(OWNER, "PUT", p("src").as_bytes(), &[], b"source");
+        }
+    }
+    for o in ["o3", "o4", "o5", "o6", "g.txt", "src", "copy"] {
+        r.req(OWNER, "DELETE", p(o).as_bytes(), &[], b"");
+    }
+    r.req(OWNER, "DELETE", c.as_bytes(), &[], b"");
+}
+
 /// Raw control bytes in request paths: Swift takes them as part of the
 /// path (and refuses a NUL with a 412).
 fn raw_path_scenario(r: &mut Run) {
@@ -267,6 +323,21 @@ fn answers_match_swifts_proxy() {
     );
     assert!(copy.contains("x-delete-at=4102444800"), "{copy}");
     compare_runs(USERS, swift.port, aio.port, raw_path_scenario);
+    let lines = compare_runs(USERS, swift.port, aio.port, content_type_scenario);
+    let refused = "body=\"Invalid Content-Type, swift_* is not a valid parameter name.\"";
+    let put = |ct: &str| {
+        let l = lines
+            .iter()
+            .find(|l| l.contains("PUT /v1/AUTH_test/parity-ct/o") && l.contains(ct));
+        l.unwrap_or_else(|| panic!("{ct} in {lines:#?}")).clone()
+    };
+    assert!(
+        put("swift_bytes=5").contains(&format!(
+            ": 400 content-type=text/html; charset=UTF-8 {refused}"
+        )),
+        "{lines:#?}"
+    );
+    assert!(put("a=swift_b").contains(": 201"), "{lines:#?}");
     let theirs = half_close_answers(swift.port);
     assert_eq!(
         theirs,

@@ -155,6 +155,29 @@ pub fn check_metadata(h: &HeaderMap, kind: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a byte is whitespace to Python's `str.lstrip` on a header
+/// value (which Swift's WSGI server decodes as latin-1).
+fn python_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | 0x0b | 0x0c | 0x1c..=0x1f | 0x85 | 0xa0)
+}
+
+/// The 400 body Swift's proxy answers an object PUT (a copy's write
+/// included) whose `Content-Type` has a parameter starting with `swift_`:
+/// those are the cluster's own (`swift_bytes`), never a client's.
+pub fn check_content_type(h: &HeaderMap) -> Result<(), &'static str> {
+    let Some(v) = h.get("content-type") else {
+        return Ok(());
+    };
+    let reserved = v.as_bytes().split(|b| *b == b';').skip(1).any(|param| {
+        let start = param.iter().position(|b| !python_space(b));
+        start.is_some_and(|i| param[i..].starts_with(b"swift_"))
+    });
+    if reserved {
+        return Err("Invalid Content-Type, swift_* is not a valid parameter name.");
+    }
+    Ok(())
+}
+
 /// A new transaction id: `tx` + 21 hex digits + `-` + 10 hex digits of time.
 pub fn new_trans_id(suffix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -231,5 +254,22 @@ mod tests {
             .contains("too long"));
         assert!(new_trans_id("").starts_with("tx"));
         assert_eq!(new_trans_id("").len(), 2 + 21 + 1 + 10);
+    }
+
+    #[test]
+    fn swift_parameters_of_a_content_type_are_refused() {
+        let ct = |v: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert("content-type", HeaderValue::from_bytes(v).unwrap());
+            check_content_type(&h).is_ok()
+        };
+        assert!(ct(b"text/plain"));
+        assert!(ct(b"text/plain; charset=utf-8"));
+        assert!(ct(b"text/swift_x"));
+        assert!(ct(b"text/plain; x=swift_y"));
+        assert!(!ct(b"text/plain;swift_bytes=5"));
+        assert!(!ct(b"text/plain; a=1;  \tswift_x"));
+        assert!(!ct(b"text/plain;\xa0swift_x=1"));
+        assert!(check_content_type(&HeaderMap::new()).is_ok());
     }
 }

@@ -139,6 +139,10 @@ pub async fn put(
     if !info.exists() {
         return headers::error(info.status, None);
     }
+    // Swift checks this once the container is known to exist.
+    if let Err(m) = headers::check_content_type(&client) {
+        return headers::text(StatusCode::BAD_REQUEST, m);
+    }
     let policy = info.policy();
     let Some(nodes) = proxy.rings.nodes(
         RingKind::Object(policy),
