@@ -10,30 +10,11 @@ mod aio_util;
 use std::time::{Duration, Instant};
 
 use aio_util::{add_to_section, one_cluster_at_a_time, Aio, Resume};
-use ferroswift::ring::Ring;
 
 /// Node numbers (from the `sd<N>` device names) of an object's primaries
 /// and of its first handoff.
 fn placement(aio: &Aio, name: &str) -> (u32, Vec<u16>, u16) {
-    let data = ferroswift::conf::ring_file::load_ring(aio.dir.join("etc/object.ring.gz")).unwrap();
-    let ring = Ring::new(data).unwrap();
-    let swift = ferroswift::conf::server_conf::load_swift_conf(&aio.dir.join("etc")).unwrap();
-    let hash = swift.salt;
-    let part = ring
-        .get_part(&hash, "AUTH_test", Some("c"), Some(name))
-        .unwrap();
-    let node = |dev: &str| dev.trim_start_matches("sd").parse::<u16>().unwrap();
-    let primaries = ring
-        .get_part_nodes(part)
-        .iter()
-        .map(|n| node(&n.device.device))
-        .collect();
-    let handoff = ring
-        .get_more_nodes(part)
-        .map(|n| node(&n.device.device))
-        .next()
-        .expect("a handoff");
-    (part, primaries, handoff)
+    aio.object_placement("AUTH_test", "c", name)
 }
 
 /// Nodes holding a `.data` file of the object.

@@ -644,6 +644,34 @@ pub fn swift_proxy(aio: &Aio, conf: &str) -> Proxy {
 }
 
 impl Aio {
+    /// Where the object ring puts an object: its partition, the node
+    /// numbers (from the `sd<N>` device names) of its primaries, and that
+    /// of its first handoff.
+    pub fn object_placement(&self, a: &str, c: &str, o: &str) -> (u32, Vec<u16>, u16) {
+        let path = self.dir.join("etc/object.ring.gz");
+        let data = ferroswift::conf::ring_file::load_ring(path).unwrap();
+        let ring = ferroswift::ring::Ring::new(data).unwrap();
+        let swift = ferroswift::conf::server_conf::load_swift_conf(&self.dir.join("etc")).unwrap();
+        let part = ring.get_part(&swift.salt, a, Some(c), Some(o)).unwrap();
+        let node = |dev: &str| dev.trim_start_matches("sd").parse::<u16>().unwrap();
+        let primaries = ring
+            .get_part_nodes(part)
+            .iter()
+            .map(|n| node(&n.device.device))
+            .collect();
+        let handoff = ring
+            .get_more_nodes(part)
+            .map(|n| node(&n.device.device))
+            .next()
+            .expect("a handoff");
+        (part, primaries, handoff)
+    }
+
+    /// Port of node `node`'s object server.
+    pub fn object_port(&self, node: u16) -> u16 {
+        self.base_port + 10 * node
+    }
+
     /// Every object `.data` file on the cluster's storage nodes:
     /// `(node, partition, path)`, sorted.
     pub fn data_files(&self) -> Vec<(u16, u32, PathBuf)> {

@@ -246,6 +246,10 @@ async fn copy_into(
             get_headers.insert(k, v.clone());
         }
     }
+    // A copy reads the newest replica of its source, as Swift's copy
+    // middleware does: a replica that missed the latest write must not
+    // become the copy.
+    headers::set(&mut get_headers, "x-newest", "true");
     let source =
         super::object::read(proxy, ctx, &Method::GET, &get_headers, src, manifest_get).await;
     let is_manifest = source.headers().contains_key("x-object-manifest");

@@ -189,8 +189,29 @@ pub fn slot_update_headers(
     delete_at_headers(h, expiring, slot, slots);
 }
 
-/// GET or HEAD of one object (no manifest handling).
+/// GET or HEAD of one object (no manifest handling), its headers as
+/// Swift's proxy answers: an answer relayed without a content type (a 304
+/// or 412 of the object servers) is typed as Swift's responses are by
+/// default.
 pub async fn get(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    method: &Method,
+    client: &HeaderMap,
+    a: &str,
+    c: &str,
+    o: &str,
+) -> Response<Body> {
+    let mut r = get_relayed(proxy, ctx, method, client, a, c, o).await;
+    let h = r.headers_mut();
+    if !h.contains_key("content-type") {
+        headers::set(h, "content-type", "text/html; charset=UTF-8");
+    }
+    r
+}
+
+/// [`get`] as the object servers answer it.
+async fn get_relayed(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
     method: &Method,
@@ -248,7 +269,12 @@ pub async fn get(
     }
 }
 
-/// `X-Newest`: asks every replica and answers with the newest copy.
+/// `X-Newest`: asks every node (primaries, then handoffs) and answers with
+/// the newest copy, as Swift's proxy does: a 2xx or 3xx answer (or a 416)
+/// is a candidate unless a node's 404 tells of a newer deletion; without a
+/// candidate, the other answers' quorum decides. A handoff's 404 or server
+/// error counts only if it knows of a deletion, and so does the first such
+/// 404 of a primary (Swift's `rebalance_missing_suppression_count`, 1).
 async fn newest(
     proxy: &Arc<Proxy>,
     kind: RingKind,
@@ -261,9 +287,20 @@ async fn newest(
     let Some((part, nodes)) = proxy.read_nodes(kind, a, Some(c), Some(o)) else {
         return headers::error(StatusCode::SERVICE_UNAVAILABLE, None);
     };
+    let primaries = proxy
+        .rings
+        .nodes(kind, a, Some(c), Some(o), 0)
+        .map(|n| n.primaries)
+        .unwrap_or_default();
+    let mut suppress = 1.min(primaries.len().saturating_sub(1));
     let path = path_of(a, Some(c), Some(o));
-    let mut best: Option<(f64, Response<Incoming>)> = None;
-    let mut seen_404 = false;
+    let stamp = |h: &HeaderMap, names: &[&str]| {
+        let found = names.iter().find_map(|n| headers::get(h, n));
+        found.and_then(Timestamp::parse).unwrap_or_default()
+    };
+    let mut sources: Vec<(Timestamp, Response<Incoming>)> = Vec::new();
+    let mut others: Vec<Response<Incoming>> = Vec::new();
+    let mut deleted = Timestamp::default();
     for node in nodes.iter() {
         let Ok(resp) = proxy
             .backend
@@ -272,23 +309,50 @@ async fn newest(
         else {
             continue;
         };
-        if resp.status() == StatusCode::NOT_FOUND {
-            seen_404 = true;
+        let s = resp.status();
+        if s.is_success() || s.is_redirection() || s == StatusCode::RANGE_NOT_SATISFIABLE {
+            let names = [
+                "x-backend-data-timestamp",
+                "x-backend-timestamp",
+                "x-put-timestamp",
+                "x-timestamp",
+            ];
+            let ts = stamp(resp.headers(), &names);
+            if ts >= deleted {
+                sources.push((ts, resp));
+            }
             continue;
         }
-        if !resp.status().is_success() {
-            continue;
+        let known = stamp(resp.headers(), &["x-backend-timestamp"]);
+        let missing = s == StatusCode::NOT_FOUND && known == Timestamp::default();
+        if missing || (s.is_server_error() && known == Timestamp::default()) {
+            if !primaries.contains(node) {
+                continue;
+            }
+            if missing && suppress > 0 {
+                suppress -= 1;
+                continue;
+            }
         }
-        let ts = headers::get(resp.headers(), "x-timestamp")
-            .and_then(|t| t.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if best.as_ref().is_none_or(|(b, _)| ts > *b) {
-            best = Some((ts, resp));
+        if s == StatusCode::NOT_FOUND {
+            deleted = deleted.max(known);
         }
+        others.push(resp);
     }
-    match best {
-        Some((_, r)) => super::info::relay(r),
-        None if seen_404 => headers::error(StatusCode::NOT_FOUND, None),
+    // The newest; of equal ones, the last asked.
+    let best = sources
+        .into_iter()
+        .filter(|(ts, _)| *ts >= deleted)
+        .reduce(|best, next| if next.0 >= best.0 { next } else { best });
+    if let Some((_, resp)) = best {
+        let mut r = super::info::relay(resp);
+        headers::set(r.headers_mut(), "accept-ranges", "bytes");
+        return r;
+    }
+    let statuses: Vec<StatusCode> = others.iter().map(|r| r.status()).collect();
+    match super::quorum::best_answer(&statuses, &[]) {
+        Some(i) if statuses[i] == StatusCode::NOT_FOUND => headers::relayed_not_found(),
+        Some(i) => super::info::relay(others.swap_remove(i)),
         None => headers::error(StatusCode::SERVICE_UNAVAILABLE, None),
     }
 }
