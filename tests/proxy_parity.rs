@@ -4,9 +4,9 @@
 //! the order in which a copy request is checked), raw control bytes in a
 //! request path, a client that half-closes its connection, and tempauth
 //! over several reseller prefixes, copies of a source whose replicas
-//! disagree (read with `X-Newest`), and object writes whose content type has
-//! `swift_*` parameters. Container listings of a `swift_bytes` content type
-//! are compared with Swift's container server.
+//! disagree (read with `X-Newest`), object writes whose content type has
+//! `swift_*` parameters (and reads of such a type). Container listings of a `swift_bytes` content type are compared with
+//! Swift's container server.
 
 mod aio_util;
 mod server_util;
@@ -207,7 +207,8 @@ fn copy_scenario(r: &mut Run) {
 
 /// Object writes whose `Content-Type` has `swift_*` parameters (Swift's
 /// proxy refuses them on a PUT and on a copy's write, once the container
-/// is found and the user may write; a POST takes them).
+/// is found and the user may write; a POST takes them), and the content
+/// type such a POST leaves as reads and copies answer it.
 fn content_type_scenario(r: &mut Run) {
     let c = "/v1/AUTH_test/parity-ct";
     let p = |o: &str| format!("{c}/{o}");
@@ -220,6 +221,9 @@ fn content_type_scenario(r: &mut Run) {
         "swift_x/plain",
         "text/plain; a=swift_b",
         "text/plain;swift",
+        "application/x; charset=UTF-8; swift_bytes=12345",
+        "a/b;swift_bytes=4; z=1",
+        "a/b ;  swift_bytes=",
     ]
     .into_iter()
     .enumerate()
@@ -246,6 +250,14 @@ fn content_type_scenario(r: &mut Run) {
             &[("Content-Type", ctype)],
             b"",
         );
+        // What a POST set is answered without a last swift_bytes, and
+        // copied as answered.
+        r.req(OWNER, "HEAD", p("src").as_bytes(), &[], b"");
+        r.req(OWNER, "GET", p("src").as_bytes(), &[], b"");
+        r.req(OWNER, "GET", p("src").as_bytes(), &[("X-Newest", "1")], b"");
+        let to = [("Destination", "parity-ct/copy2")];
+        r.req(OWNER, "COPY", p("src").as_bytes(), &to, b"");
+        r.req(OWNER, "HEAD", p("copy2").as_bytes(), &[], b"");
         let elsewhere = format!("/v1/AUTH_test/parity-missing/o{i}");
         let h = [("Content-Type", ctype)];
         r.req(OWNER, "PUT", elsewhere.as_bytes(), &h, b"data");
@@ -254,7 +266,7 @@ fn content_type_scenario(r: &mut Run) {
             r.req(OWNER, "PUT", p("src").as_bytes(), &[], b"source");
         }
     }
-    for o in ["o3", "o4", "o5", "o6", "g.txt", "src", "copy"] {
+    for o in ["o3", "o4", "o5", "o6", "g.txt", "src", "copy", "copy2"] {
         r.req(OWNER, "DELETE", p(o).as_bytes(), &[], b"");
     }
     r.req(OWNER, "DELETE", c.as_bytes(), &[], b"");
@@ -339,6 +351,21 @@ fn answers_match_swifts_proxy() {
         "{lines:#?}"
     );
     assert!(put("a=swift_b").contains(": 201"), "{lines:#?}");
+    // Swift drops a last swift_bytes parameter only, leaving the rest as is.
+    let read = |ct: &str| {
+        let after = lines
+            .iter()
+            .position(|l| l.contains("POST") && l.contains(ct));
+        let after = after.unwrap_or_else(|| panic!("{ct} in {lines:#?}"));
+        lines[after + 1].clone()
+    };
+    let typed =
+        |l: String, ct: &str| assert!(l.contains(&format!(": 200 content-type={ct}")), "{l}");
+    typed(
+        read("charset=UTF-8; swift_bytes=12345"),
+        "application/x; charset=UTF-8",
+    );
+    typed(read("a/b;swift_bytes=4; z=1"), "a/b;swift_bytes=4; z=1");
     let theirs = half_close_answers(swift.port);
     assert_eq!(
         theirs,

@@ -178,6 +178,29 @@ pub fn check_content_type(h: &HeaderMap) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// An object's content type as Swift's proxy answers a GET or HEAD: a
+/// `swift_bytes` parameter is dropped when it is the last one (the text
+/// before its `;` is kept as it is), and anything else is left alone.
+/// This is not the container listing's rule (`extract_swift_bytes`, which
+/// finds the parameter anywhere and rewrites the others).
+pub fn clean_content_type(value: &[u8]) -> &[u8] {
+    match value.iter().rposition(|b| *b == b';') {
+        Some(i) => {
+            let last = &value[i + 1..];
+            let start = last
+                .iter()
+                .position(|b| !python_space(b))
+                .unwrap_or(last.len());
+            if last[start..].starts_with(b"swift_bytes=") {
+                &value[..i]
+            } else {
+                value
+            }
+        }
+        None => value,
+    }
+}
+
 /// A new transaction id: `tx` + 21 hex digits + `-` + 10 hex digits of time.
 pub fn new_trans_id(suffix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -271,5 +294,19 @@ mod tests {
         assert!(!ct(b"text/plain; a=1;  \tswift_x"));
         assert!(!ct(b"text/plain;\xa0swift_x=1"));
         assert!(check_content_type(&HeaderMap::new()).is_ok());
+    }
+
+    #[test]
+    fn a_last_swift_bytes_parameter_is_cleaned_away() {
+        let clean = |v: &str| String::from_utf8(clean_content_type(v.as_bytes()).to_vec()).unwrap();
+        assert_eq!(clean("text/plain;swift_bytes=5"), "text/plain");
+        assert_eq!(
+            clean("a/b; charset=UTF-8; swift_bytes=12"),
+            "a/b; charset=UTF-8"
+        );
+        assert_eq!(clean("a/b ; swift_bytes=1"), "a/b ");
+        assert_eq!(clean("a/b;swift_bytes=4; z=1"), "a/b;swift_bytes=4; z=1");
+        assert_eq!(clean("a/b; swift_bytes"), "a/b; swift_bytes");
+        assert_eq!(clean("a/b"), "a/b");
     }
 }

@@ -192,7 +192,8 @@ pub fn slot_update_headers(
 /// GET or HEAD of one object (no manifest handling), its headers as
 /// Swift's proxy answers: an answer relayed without a content type (a 304
 /// or 412 of the object servers) is typed as Swift's responses are by
-/// default.
+/// default, and a content type ending in a `swift_bytes` parameter (which
+/// a POST may set) is answered without it.
 pub async fn get(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
@@ -204,8 +205,16 @@ pub async fn get(
 ) -> Response<Body> {
     let mut r = get_relayed(proxy, ctx, method, client, a, c, o).await;
     let h = r.headers_mut();
-    if !h.contains_key("content-type") {
-        headers::set(h, "content-type", "text/html; charset=UTF-8");
+    match h.get("content-type") {
+        None => headers::set(h, "content-type", "text/html; charset=UTF-8"),
+        Some(v) => {
+            let clean = headers::clean_content_type(v.as_bytes());
+            if clean.len() < v.len() {
+                if let Ok(v) = axum::http::HeaderValue::from_bytes(clean) {
+                    h.insert("content-type", v);
+                }
+            }
+        }
     }
     r
 }
