@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::header::CONNECTION;
+use axum::http::Version;
 use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -129,7 +131,27 @@ pub fn app(proxy: Arc<Proxy>) -> Router {
 }
 
 async fn handle(State(proxy): State<Arc<Proxy>>, req: Request<Body>) -> Response {
-    super::pipeline::handle(proxy, req).await
+    let close = closes_after(&req);
+    let mut r = super::pipeline::handle(proxy, req).await;
+    if close {
+        r.headers_mut()
+            .insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    r
+}
+
+/// Whether the connection ends with this request's answer as Swift's
+/// server (eventlet) ends it, saying `Connection: close`: an HTTP/1.0
+/// request that does not ask for keep-alive (its `Connection` header is not
+/// exactly `keep-alive`). hyper would close it without saying so. (An
+/// HTTP/1.1 request with `Connection: close` gets the header from hyper.)
+fn closes_after(req: &Request<Body>) -> bool {
+    let keep_alive = req.headers().get(CONNECTION).is_some_and(|v| {
+        v.as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"keep-alive")
+    });
+    req.version() == Version::HTTP_10 && !keep_alive
 }
 
 /// Serves `app` over HTTP/1.1 until `shutdown`, then lets open requests
