@@ -227,10 +227,11 @@ pub async fn put(
         Some(req)
     };
     let spare: putter::Spare = std::sync::Mutex::new(order[n..].iter().cloned().collect());
+    let done = putter::BodyDone::default();
     let putters: Vec<Putter> =
         futures::future::join_all(order[..n].iter().enumerate().map(|(i, first)| {
             let build = move |node: &NodeAddr, body: Body| request_for(i, node, body);
-            putter::connect(&proxy.backend, first.clone(), &spare, build)
+            putter::connect(&proxy.backend, first.clone(), &spare, &done, build)
         }))
         .await
         .into_iter()
@@ -268,8 +269,10 @@ pub async fn put(
     )
     .await
     {
+        // The backend bodies fail as `senders` go: no node keeps the object.
         return r;
     }
+    done.set();
     drop(senders);
     let mut finishing = tokio::task::JoinSet::new();
     for (node, answer) in streams {
@@ -411,7 +414,9 @@ fn early_answer(putters: &[Putter], client: &HeaderMap, need: usize) -> Option<R
 }
 
 /// Copies the client body to every live backend stream; fails with 499 on a
-/// short body, 408 on a stalled client, 503 when fewer than `need` remain.
+/// short body, 408 on a stalled client, 413 on too long a body, 503 when
+/// fewer than `need` remain (the caller then drops the streams unfinished,
+/// see [`putter::BodyDone`]).
 async fn pump(
     body: Body,
     senders: &mut [Option<mpsc::Sender<Chunk>>],
@@ -461,11 +466,6 @@ async fn pump(
         }
     }
     if length.is_some_and(|l| total < l) {
-        for tx in senders.iter().flatten() {
-            let _ = tx
-                .send(Err(std::io::Error::other("client disconnected")))
-                .await;
-        }
         return Err(headers::error(
             StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             None,

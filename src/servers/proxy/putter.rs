@@ -2,9 +2,14 @@
 //! and its `Expect: 100-continue` phase: a node that fails before asking for the
 //! body (507, another 5xx, no answer in time, no connection) is
 //! error-limited and the next handoff takes its place in the same request.
+//! A backend body ends only when the proxy says the client's body is all
+//! sent ([`BodyDone`]); stopped any other way it fails, so the node keeps
+//! nothing of it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response, StatusCode};
@@ -44,6 +49,26 @@ pub enum Putter {
     },
 }
 
+/// Whether the whole body of a PUT went to its backends. Until it is set, a
+/// backend body whose sender goes away (the client left or sent too much,
+/// too few nodes remain, the request was dropped) fails instead of ending,
+/// and the node discards what it got, as Swift's proxy closes its
+/// connections without the body's end. (A chunked body that simply ended
+/// would be stored cut short.)
+#[derive(Debug, Clone, Default)]
+pub struct BodyDone(Arc<AtomicBool>);
+
+impl BodyDone {
+    /// The body is complete: the backend bodies end once their senders go.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// The nodes not yet tried, shared by every slot of one PUT (handoffs, in
 /// the order the ring gives them).
 pub type Spare = Mutex<VecDeque<NodeAddr>>;
@@ -55,6 +80,7 @@ pub async fn connect<F>(
     backend: &Arc<Backend>,
     first: NodeAddr,
     spare: &Spare,
+    done: &BodyDone,
     build: F,
 ) -> Option<Putter>
 where
@@ -63,7 +89,7 @@ where
     let mut next = Some(first);
     while let Some(node) = next.take() {
         if !backend.limiter.is_limited(&node) {
-            if let Some(p) = try_node(backend, node, &build).await {
+            if let Some(p) = try_node(backend, node, done, &build).await {
                 return Some(p);
             }
         }
@@ -78,13 +104,24 @@ where
 /// suppresses it at once, other 5xx answers, timeouts and transport errors
 /// add one error. A pooled connection the node had closed is retried once
 /// on a fresh one.
-async fn try_node<F>(backend: &Arc<Backend>, node: NodeAddr, build: &F) -> Option<Putter>
+async fn try_node<F>(
+    backend: &Arc<Backend>,
+    node: NodeAddr,
+    done: &BodyDone,
+    build: &F,
+) -> Option<Putter>
 where
     F: Fn(&NodeAddr, Body) -> Option<Request<Body>>,
 {
     for attempt in 1..=2 {
         let (tx, mut rx) = mpsc::channel::<Chunk>(QUEUE);
-        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let done = done.clone();
+        let stream = futures::stream::poll_fn(move |cx| match rx.poll_recv(cx) {
+            Poll::Ready(None) if !done.is_set() => Poll::Ready(Some(Err(std::io::Error::other(
+                "the proxy stopped the body short",
+            )))),
+            next => next,
+        });
         let mut req = build(&node, Body::from_stream(stream))?;
         let go_on = Arc::new(Notify::new());
         let signal = go_on.clone();
