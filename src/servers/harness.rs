@@ -99,6 +99,27 @@ pub async fn serve(
         .await
 }
 
+/// Runs a request's handling in a task of its own, started at once (not
+/// when the returned future is first polled), so that it goes on to its end
+/// when the connection drops before the answer (the answer is then dropped,
+/// unsent): a write given up half-way would leave some replicas or updates
+/// made and others not. A body cut short still fails the request, as it
+/// would have. Swift's servers behave the same way: a request's green
+/// thread runs to its end whatever the client does. A handler that panics
+/// is answered 500.
+pub fn run_to_completion(
+    handling: impl Future<Output = Response<Body>> + Send + 'static,
+) -> impl Future<Output = Response<Body>> + Send + 'static {
+    use axum::response::IntoResponse;
+    let task = tokio::spawn(handling);
+    async move {
+        task.await.unwrap_or_else(|e| {
+            super::http::ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                .into_response()
+        })
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

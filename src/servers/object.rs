@@ -97,27 +97,17 @@ pub fn app(server: Arc<ObjectServer>) -> Router {
 
 async fn handle(State(s): State<Arc<ObjectServer>>, req: Request) -> Response<Body> {
     let res = match req.method().as_str() {
-        "PUT" | "POST" | "DELETE" => return run_to_completion(write_subrequest(s, req)).await,
+        "PUT" | "POST" | "DELETE" => {
+            // The write (container update and async pending included) goes
+            // on to its end if the client goes away.
+            return super::harness::run_to_completion(write_subrequest(s, req)).await;
+        }
         "GET" | "HEAD" => super::object_get::get(s, req).await,
         "REPLICATE" => replicate(s, req).await,
         "SSYNC" => super::ssync::receiver::ssync(s, req).await,
         _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
     };
     res.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// Runs a write in a task of its own, so that it goes on to its end, the
-/// container update and async pending included, when the connection drops
-/// before the answer: dropping the request mid-way would leave an object
-/// stored that no listing ever shows. A body cut short still fails its
-/// write, as it would have. Swift's object server behaves the same way: its
-/// request's green thread runs to the end whatever the client does.
-async fn run_to_completion(
-    write: impl std::future::Future<Output = Response<Body>> + Send + 'static,
-) -> Response<Body> {
-    tokio::spawn(write).await.unwrap_or_else(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-    })
 }
 
 /// Runs storage work on a blocking thread.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::CONNECTION;
-use axum::http::Version;
+use axum::http::{Method, Version};
 use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -154,6 +154,33 @@ fn closes_after(req: &Request<Body>) -> bool {
     req.version() == Version::HTTP_10 && !keep_alive
 }
 
+/// The service for one connection: every request but a read runs in a task
+/// of its own, started as soon as hyper hands the request over, and goes on
+/// to its end even when its client goes away once its body is sent (see
+/// [`harness::run_to_completion`]): each replica gets the write and its
+/// answer is read, and the request is logged, as Swift's proxy finishes it.
+/// Reads stop with their client.
+fn connection_service(
+    app: Router,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        let handling = tower::ServiceExt::oneshot(app.clone(), req.map(Body::new));
+        let handling = async move { handling.await.unwrap_or_else(|never| match never {}) };
+        let answer = if read {
+            futures::future::Either::Left(handling)
+        } else {
+            futures::future::Either::Right(harness::run_to_completion(handling))
+        };
+        async move { Ok(answer.await) }
+    })
+}
+
 /// Serves `app` over HTTP/1.1 until `shutdown`, then lets open requests
 /// finish. Connections are read through `target_io`: a raw high byte in a
 /// request path reaches the pipeline as `%XX`, as Swift decodes both alike. Header names go out in Title-Case, as Swift's WSGI server sends
@@ -179,7 +206,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                let svc = connection_service(app.clone());
                 let conn = hyper::server::conn::http1::Builder::new()
                     .title_case_headers(true)
                     .half_close(true)
