@@ -4,7 +4,8 @@
 //! lists it) however soon the client closes its connection, and the proxy
 //! logs it; a client that leaves half-way through the body gets no object
 //! anywhere (the proxy answers 499 and aborts the backend requests, so the
-//! object servers discard what they got).
+//! object servers discard what they got). Object POST and DELETE and
+//! container PUT are finished the same way.
 
 mod aio_util;
 
@@ -93,6 +94,36 @@ fn put_and_leave(
         }
     }
     drop(s);
+}
+
+/// Sends a request without a body, with `headers`, and closes at once.
+fn send_and_leave(port: u16, method: &str, path: &str, tok: &str, headers: &[(&str, &str)]) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Auth-Token: {tok}\r\n\
+         Content-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("send the request");
+}
+
+/// The nodes holding a file ending in `.ext` in the directory of the
+/// object whose hash is `hash`.
+fn nodes_with(aio: &Aio, hash: &str, ext: &str) -> Vec<u16> {
+    let mut nodes: Vec<u16> = (1..=4u16)
+        .filter(|n| {
+            let objects = aio.dir.join(format!("srv/{n}/sd{n}/objects"));
+            aio_util::files_under(&objects).iter().any(|p| {
+                p.parent().and_then(|d| d.file_name()) == Some(hash.as_ref())
+                    && p.extension().is_some_and(|x| x == ext)
+            })
+        })
+        .collect();
+    nodes.sort();
+    nodes
 }
 
 /// The node numbers (from `sd<N>`) of an object's primaries and its hash.
@@ -312,4 +343,69 @@ fn a_write_cut_short_by_its_client_leaves_no_object() {
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// POST and DELETE of objects and a container PUT go on to their end too
+/// when the client closes its connection right after sending them: every
+/// primary gets the metadata or the tombstone, the listing drops the
+/// deleted object, and the account lists the new container.
+#[test]
+fn posts_deletes_and_container_writes_finish_when_the_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let (aio, tok) = cluster(dir.path(), "other");
+    for o in ["posted", "deleted"] {
+        let path = format!("/v1/AUTH_test/other/{o}");
+        let (status, _, _) = raw_http(aio.port, "PUT", &path, &[("X-Auth-Token", &tok)], b"x");
+        assert_eq!(status, 201, "PUT {o}");
+    }
+    let meta = [("X-Object-Meta-Color", "blue")];
+    send_and_leave(aio.port, "POST", "/v1/AUTH_test/other/posted", &tok, &meta);
+    send_and_leave(aio.port, "DELETE", "/v1/AUTH_test/other/deleted", &tok, &[]);
+    send_and_leave(aio.port, "PUT", "/v1/AUTH_test/made", &tok, &[]);
+    let (posted, posted_hash) = primaries(&aio, "other", "posted");
+    let (deleted, deleted_hash) = primaries(&aio, "other", "deleted");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut missing = Vec::new();
+    loop {
+        missing.clear();
+        let metas = nodes_with(&aio, &posted_hash, "meta");
+        if metas != posted {
+            missing.push(format!("posted: .meta on {metas:?}, primaries {posted:?}"));
+        }
+        let tombs = nodes_with(&aio, &deleted_hash, "ts");
+        if tombs != deleted {
+            missing.push(format!("deleted: .ts on {tombs:?}, primaries {deleted:?}"));
+        }
+        if listing(aio.port, &tok, "other").contains(&"deleted".to_string()) {
+            missing.push("deleted: still listed".to_string());
+        }
+        let (_, _, body) = raw_http(
+            aio.port,
+            "GET",
+            "/v1/AUTH_test",
+            &[("X-Auth-Token", &tok)],
+            b"",
+        );
+        if !String::from_utf8_lossy(&body).lines().any(|l| l == "made") {
+            missing.push("made: not listed in the account".to_string());
+        }
+        for (path, status) in [
+            ("/v1/AUTH_test/other/posted", " 202 "),
+            ("/v1/AUTH_test/other/deleted", " 204 "),
+            ("/v1/AUTH_test/made", " 201 "),
+        ] {
+            let lines = logged(&aio, path);
+            if !lines
+                .iter()
+                .any(|l| l.contains(status) && !l.contains(" GET "))
+            {
+                missing.push(format!("{path}: not logged with{status}: {lines:?}"));
+            }
+        }
+        if missing.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(missing.is_empty(), "{}\n{}", missing.join("\n"), aio.logs());
 }
