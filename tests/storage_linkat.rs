@@ -234,3 +234,44 @@ fn create_if_sees_the_state_and_a_refusal_writes_nothing() {
         "no device directory is made"
     );
 }
+
+/// Blocks (of 512 bytes) of the one file staged in the device's `tmp/`.
+fn staged_blocks(root: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = root.join("sda1/tmp");
+    let files = names(&tmp);
+    assert_eq!(files.len(), 1, "one staged file in {}", tmp.display());
+    fs::metadata(tmp.join(&files[0])).unwrap().blocks()
+}
+
+#[test]
+fn a_write_of_known_length_reserves_its_blocks_unless_fallocate_is_disabled() {
+    const LEN: usize = 1 << 20;
+    for fallocate in [true, false] {
+        let (dir, mut store) = disk(false);
+        store.fallocate = fallocate;
+        let k = key("big");
+        let mut w = store
+            .create_if(&k, Some(LEN as u64), &mut |_| true)
+            .unwrap()
+            .expect("accepted");
+        // Before any byte is written, the staged file holds the whole
+        // length when preallocated (Swift's fallocate, size kept at 0),
+        // and nothing with `disable_fallocate`.
+        let blocks = staged_blocks(dir.path());
+        if fallocate {
+            assert!(blocks * 512 >= LEN as u64, "{blocks} blocks reserved");
+        } else {
+            assert_eq!(blocks, 0, "nothing reserved with fallocate disabled");
+        }
+        // The object stored is the same either way.
+        let body = vec![7u8; LEN];
+        w.write_chunk(&body).unwrap();
+        let t = ts("1700000000.00000");
+        let mut m = meta(&k, t, &body);
+        m.insert("ETag".into(), w.etag());
+        w.commit(m, t).unwrap();
+        let data = object_dir(dir.path(), "big").join("1700000000.00000.data");
+        assert_eq!(fs::read(&data).unwrap(), body);
+    }
+}

@@ -76,7 +76,11 @@ pub fn app_from_conf(conf: &ServerConf, swift: &SwiftConf) -> Result<Router, Str
         devices.reserve =
             Reserve::parse(r).ok_or_else(|| format!("bad fallocate_reserve {r:?}"))?;
     }
-    let store = DiskStore::new(devices, swift.salt.clone());
+    let mut store = DiskStore::new(devices, swift.salt.clone());
+    // As Swift's servers: no preallocation with `disable_fallocate`.
+    store.fallocate = !conf
+        .get("disable_fallocate")
+        .is_some_and(crate::conf::server_conf::config_true);
     let mut server = ObjectServer::new(Arc::new(store), swift.policies.clone());
     server.salt = swift.salt.clone();
     server.updates = UpdateClient::new(

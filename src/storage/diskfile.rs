@@ -39,6 +39,9 @@ pub struct DiskStore {
     /// place; cleared, for every clone, by the first filesystem that
     /// cannot (Swift's `use_linkat`).
     linkat: Arc<AtomicBool>,
+    /// Whether a write with a known length reserves its blocks first
+    /// (`fallocate`, keeping the size); off with Swift's `disable_fallocate`.
+    pub fallocate: bool,
 }
 
 /// The files of one object directory.
@@ -53,6 +56,7 @@ impl DiskStore {
             devices,
             salt,
             linkat: Arc::new(AtomicBool::new(true)),
+            fallocate: true,
         }
     }
 
@@ -115,7 +119,7 @@ impl DiskStore {
             staged,
             done: false,
         };
-        if let Some(n) = size_hint.filter(|n| *n > 0) {
+        if let Some(n) = size_hint.filter(|n| *n > 0 && self.fallocate) {
             use std::os::fd::AsRawFd;
             // SAFETY: a valid open file descriptor; failure only loses the preallocation.
             let rc = unsafe {
