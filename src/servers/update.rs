@@ -6,6 +6,13 @@
 
 use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
 use super::http::quote;
 
 /// One update target from `X-Container-Host`/`-Device` (or the account equivalents).
@@ -35,25 +42,33 @@ pub fn targets(hosts: Option<&str>, devices: Option<&str>) -> Option<Vec<Target>
     })
 }
 
-/// A small HTTP client for backend updates with Swift-like timeouts.
+/// A small HTTP client for backend updates with Swift-like timeouts: a
+/// pool of kept-alive connections per target (hyper's client, as the
+/// proxy's backend uses), one request each.
 #[derive(Debug, Clone)]
 pub struct UpdateClient {
-    client: reqwest::Client,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    node_timeout: Duration,
 }
 
 impl UpdateClient {
     /// `conn_timeout` and `node_timeout` in seconds.
     pub fn new(conn_timeout: f64, node_timeout: f64) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs_f64(conn_timeout.max(0.01)))
-            .timeout(Duration::from_secs_f64(node_timeout.max(0.01)))
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs_f64(conn_timeout.max(0.01))));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
-            .build()
-            .unwrap_or_default();
-        UpdateClient { client }
+            .build(connector);
+        UpdateClient {
+            client,
+            node_timeout: Duration::from_secs_f64(node_timeout.max(0.01)),
+        }
     }
 
-    /// Sends `method /<device>/<partition><path>`; Ok(status) for any HTTP answer.
+    /// Sends `method /<device>/<partition><path>`; Ok(status) for any HTTP
+    /// answer. The whole exchange (connecting included) gets `node_timeout`.
     pub async fn send(
         &self,
         target: &Target,
@@ -62,34 +77,62 @@ impl UpdateClient {
         path: &str,
         headers: &[(String, String)],
     ) -> Result<u16, String> {
-        let url = format!(
+        let uri: hyper::Uri = format!(
             "http://{}/{}/{}{}",
             target.host,
             quote(&target.device),
             partition,
             quote(path)
-        );
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        // Updates carry their own timestamps, so sending one twice is
-        // harmless; a pooled connection the peer has just closed fails
-        // without reaching it, so a transport error gets one retry.
-        let mut last_err = String::new();
-        for _ in 0..2 {
-            let mut req = self.client.request(method.clone(), &url);
-            for (k, v) in headers {
-                // Values are sent byte for byte as object metadata holds them.
-                let v = crate::storage::metadata::to_header_bytes(v);
-                match reqwest::header::HeaderValue::from_bytes(&v) {
-                    Ok(v) => req = req.header(k.as_str(), v),
-                    Err(e) => return Err(format!("bad header {k}: {e}")),
+        )
+        .parse()
+        .map_err(|e| format!("bad update uri: {e}"))?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut header_map = HeaderMap::with_capacity(headers.len());
+        for (k, v) in headers {
+            let name =
+                HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("bad header {k}: {e}"))?;
+            // Values are sent byte for byte as object metadata holds them.
+            let value = HeaderValue::from_bytes(&crate::storage::metadata::to_header_bytes(v))
+                .map_err(|e| format!("bad header {k}: {e}"))?;
+            header_map.append(name, value);
+        }
+        let exchange = async {
+            // Updates carry their own timestamps, so sending one twice is
+            // harmless; a pooled connection the peer has just closed fails
+            // without reaching it, so an error on one gets a retry (a
+            // failed connect does not).
+            let mut last_err = String::new();
+            for _ in 0..2 {
+                let mut req = Request::new(Empty::<Bytes>::new());
+                *req.method_mut() = method.clone();
+                *req.uri_mut() = uri.clone();
+                *req.headers_mut() = header_map.clone();
+                match self.client.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        // Read the (short) answer so the connection can be reused.
+                        let _ = resp.into_body().collect().await;
+                        return Ok(status);
+                    }
+                    Err(e) if e.is_connect() => return Err(describe(&e)),
+                    Err(e) => last_err = describe(&e),
                 }
             }
-            match req.send().await {
-                Ok(resp) => return Ok(resp.status().as_u16()),
-                Err(e) if e.is_timeout() => return Err(e.to_string()),
-                Err(e) => last_err = e.to_string(),
-            }
-        }
-        Err(last_err)
+            Err(last_err)
+        };
+        tokio::time::timeout(self.node_timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(format!("{method} {uri}: timeout")))
     }
+}
+
+/// A client error with its causes (hyper's own message is only its kind).
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
