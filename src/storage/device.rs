@@ -121,9 +121,14 @@ impl Devices {
         }
     }
 
+    /// Whether writes must leave free space (`fallocate_reserve`).
+    pub fn keeps_reserve(&self) -> bool {
+        !matches!(self.reserve, Reserve::Bytes(0))
+    }
+
     /// Errors with `InsufficientSpace` when the device is below its reserve.
     pub fn check_space(&self, device: &str, dev_path: &Path) -> Result<()> {
-        if matches!(self.reserve, Reserve::Bytes(0)) {
+        if !self.keeps_reserve() {
             return Ok(());
         }
         if self.reserve.satisfied(&fs_usage(dev_path)?) {
