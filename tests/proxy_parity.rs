@@ -6,8 +6,9 @@
 //! over several reseller prefixes, copies of a source whose replicas
 //! disagree (read with `X-Newest`), object writes whose content type has
 //! `swift_*` parameters (and reads of such a type), and HTTP/1.0 requests.
-//! Container listings of a `swift_bytes` content type are compared with
-//! Swift's container server.
+//! Object writes that break Swift's rules are answered in Swift's order
+//! and words. Container listings of a `swift_bytes` content type are
+//! compared with Swift's container server.
 
 mod aio_util;
 mod server_util;
@@ -388,6 +389,17 @@ fn answers_match_swifts_proxy() {
     let cluster = MemcachedCluster::start();
     let aio = &cluster.aio;
     let swift = swift_proxy(aio, &cluster.conf);
+    let lines = compare_runs(USERS, swift.port, aio.port, rules_scenario);
+    let answer = |start: &str| {
+        let l = lines.iter().find(|l| l.starts_with(start));
+        l.unwrap_or_else(|| panic!("{start} in {lines:#?}")).clone()
+    };
+    let owner = "test:tester PUT /v1/AUTH_test/parity-rules";
+    assert!(
+        answer(&format!("{owner}/o0 at past"))
+            .ends_with(": 400 type=text/plain length=19 \"X-Delete-At in past\""),
+        "{lines:#?}"
+    );
     let lines = compare_runs(USERS, swift.port, aio.port, copy_scenario);
     // The comparison cannot pass with metadata missing from both.
     let copy = lines
@@ -717,4 +729,123 @@ fn listings_take_sizes_from_swift_bytes_as_swifts_container_server() {
     assert_eq!(json(&mine[3]), json(&theirs[3]));
     assert_eq!(mine[1], theirs[1]);
     assert_eq!(mine[2], theirs[2]);
+}
+
+/// Records a request's answer under a short label (the request may carry
+/// too many headers to print): status, type, length and body.
+fn labelled(
+    r: &mut Run,
+    label: &str,
+    who: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> u16 {
+    let (status, got, text) = r.send(who, method, path, headers, body);
+    let field = |k: &str| header(&got, k).unwrap_or("-").to_string();
+    // Success bodies are the storage servers' (relayed by both proxies).
+    let body = if status < 400 || status == 401 {
+        String::new()
+    } else {
+        let length = field("content-length");
+        format!("length={length} {:?}", String::from_utf8_lossy(&text))
+    };
+    r.lines.push(format!(
+        "{} {method} {path} {label}: {status} type={} {body}",
+        who.unwrap_or("-"),
+        field("content-type"),
+    ));
+    status
+}
+
+/// Object writes that break one of Swift's rules (metadata limits,
+/// expiry times, the object name's length) into a container that exists:
+/// Swift's proxy answers each rule's 400 in plain text.
+fn rules_scenario(r: &mut Run) {
+    let c = "/v1/AUTH_test/parity-rules";
+    r.req(OWNER, "PUT", c.as_bytes(), &[], b"");
+    let long_name = format!("X-Object-Meta-a1b-{}", "m".repeat(125));
+    let long_value = "v".repeat(257);
+    let many: Vec<(String, String)> = (0..91)
+        .map(|i| (format!("X-Object-Meta-K{i}"), "v".to_string()))
+        .collect();
+    let big: Vec<(String, String)> = (0..17)
+        .map(|i| (format!("X-Object-Meta-Big{i}"), "v".repeat(250)))
+        .collect();
+    let cases: Vec<(&str, Vec<(String, String)>)> = [
+        ("at past", vec![("X-Delete-At", "1")]),
+        ("at negative", vec![("X-Delete-At", "-5")]),
+        ("at exponent", vec![("X-Delete-At", "1e10")]),
+        ("at nan", vec![("X-Delete-At", "nan")]),
+        ("at fraction", vec![("X-Delete-At", "1.5")]),
+        ("at plus", vec![("X-Delete-At", "+4102444800")]),
+        ("after word", vec![("X-Delete-After", "abc")]),
+        ("after zero", vec![("X-Delete-After", "0")]),
+        ("after negative", vec![("X-Delete-After", "-1")]),
+        ("after plus", vec![("X-Delete-After", "+600")]),
+        ("meta long name", vec![(long_name.as_str(), "v")]),
+        (
+            "meta long value",
+            vec![("X-Object-Meta-Value", long_value.as_str())],
+        ),
+        ("meta empty name", vec![("X-Object-Meta-", "v")]),
+        (
+            "meta and at",
+            vec![("X-Object-Meta-Color", "red"), ("X-Delete-At", "1")],
+        ),
+        (
+            "long name and after",
+            vec![(long_name.as_str(), "v"), ("X-Delete-After", "x")],
+        ),
+        ("inm tag", vec![("If-None-Match", "abc")]),
+        ("inm empty", vec![("If-None-Match", "")]),
+        ("inm weak star", vec![("If-None-Match", "W/*")]),
+        ("inm quoted star", vec![("If-None-Match", "\"*\"")]),
+        ("inm list", vec![("If-None-Match", "\"a\", *")]),
+        (
+            "inm and meta",
+            vec![("If-None-Match", "abc"), (long_name.as_str(), "v")],
+        ),
+    ]
+    .into_iter()
+    .map(|(label, h)| {
+        let h = h.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        (label, h.collect())
+    })
+    .chain([("meta many", many), ("meta big", big)])
+    .collect();
+    for who in [OWNER, STRANGER, None] {
+        for (i, (label, case)) in cases.iter().enumerate() {
+            if ![
+                "at past",
+                "at fraction",
+                "after word",
+                "after negative",
+                "meta empty name",
+                "meta many",
+                "meta big",
+            ]
+            .contains(label)
+            {
+                continue;
+            }
+            let h: Vec<(&str, &str)> = case.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            for container in [c] {
+                let o = format!("{container}/o{i}");
+                labelled(r, label, who, "PUT", &o, &h, b"data");
+                if !label.starts_with("inm") {
+                    labelled(r, label, who, "POST", &o, &h, b"");
+                }
+            }
+        }
+        for container in [c] {
+            let long = format!("{container}/{}", "o".repeat(1025));
+            labelled(r, "long object name", who, "PUT", &long, &[], b"data");
+        }
+    }
+    for i in 0..cases.len() {
+        r.req(OWNER, "DELETE", format!("{c}/o{i}").as_bytes(), &[], b"");
+    }
+    r.req(OWNER, "DELETE", c.as_bytes(), &[], b"");
 }

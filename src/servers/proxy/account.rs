@@ -24,7 +24,7 @@ pub async fn handle(proxy: &Arc<Proxy>, ctx: &Ctx, req: Request<Body>, a: &str) 
         Method::GET | Method::HEAD => get(proxy, ctx, req, a).await,
         Method::POST => {
             if let Err(m) = headers::check_metadata(req.headers(), "account") {
-                return headers::text(StatusCode::BAD_REQUEST, &m);
+                return headers::plain(StatusCode::BAD_REQUEST, &m);
             }
             let hdrs = headers::to_backend(req.headers());
             let mut w = write(proxy, ctx, a, Method::POST, &hdrs).await;

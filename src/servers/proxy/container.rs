@@ -53,7 +53,7 @@ async fn write(
     }
     if method != Method::DELETE {
         if let Err(m) = headers::check_metadata(req.headers(), "container") {
-            return headers::text(StatusCode::BAD_REQUEST, &m);
+            return headers::plain(StatusCode::BAD_REQUEST, &m);
         }
     }
     let mut hdrs = headers::to_backend(req.headers());

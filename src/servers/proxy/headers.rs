@@ -104,6 +104,15 @@ pub fn text(status: StatusCode, body: &str) -> Response<Body> {
     r
 }
 
+/// A plain-text error (`text/plain`), as Swift's constraint checks (object
+/// creation, metadata, expiry times, `If-None-Match`) answer.
+pub fn plain(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = text(status, body);
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/plain"));
+    r
+}
+
 /// A header as UTF-8 text. Clients send non-ASCII values (metadata, DLO
 /// manifests, copy sources) as raw UTF-8 bytes, so those count as text too.
 pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

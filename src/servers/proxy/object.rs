@@ -445,10 +445,10 @@ async fn write(
     let mut client = req.headers().clone();
     if method == Method::POST {
         if let Err(m) = headers::check_metadata(&client, "object") {
-            return headers::text(StatusCode::BAD_REQUEST, &m);
+            return headers::plain(StatusCode::BAD_REQUEST, &m);
         }
         if let Err(m) = delete_at(&mut client) {
-            return headers::text(StatusCode::BAD_REQUEST, &m);
+            return headers::plain(StatusCode::BAD_REQUEST, &m);
         }
     }
     let info = proxy.container_info(a, c, &ctx.trans_id).await;

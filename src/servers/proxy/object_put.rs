@@ -36,7 +36,7 @@ pub const SMALL_PUT: u64 = 64 * 1024;
 /// Validates a PUT's headers; `Err` is the response to send.
 fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
     if o.len() > headers::MAX_OBJECT_NAME_LENGTH {
-        return Err(headers::text(
+        return Err(headers::plain(
             StatusCode::BAD_REQUEST,
             &format!(
                 "Object name length of {} longer than {}",
@@ -47,13 +47,13 @@ fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
     }
     let chunked = match transfer_encoding(h) {
         Ok(c) => c,
-        Err((status, msg)) => return Err(headers::text(status, msg)),
+        Err((status, msg)) => return Err(headers::plain(status, msg)),
     };
     let length = match headers::get(h, "content-length").filter(|_| !chunked) {
         Some(v) => match v.trim().parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => {
-                return Err(headers::text(
+                return Err(headers::plain(
                     StatusCode::BAD_REQUEST,
                     "Invalid Content-Length header value",
                 ))
@@ -61,31 +61,31 @@ fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
         },
         None if chunked => None,
         None => {
-            return Err(headers::text(
+            return Err(headers::plain(
                 StatusCode::LENGTH_REQUIRED,
                 "Missing Content-Length header.",
             ))
         }
     };
     if length.is_some_and(|n| n > headers::MAX_FILE_SIZE) {
-        return Err(headers::text(
+        return Err(headers::plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Your request is too large.",
         ));
     }
     if let Err(m) = headers::check_metadata(h, "object") {
-        return Err(headers::text(StatusCode::BAD_REQUEST, &m));
+        return Err(headers::plain(StatusCode::BAD_REQUEST, &m));
     }
     if let Some(v) = headers::get(h, "if-none-match") {
         if v.trim() != "*" {
-            return Err(headers::text(
+            return Err(headers::plain(
                 StatusCode::BAD_REQUEST,
                 "If-None-Match only supports *",
             ));
         }
     }
     if let Err(m) = delete_at(h) {
-        return Err(headers::text(StatusCode::BAD_REQUEST, &m));
+        return Err(headers::plain(StatusCode::BAD_REQUEST, &m));
     }
     if !h.contains_key("content-type")
         || headers::get(h, "x-detect-content-type")
