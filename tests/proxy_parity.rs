@@ -400,6 +400,9 @@ fn answers_match_swifts_proxy() {
             .ends_with(": 400 type=text/plain length=19 \"X-Delete-At in past\""),
         "{lines:#?}"
     );
+    // It names a metadata header as its WSGI layer spells it.
+    assert!(answer(&format!("{owner}/o11 meta long value"))
+        .contains("\"Metadata value longer than 256: x-object-meta-Value\""));
     let lines = compare_runs(USERS, swift.port, aio.port, copy_scenario);
     // The comparison cannot pass with metadata missing from both.
     let copy = lines
@@ -761,7 +764,9 @@ fn labelled(
 
 /// Object writes that break one of Swift's rules (metadata limits,
 /// expiry times, the object name's length) into a container that exists:
-/// Swift's proxy answers each rule's 400 in plain text.
+/// Swift's proxy answers each rule's 400 in plain text, naming a metadata
+/// header as its WSGI layer spells it. Container and account metadata
+/// limits too.
 fn rules_scenario(r: &mut Run) {
     let c = "/v1/AUTH_test/parity-rules";
     r.req(OWNER, "PUT", c.as_bytes(), &[], b"");
@@ -825,6 +830,8 @@ fn rules_scenario(r: &mut Run) {
                 "meta empty name",
                 "meta many",
                 "meta big",
+                "meta long name",
+                "meta long value",
             ]
             .contains(label)
             {
@@ -844,6 +851,22 @@ fn rules_scenario(r: &mut Run) {
             labelled(r, "long object name", who, "PUT", &long, &[], b"data");
         }
     }
+    // Container and account metadata limits.
+    let name = long_name.replace("Object", "Container");
+    let h = [(name.as_str(), "v")];
+    labelled(r, "meta long name", OWNER, "POST", c, &h, b"");
+    labelled(
+        r,
+        "meta long name",
+        OWNER,
+        "PUT",
+        &format!("{c}-new"),
+        &h,
+        b"",
+    );
+    let name = long_name.replace("Object", "Account");
+    let h = [(name.as_str(), "v")];
+    labelled(r, "meta long name", OWNER, "POST", "/v1/AUTH_test", &h, b"");
     for i in 0..cases.len() {
         r.req(OWNER, "DELETE", format!("{c}/o{i}").as_bytes(), &[], b"");
     }

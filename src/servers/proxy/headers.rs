@@ -113,6 +113,24 @@ pub fn plain(status: StatusCode, body: &str) -> Response<Body> {
     r
 }
 
+/// A header name as Swift's WSGI layer spells it: each ASCII letter that
+/// follows a non-letter upper case, the others lower case.
+fn title_case(name: &str) -> String {
+    let mut prev_letter = false;
+    name.chars()
+        .map(|c| {
+            let letter = c.is_ascii_alphabetic();
+            let out = match (letter, prev_letter) {
+                (true, false) => c.to_ascii_uppercase(),
+                (true, true) => c.to_ascii_lowercase(),
+                _ => c,
+            };
+            prev_letter = letter;
+            out
+        })
+        .collect()
+}
+
 /// A header as UTF-8 text. Clients send non-ASCII values (metadata, DLO
 /// manifests, copy sources) as raw UTF-8 bytes, so those count as text too.
 pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -135,9 +153,11 @@ pub fn check_metadata(h: &HeaderMap, kind: &str) -> Result<(), String> {
     let prefix = format!("x-{kind}-meta-");
     let (mut count, mut size) = (0usize, 0usize);
     for (k, v) in h {
-        let Some(name) = k.as_str().strip_prefix(&prefix) else {
+        if !k.as_str().starts_with(&prefix) {
             continue;
-        };
+        }
+        // Swift names the header as its WSGI layer spells it.
+        let name = &title_case(k.as_str())[prefix.len()..];
         let value = v.as_bytes();
         if name.is_empty() {
             return Err("Metadata name cannot be empty".into());
@@ -284,6 +304,12 @@ mod tests {
         assert!(check_metadata(&h, "container")
             .unwrap_err()
             .contains("too long"));
+        let mut h = HeaderMap::new();
+        set(&mut h, "x-object-meta-a1b-c", &"v".repeat(257));
+        assert_eq!(
+            check_metadata(&h, "object").unwrap_err(),
+            "Metadata value longer than 256: x-object-meta-A1B-C"
+        );
         assert!(new_trans_id("").starts_with("tx"));
         assert_eq!(new_trans_id("").len(), 2 + 21 + 1 + 10);
     }
