@@ -395,6 +395,8 @@ fn answers_match_swifts_proxy() {
         l.unwrap_or_else(|| panic!("{start} in {lines:#?}")).clone()
     };
     let owner = "test:tester PUT /v1/AUTH_test/parity-rules";
+    // Swift looks for the container before it checks the rest.
+    assert!(answer(&format!("{owner}-missing/o0 at past")).contains(": 404"));
     assert!(
         answer(&format!("{owner}/o0 at past"))
             .ends_with(": 400 type=text/plain length=19 \"X-Delete-At in past\""),
@@ -763,12 +765,14 @@ fn labelled(
 }
 
 /// Object writes that break one of Swift's rules (metadata limits,
-/// expiry times, the object name's length) into a container that exists:
-/// Swift's proxy answers each rule's 400 in plain text, naming a metadata
-/// header as its WSGI layer spells it. Container and account metadata
-/// limits too.
+/// expiry times, the object name's length), into a container that exists
+/// and one that does not: Swift's proxy judges the user, then the
+/// container, then the rest, and answers each rule's 400 in plain text,
+/// naming a metadata header as its WSGI layer spells it. Container and
+/// account metadata limits too.
 fn rules_scenario(r: &mut Run) {
     let c = "/v1/AUTH_test/parity-rules";
+    let missing = "/v1/AUTH_test/parity-rules-missing";
     r.req(OWNER, "PUT", c.as_bytes(), &[], b"");
     let long_name = format!("X-Object-Meta-a1b-{}", "m".repeat(125));
     let long_value = "v".repeat(257);
@@ -832,13 +836,21 @@ fn rules_scenario(r: &mut Run) {
                 "meta big",
                 "meta long name",
                 "meta long value",
+                "at negative",
+                "at exponent",
+                "at nan",
+                "at plus",
+                "after zero",
+                "after plus",
+                "meta and at",
+                "long name and after",
             ]
             .contains(label)
             {
                 continue;
             }
             let h: Vec<(&str, &str)> = case.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            for container in [c] {
+            for container in [missing, c] {
                 let o = format!("{container}/o{i}");
                 labelled(r, label, who, "PUT", &o, &h, b"data");
                 if !label.starts_with("inm") {
@@ -846,7 +858,7 @@ fn rules_scenario(r: &mut Run) {
                 }
             }
         }
-        for container in [c] {
+        for container in [missing, c] {
             let long = format!("{container}/{}", "o".repeat(1025));
             labelled(r, "long object name", who, "PUT", &long, &[], b"data");
         }

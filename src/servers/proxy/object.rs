@@ -101,39 +101,60 @@ pub fn backend_headers(client: &HeaderMap, ctx: &Ctx, policy: u32) -> HeaderMap 
     h
 }
 
-/// Normalizes `X-Delete-After` into `X-Delete-At` and checks it; `Err` is a 400 body.
+/// Normalizes `X-Delete-After` into `X-Delete-At` and checks both as
+/// Swift's proxy does: each must be an integer as Python reads one, and
+/// the time it gives (kept between 0 and ten digits) must be later than
+/// now; `Err` is the 400 body.
 pub fn delete_at(h: &mut HeaderMap) -> Result<(), String> {
     let now = Timestamp::now().as_f64();
-    if let Some(after) = headers::get(h, "x-delete-after").map(str::to_string) {
-        let secs: i64 = after
-            .trim()
-            .parse()
-            .map_err(|_| "Non-integer X-Delete-After".to_string())?;
-        if secs < 0 {
+    // Swift's delete-at times: ten digits, never below 0 or above 10^10-1.
+    let clamp = |t: i128| t.clamp(0, 9_999_999_999) as i64;
+    if let Some(after) = h.get("x-delete-after") {
+        let secs =
+            python_int(after.as_bytes()).ok_or_else(|| "Non-integer X-Delete-After".to_string())?;
+        let at = clamp((now as i128).saturating_add(secs));
+        if (at as f64) <= now {
             return Err("X-Delete-After in past".into());
         }
         h.remove("x-delete-after");
-        headers::set(h, "x-delete-at", &format!("{}", now as i64 + secs));
+        headers::set(h, "x-delete-at", &format!("{at:010}"));
     }
-    if let Some(at) = headers::get(h, "x-delete-at").map(str::to_string) {
-        let t: f64 = at
-            .trim()
-            .parse()
-            .map_err(|_| "Non-integer X-Delete-At".to_string())?;
-        if at.trim().contains('.') || t < 0.0 {
-            return Err("Non-integer X-Delete-At".into());
-        }
-        if t < now {
+    if let Some(at) = h.get("x-delete-at") {
+        let at = python_int(at.as_bytes()).ok_or_else(|| "Non-integer X-Delete-At".to_string())?;
+        let at = clamp(at);
+        if (at as f64) <= now {
             return Err("X-Delete-At in past".into());
         }
-        // Swift keeps delete-at times to ten digits.
-        headers::set(
-            h,
-            "x-delete-at",
-            &format!("{:010}", t.min(9_999_999_999.0) as i64),
-        );
+        headers::set(h, "x-delete-at", &format!("{at:010}"));
     }
     Ok(())
+}
+
+/// An integer as Python's `int()` reads a header value: surrounding
+/// whitespace, a sign, decimal digits with single underscores between
+/// them. Values past what `i128` holds saturate (Swift clamps them anyway).
+fn python_int(v: &[u8]) -> Option<i128> {
+    let v = v.trim_ascii();
+    let (negative, digits) = match v.first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let ok = !digits.is_empty()
+        && digits.first()?.is_ascii_digit()
+        && digits.last()?.is_ascii_digit()
+        && !digits.windows(2).any(|w| w == b"__")
+        && digits.iter().all(|b| b.is_ascii_digit() || *b == b'_');
+    if !ok {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .fold(0i128, |n, b| {
+            n.saturating_mul(10).saturating_add(i128::from(b - b'0'))
+        });
+    Some(if negative { -n } else { n })
 }
 
 /// Where the expiring-objects queue row of a write with `X-Delete-At`
@@ -443,6 +464,11 @@ async fn write(
 ) -> Response<Body> {
     let method = req.method().clone();
     let mut client = req.headers().clone();
+    let info = proxy.container_info(a, c, &ctx.trans_id).await;
+    if !info.exists() {
+        return headers::error(info.status, None);
+    }
+    // Swift checks a POST's headers once the container is known to exist.
     if method == Method::POST {
         if let Err(m) = headers::check_metadata(&client, "object") {
             return headers::plain(StatusCode::BAD_REQUEST, &m);
@@ -450,10 +476,6 @@ async fn write(
         if let Err(m) = delete_at(&mut client) {
             return headers::plain(StatusCode::BAD_REQUEST, &m);
         }
-    }
-    let info = proxy.container_info(a, c, &ctx.trans_id).await;
-    if !info.exists() {
-        return headers::error(info.status, None);
     }
     let policy = info.policy();
     let hdrs = backend_headers(&client, ctx, policy);
@@ -501,4 +523,48 @@ async fn write(
         return ok;
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_read_as_python_reads_them() {
+        let int = |v: &str| python_int(v.as_bytes());
+        assert_eq!(int("42"), Some(42));
+        assert_eq!(int(" +4_2 "), Some(42));
+        assert_eq!(int("-5"), Some(-5));
+        for bad in ["", "-", "1e10", "nan", "1.5", "4__2", "_4", "4_", "0x10"] {
+            assert_eq!(int(bad), None, "{bad}");
+        }
+        assert_eq!(int(&"9".repeat(60)), Some(i128::MAX));
+    }
+
+    #[test]
+    fn expiry_times_are_checked_as_swifts_proxy_checks_them() {
+        let check = |k: &str, v: &str| {
+            let mut h = HeaderMap::new();
+            headers::set(&mut h, k, v);
+            delete_at(&mut h).map(|()| headers::get(&h, "x-delete-at").map(str::to_string))
+        };
+        assert_eq!(
+            check("x-delete-at", "-5").unwrap_err(),
+            "X-Delete-At in past"
+        );
+        assert_eq!(
+            check("x-delete-at", "1e10").unwrap_err(),
+            "Non-integer X-Delete-At"
+        );
+        assert_eq!(
+            check("x-delete-after", "0").unwrap_err(),
+            "X-Delete-After in past"
+        );
+        assert_eq!(
+            check("x-delete-at", "99999999999").unwrap(),
+            Some("9999999999".to_string())
+        );
+        let later = check("x-delete-after", "+600").unwrap().unwrap();
+        assert_eq!(later.len(), 10);
+    }
 }

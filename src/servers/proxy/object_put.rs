@@ -33,18 +33,10 @@ use crate::storage::Timestamp;
 /// expect phase, so no node writes once one has answered 412.
 pub const SMALL_PUT: u64 = 64 * 1024;
 
-/// Validates a PUT's headers; `Err` is the response to send.
+/// Validates a PUT's headers once its container is known, in the order
+/// of Swift's `check_object_creation` (the body's length, the name, the
+/// expiry time, the metadata); `Err` is the response to send, in plain text.
 fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
-    if o.len() > headers::MAX_OBJECT_NAME_LENGTH {
-        return Err(headers::plain(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "Object name length of {} longer than {}",
-                o.len(),
-                headers::MAX_OBJECT_NAME_LENGTH
-            ),
-        ));
-    }
     let chunked = match transfer_encoding(h) {
         Ok(c) => c,
         Err((status, msg)) => return Err(headers::plain(status, msg)),
@@ -73,20 +65,28 @@ fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
             "Your request is too large.",
         ));
     }
-    if let Err(m) = headers::check_metadata(h, "object") {
-        return Err(headers::plain(StatusCode::BAD_REQUEST, &m));
-    }
-    if let Some(v) = headers::get(h, "if-none-match") {
-        if v.trim() != "*" {
-            return Err(headers::plain(
-                StatusCode::BAD_REQUEST,
-                "If-None-Match only supports *",
-            ));
-        }
+    if o.len() > headers::MAX_OBJECT_NAME_LENGTH {
+        return Err(headers::plain(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Object name length of {} longer than {}",
+                o.len(),
+                headers::MAX_OBJECT_NAME_LENGTH
+            ),
+        ));
     }
     if let Err(m) = delete_at(h) {
         return Err(headers::plain(StatusCode::BAD_REQUEST, &m));
     }
+    if let Err(m) = headers::check_metadata(h, "object") {
+        return Err(headers::plain(StatusCode::BAD_REQUEST, &m));
+    }
+    Ok(length)
+}
+
+/// Gives a PUT without a content type (or asking for detection) the type
+/// its name suggests, as Swift's proxy does before checking it.
+fn update_content_type(h: &mut HeaderMap, o: &str) {
     if !h.contains_key("content-type")
         || headers::get(h, "x-detect-content-type")
             .is_some_and(crate::conf::server_conf::config_true)
@@ -95,7 +95,18 @@ fn check(h: &mut HeaderMap, o: &str) -> Result<Option<u64>, Response<Body>> {
         headers::set(h, "content-type", t);
         h.remove("x-detect-content-type");
     }
-    Ok(length)
+}
+
+/// Swift's 400 for an `If-None-Match` other than `*`, which its proxy
+/// sends before it looks at the container or the user.
+pub fn check_if_none_match(h: &HeaderMap) -> Result<(), Response<Body>> {
+    match headers::get(h, "if-none-match") {
+        Some(v) if v.trim() != "*" => Err(headers::plain(
+            StatusCode::BAD_REQUEST,
+            "If-None-Match only supports *",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether the body is chunked. Only `chunked` alone is supported: more than
@@ -131,15 +142,19 @@ pub async fn put(
     c: &str,
     o: &str,
 ) -> Response<Body> {
-    let length = match check(&mut client, o) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+    if let Err(r) = check_if_none_match(&client) {
+        return r;
+    }
     let info = proxy.container_info(a, c, &ctx.trans_id).await;
     if !info.exists() {
         return headers::error(info.status, None);
     }
-    // Swift checks this once the container is known to exist.
+    // Swift checks the rest once the container is known to exist.
+    update_content_type(&mut client, o);
+    let length = match check(&mut client, o) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
     if let Err(m) = headers::check_content_type(&client) {
         return headers::text(StatusCode::BAD_REQUEST, m);
     }
