@@ -225,10 +225,9 @@ fn write_device_table(w: &mut dyn Write, b: &RingBuilder) -> io::Result<()> {
 /// Devices matching a search given as one search value or as options.
 /// `Err(code)` when the arguments are unusable (message already printed).
 pub fn parse_filter(ctx: &mut Ctx, command: &str) -> io::Result<Result<DevFilter, u8>> {
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
+    let parsed = match ctx.parse_rest(opts::DEVICE_OPTS, None)? {
         Ok(p) => p,
-        Err(m) => return Ok(Err(ctx.opt_error(&m)?)),
+        Err(code) => return Ok(Err(code)),
     };
     let new_format = is_new_format(&parsed);
     if !parsed.args.is_empty() {
@@ -407,10 +406,9 @@ pub fn list_parts(ctx: &mut Ctx) -> io::Result<u8> {
     if let Some(code) = ctx.require_rebalanced()? {
         return Ok(code);
     }
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
+    let parsed = match ctx.parse_rest(opts::DEVICE_OPTS, None)? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error(&m),
+        Err(code) => return Ok(code),
     };
     let ids = match matched_devs(ctx, "list_parts", &parsed)? {
         Ok(ids) => ids,

@@ -23,10 +23,9 @@ pub fn add(ctx: &mut Ctx) -> io::Result<u8> {
     if let Some(code) = refuse_during_part_power_increase(ctx, "adding")? {
         return Ok(code);
     }
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
+    let parsed = match ctx.parse_rest(opts::DEVICE_OPTS, None)? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error(&m),
+        Err(code) => return Ok(code),
     };
     let new_devs = if !parsed.args.is_empty() {
         if is_new_format(&parsed) || parsed.args.len() % 2 != 0 {
@@ -231,10 +230,9 @@ fn set_field(ctx: &mut Ctx, field: Field) -> io::Result<u8> {
     if ctx.rest().len() < 2 {
         return ctx.usage_with_search(field.command());
     }
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
+    let parsed = match ctx.parse_rest(opts::DEVICE_OPTS, None)? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error(&m),
+        Err(code) => return Ok(code),
     };
     let yes = parsed.flag("yes");
     let mut steps: Vec<(Vec<u32>, String)> = Vec::new();
@@ -332,10 +330,9 @@ pub fn set_info(ctx: &mut Ctx) -> io::Result<u8> {
     if ctx.rest().len() < 2 {
         return ctx.usage_with_search("set_info");
     }
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
+    let parsed = match ctx.parse_rest(opts::DEVICE_OPTS, None)? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error(&m),
+        Err(code) => return Ok(code),
     };
     let yes = parsed.flag("yes");
     let mut steps = Vec::new();
@@ -435,10 +432,9 @@ pub fn remove(ctx: &mut Ctx) -> io::Result<u8> {
     if let Some(code) = refuse_during_part_power_increase(ctx, "removing")? {
         return Ok(code);
     }
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(opts::DEVICE_OPTS, &rest) {
+    let parsed = match ctx.parse_rest(opts::DEVICE_OPTS, None)? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error(&m),
+        Err(code) => return Ok(code),
     };
     let ids = match matched_devs(ctx, "remove", &parsed)? {
         Ok(ids) => ids,

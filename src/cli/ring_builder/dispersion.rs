@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::opts::{self, Kind, Opt};
+use super::opts::{Kind, Opt};
 use super::{json as js, Ctx};
 use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
 use crate::ring::builder::{worst_tier, DispersionRow};
@@ -33,10 +33,9 @@ pub fn dispersion(ctx: &mut Ctx) -> io::Result<u8> {
             dest: "verbose",
         },
     ];
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(SPEC, &rest) {
+    let parsed = match ctx.parse_rest(SPEC, Some("dispersion"))? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error_with_usage(super::help::usage("dispersion"), &m),
+        Err(code) => return Ok(code),
     };
     let filter = match parsed.args.first() {
         None => None,

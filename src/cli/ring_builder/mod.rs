@@ -184,6 +184,24 @@ impl Ctx<'_> {
         writeln!(self.err, "swift-ring-builder: error: {msg}")?;
         Ok(EXIT_ERROR)
     }
+
+    /// The arguments after the command parsed with `spec`. `Err(code)` once
+    /// optparse's error is printed, under the usage of `own_usage` (a command
+    /// whose parser has its own usage text) or else the tool's.
+    pub fn parse_rest(
+        &mut self,
+        spec: &[opts::Opt],
+        own_usage: Option<&str>,
+    ) -> io::Result<Result<opts::Parsed, u8>> {
+        let parsed = opts::parse(spec, self.rest());
+        Ok(match parsed {
+            Ok(p) => Ok(p),
+            Err(m) => Err(match own_usage {
+                Some(command) => self.opt_error_with_usage(help::usage(command), &m)?,
+                None => self.opt_error(&m)?,
+            }),
+        })
+    }
 }
 
 /// `(builder file, ring file)` from the first argument, as Swift derives them.

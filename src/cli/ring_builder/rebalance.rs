@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::common::timedelta;
-use super::opts::{self, Kind, Opt};
+use super::opts::{Kind, Opt};
 use super::ringfile::{format_from, save_ring_with_backup, FORMAT_OPT};
 use super::{json as js, Ctx};
 use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
@@ -76,10 +76,9 @@ pub fn rebalance(ctx: &mut Ctx) -> io::Result<u8> {
             dest: "dry_run",
         },
     ];
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(SPEC, &rest) {
+    let parsed = match ctx.parse_rest(SPEC, Some("rebalance"))? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error_with_usage(super::help::usage("rebalance"), &m),
+        Err(code) => return Ok(code),
     };
     let format = if ctx.json {
         match parsed.str("format_version") {

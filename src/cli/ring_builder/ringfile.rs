@@ -58,10 +58,9 @@ pub fn write_ring(ctx: &mut Ctx) -> io::Result<u8> {
             dest: "dev_id_bytes",
         },
     ];
-    let rest = ctx.rest().to_vec();
-    let parsed = match opts::parse(SPEC, &rest) {
+    let parsed = match ctx.parse_rest(SPEC, Some("write_ring"))? {
         Ok(p) => p,
-        Err(m) => return ctx.opt_error_with_usage(super::help::usage("write_ring"), &m),
+        Err(code) => return Ok(code),
     };
     let format = format_from(ctx, &parsed)?;
     if ctx.b().devs.is_empty() {
