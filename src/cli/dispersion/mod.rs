@@ -11,6 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::cli::{EXIT_ERROR, EXIT_WARNING};
 use crate::ops::dispersion::setup::ClusterInfo;
 use crate::ops::dispersion::{DispersionConf, DEFAULT_CONF};
 
@@ -75,6 +76,39 @@ fn fail(err: &mut dyn Write, msg: &str, code: u8) -> u8 {
 enum Tool {
     Populate,
     Report,
+}
+
+impl Tool {
+    /// The exit code when the tool cannot start (Swift's populate exits 1
+    /// there, our report 2).
+    fn start_failure_code(self) -> u8 {
+        match self {
+            Tool::Populate => EXIT_WARNING,
+            Tool::Report => EXIT_ERROR,
+        }
+    }
+}
+
+/// The options of a tool that [`start`] needs: the shared ones,
+/// `--container-only` and `--object-only`.
+type StartOptions<A> = fn(&A) -> (&Common, bool, bool);
+
+/// Both tools' first steps: argv parsed as `A`, then [`start`] with the
+/// options `pick` takes from it. `Err` is the exit code once `--help`, a bad
+/// option or the failure to start has been printed.
+fn begin<A: clap::Parser>(
+    tool: Tool,
+    argv: Vec<OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    pick: StartOptions<A>,
+) -> Result<(A, Started), u8> {
+    let args: A = parse(argv, out, err, EXIT_ERROR)?;
+    let (common, container_only, object_only) = pick(&args);
+    match start(tool, common, container_only, object_only) {
+        Ok(started) => Ok((args, started)),
+        Err(m) => Err(fail(err, &m, tool.start_failure_code())),
+    }
 }
 
 /// What both tools have once started.

@@ -9,7 +9,7 @@ use std::io::Write;
 use clap::Parser;
 
 use super::progress::Progress;
-use crate::cli::{EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING};
+use crate::cli::{EXIT_SUCCESS, EXIT_WARNING};
 use crate::ops::dispersion::populate::{PopulateOptions, Populator};
 use crate::ops::dispersion::render::populated_text;
 use crate::ops::dispersion::setup::{login, open_ring};
@@ -54,18 +54,10 @@ pub fn main(
     err: &mut dyn Write,
     stderr_is_terminal: bool,
 ) -> u8 {
-    let args: Args = match super::parse(argv, out, err, EXIT_ERROR) {
-        Ok(a) => a,
+    let pick: super::StartOptions<Args> = |a| (&a.common, a.container_only, a.object_only);
+    let (args, started) = match super::begin(super::Tool::Populate, argv, out, err, pick) {
+        Ok(begun) => begun,
         Err(code) => return code,
-    };
-    let started = match super::start(
-        super::Tool::Populate,
-        &args.common,
-        args.container_only,
-        args.object_only,
-    ) {
-        Ok(s) => s,
-        Err(m) => return super::fail(err, &m, EXIT_WARNING),
     };
     started.announce(out);
     let (conf, info) = (&started.conf, &started.info);

@@ -132,18 +132,10 @@ pub fn main(
     err: &mut dyn Write,
     stderr_is_terminal: bool,
 ) -> u8 {
-    let args: Args = match super::parse(argv, out, err, EXIT_ERROR) {
-        Ok(a) => a,
+    let pick: super::StartOptions<Args> = |a| (&a.common, a.container_only, a.object_only);
+    let (args, started) = match super::begin(super::Tool::Report, argv, out, err, pick) {
+        Ok(begun) => begun,
         Err(code) => return code,
-    };
-    let started = match super::start(
-        super::Tool::Report,
-        &args.common,
-        args.container_only,
-        args.object_only,
-    ) {
-        Ok(s) => s,
-        Err(m) => return super::fail(err, &m, EXIT_ERROR),
     };
     let output = if args.json {
         Output::FullJson
