@@ -12,7 +12,8 @@ use super::progress::Progress;
 use crate::cli::{EXIT_SUCCESS, EXIT_WARNING};
 use crate::ops::dispersion::populate::{PopulateOptions, Populator};
 use crate::ops::dispersion::render::populated_text;
-use crate::ops::dispersion::setup::{login, open_ring};
+use crate::ops::dispersion::setup::login;
+use crate::ops::dispersion::Kind;
 
 /// Create containers and objects spread over the partition space, for
 /// swift-dispersion-report to check.
@@ -77,23 +78,25 @@ pub fn main(
             coverage: conf.dispersion_coverage,
             concurrency: conf.concurrency,
         };
-        if started.containers {
-            let ring = open_ring(&conf.swift_dir, "container").map_err(|e| e.to_string())?;
-            let done = populator
-                .containers(&ring, opts(args.container_suffix_start))
-                .await
+        for (kind, wanted, suffix_start) in [
+            (
+                Kind::Container,
+                started.containers,
+                args.container_suffix_start,
+            ),
+            (Kind::Object, started.objects, args.object_suffix_start),
+        ] {
+            if !wanted {
+                continue;
+            }
+            let ring = info
+                .open_ring(&conf.swift_dir, kind)
                 .map_err(|e| e.to_string())?;
-            progress.finish();
-            let _ = write!(out, "{}", populated_text(&done, args.no_overlap));
-            let _ = out.flush();
-        }
-        if started.objects {
-            let ring =
-                open_ring(&conf.swift_dir, &info.policy.ring_name()).map_err(|e| e.to_string())?;
-            let done = populator
-                .objects(&ring, opts(args.object_suffix_start))
-                .await
-                .map_err(|e| e.to_string())?;
+            let done = match kind {
+                Kind::Container => populator.containers(&ring, opts(suffix_start)).await,
+                Kind::Object => populator.objects(&ring, opts(suffix_start)).await,
+            }
+            .map_err(|e| e.to_string())?;
             progress.finish();
             let _ = write!(out, "{}", populated_text(&done, args.no_overlap));
             let _ = out.flush();

@@ -18,7 +18,7 @@ use crate::ops::dispersion::direct::DirectClient;
 use crate::ops::dispersion::plan;
 use crate::ops::dispersion::render::{self, partition_line, CLEAR};
 use crate::ops::dispersion::report::{Query, Seen};
-use crate::ops::dispersion::setup::{login, open_ring};
+use crate::ops::dispersion::setup::login;
 use crate::ops::dispersion::{Events, Kind, SectionReport};
 use crate::recon::pyfmt::json_dumps;
 
@@ -188,21 +188,17 @@ pub fn main(
                 continue;
             }
             // Containers live in the account; objects in one container.
-            let (ring_name, list_in, prefix, noun) = match kind {
-                Kind::Container => (
-                    "container".to_string(),
-                    None,
-                    plan::container_prefix(idx),
-                    "containers",
-                ),
+            let (list_in, prefix, noun) = match kind {
+                Kind::Container => (None, plan::container_prefix(idx), "containers"),
                 Kind::Object => (
-                    info.policy.ring_name(),
                     Some(plan::objects_container(idx)),
                     plan::OBJECT_PREFIX.to_string(),
                     "objects",
                 ),
             };
-            let ring = open_ring(&conf.swift_dir, &ring_name).map_err(|e| e.to_string())?;
+            let ring = info
+                .open_ring(&conf.swift_dir, kind)
+                .map_err(|e| e.to_string())?;
             let names = client
                 .list(list_in.as_deref(), &prefix)
                 .await

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::conf::DispersionConf;
 use super::proxy::{ProxyClient, ProxyError};
+use super::Kind;
 use crate::conf::ring_file::load_lookup_ring;
 use crate::conf::swift_conf::{StoragePolicy, SwiftConf};
 use crate::ring::hash::HashPathConf;
@@ -52,12 +53,17 @@ impl ClusterInfo {
             .map_err(|e| SetupError::SwiftConf(e.to_string()))?;
         Ok(ClusterInfo { policy, hash })
     }
-}
 
-/// Loads `<swift_dir>/<name>.ring.gz` for lookups.
-pub fn open_ring(swift_dir: &Path, name: &str) -> Result<Ring, SetupError> {
-    let path = swift_dir.join(format!("{name}.ring.gz"));
-    load_lookup_ring(&path).map_err(|e| SetupError::Ring(e.to_string()))
+    /// Loads, for lookups, the ring from `swift_dir` that places the
+    /// sampled `kind`: the container ring, or the policy's object ring.
+    pub fn open_ring(&self, swift_dir: &Path, kind: Kind) -> Result<Ring, SetupError> {
+        let name = match kind {
+            Kind::Container => "container".to_string(),
+            Kind::Object => self.policy.ring_name(),
+        };
+        let path = swift_dir.join(format!("{name}.ring.gz"));
+        load_lookup_ring(&path).map_err(|e| SetupError::Ring(e.to_string()))
+    }
 }
 
 /// Logs in to the proxy with the configured credentials.
