@@ -208,14 +208,7 @@ impl ContainerUpdater {
         }
         let mut entry = Map::new();
         entry.insert("container_updater_sweep".into(), json!(elapsed));
-        if let Err(e) = cache::dump(
-            &self.conf.recon_file,
-            &entry,
-            cache::DEFAULT_LOCK_TIMEOUT,
-            None,
-        ) {
-            tracing::error!("recon cache: {e}");
-        }
+        cache::dump_or_log(&self.conf.recon_file, &entry);
         Ok(counts)
     }
 

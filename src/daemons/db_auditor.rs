@@ -181,14 +181,7 @@ impl DbAuditor {
     }
 
     fn dump(&self, entries: Map<String, serde_json::Value>) {
-        if let Err(e) = cache::dump(
-            &self.conf.recon_file,
-            &entries,
-            cache::DEFAULT_LOCK_TIMEOUT,
-            None,
-        ) {
-            tracing::error!("recon cache: {e}");
-        }
+        cache::dump_or_log(&self.conf.recon_file, &entries);
     }
 
     /// One pass over every database.

@@ -226,14 +226,7 @@ pub fn audit_pass(conf: &AuditorConf, kind: Kind, fps: f64, only: Option<&[Strin
             let item = json!({"errors": c.errors, "passes": c.passes,
                 "quarantined": c.quarantined, "bytes_processed": c.bytes,
                 "start_time": reported, "audit_time": audit_time});
-            if let Err(e) = cache::dump(
-                &conf.recon_file,
-                &stats_entry(kind, only, item),
-                cache::DEFAULT_LOCK_TIMEOUT,
-                None,
-            ) {
-                tracing::error!("recon cache: {e}");
-            }
+            cache::dump_or_log(&conf.recon_file, &stats_entry(kind, only, item));
             total_q += c.quarantined;
             c = Counts::default();
             reported = t;

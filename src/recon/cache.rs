@@ -218,6 +218,15 @@ pub fn dump(
     result
 }
 
+/// [`dump`] for a daemon in the middle of a pass: the default lock timeout,
+/// no owner, and a failure logged rather than returned (the pass goes on
+/// and its next dump tries again).
+pub fn dump_or_log(path: &Path, entries: &Map<String, Value>) {
+    if let Err(e) = dump(path, entries, DEFAULT_LOCK_TIMEOUT, None) {
+        tracing::error!("recon cache: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -469,9 +469,7 @@ pub fn run_once(
                 "object_updater_per_device".into(),
                 json!({ name.as_str(): tracker.device_stats(now(), conf.dump_count) }),
             );
-            if let Err(e) = cache::dump(&conf.recon_file, &per, cache::DEFAULT_LOCK_TIMEOUT, None) {
-                tracing::error!("recon cache: {e}");
-            }
+            cache::dump_or_log(&conf.recon_file, &per);
             add(&mut total, &stats);
         }
     });
