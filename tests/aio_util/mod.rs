@@ -314,39 +314,21 @@ pub fn raw_http(
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} ").into_bytes();
-    req.extend_from_slice(path.as_ref());
-    req.extend_from_slice(
-        format!(
-            " HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    for (k, v) in headers {
-        req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-    }
-    req.extend_from_slice(b"\r\n");
-    s.write_all(&req).unwrap();
+    let mut start = format!("{method} ").into_bytes();
+    start.extend_from_slice(path.as_ref());
+    start.extend_from_slice(format!(" HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n").as_bytes());
+    s.write_all(&common::request_head(&start, body.len(), headers))
+        .unwrap();
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let hdrs = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, hdrs, raw[split + 4..].to_vec())
+    let split = common::head_end(&raw).expect("response head");
+    let (status, hdrs) = common::parse_head(&raw[..split]);
+    (
+        status.expect("status line"),
+        hdrs,
+        raw[split + 4..].to_vec(),
+    )
 }
 
 /// A header of an `http` answer by lower-case name.

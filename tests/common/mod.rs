@@ -177,3 +177,38 @@ pub fn http(
         (status, h, resp.bytes().await.unwrap().to_vec())
     })
 }
+
+/// The bytes of a request head written by hand: `start` (the request line
+/// and any fixed header lines, each ending in CRLF), a Content-Length of
+/// `body_len`, `headers`, then the blank line.
+pub fn request_head(start: &[u8], body_len: usize, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut req = start.to_vec();
+    req.extend_from_slice(format!("Content-Length: {body_len}\r\n").as_bytes());
+    for (k, v) in headers {
+        req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    req
+}
+
+/// Where the head of an answer read off the wire ends (the offset of its
+/// blank line), if all of it arrived.
+pub fn head_end(raw: &[u8]) -> Option<usize> {
+    raw.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+/// An answer head's status (`None` when the status line has no number)
+/// and headers, names lower-cased and values trimmed.
+pub fn parse_head(head: &[u8]) -> (Option<u16>, Vec<(String, String)>) {
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok());
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}

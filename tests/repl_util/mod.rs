@@ -9,6 +9,10 @@ use std::process::Command;
 
 use md5::{Digest, Md5};
 
+// Test binaries that also load common or aio_util load these helpers twice; harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../server_util/mod.rs"]
 pub mod server_util;
 
@@ -160,29 +164,18 @@ pub fn http_full(
     body: &[u8],
 ) -> (u16, std::collections::BTreeMap<String, String>, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    let start = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    s.write_all(&common::request_head(start.as_bytes(), body.len(), headers))
+        .unwrap();
     s.write_all(body).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let Some(split) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let Some(split) = common::head_end(&out) else {
         return (0, Default::default(), out);
     };
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let hdrs: std::collections::BTreeMap<String, String> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, hdrs) = common::parse_head(&out[..split]);
+    let status = status.expect("status line");
+    let hdrs: std::collections::BTreeMap<String, String> = hdrs.into_iter().collect();
     let mut rest = out[split + 4..].to_vec();
     if hdrs
         .get("transfer-encoding")

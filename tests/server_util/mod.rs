@@ -168,35 +168,16 @@ pub fn http(
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.0\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    let start = format!("{method} {path} HTTP/1.0\r\n");
+    s.write_all(&common::request_head(start.as_bytes(), body.len(), headers))
+        .unwrap();
     s.write_all(body).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(out.len());
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let hdrs = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let split = common::head_end(&out).unwrap_or(out.len());
+    let (status, hdrs) = common::parse_head(&out[..split]);
     (
-        status,
+        status.unwrap_or(0),
         hdrs,
         out.get(split + 4..).unwrap_or_default().to_vec(),
     )
