@@ -3,11 +3,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Output;
 
-use flate2::read::GzDecoder;
+use common::gunzip;
+
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
@@ -23,12 +24,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());
     enc.write_all(data).unwrap();
     enc.finish().unwrap()
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(data).read_to_end(&mut out).unwrap();
-    out
 }
 
 /// Runs one bad case; checks exit 1, a single stderr line containing

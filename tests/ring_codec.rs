@@ -4,13 +4,12 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use common::{gunzip, gunzip_file};
 use ferroswift::conf::ring_file::load_ring_with_format;
 use ferroswift::ring::codec::{self, RingFormat};
 use ferroswift::ring::RingData;
-use flate2::read::GzDecoder;
 use serde_json::Value;
 
 /// Every reference scenario (or step) directory holding a v1 and a v2 ring.
@@ -37,14 +36,6 @@ fn scenarios() -> Vec<PathBuf> {
         out.len() >= 16,
         "expected all reference scenarios, found {out:?}"
     );
-    out
-}
-
-fn gunzip(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(fs::File::open(path).unwrap())
-        .read_to_end(&mut out)
-        .unwrap();
     out
 }
 
@@ -111,7 +102,7 @@ fn reference_rings_decode_with_their_header_facts() {
                 ),
             }
             assert_eq!(
-                gunzip(&ring_path).len() as u64,
+                gunzip_file(&ring_path).len() as u64,
                 dump["uncompressed_size"],
                 "{what}"
             );
@@ -175,8 +166,8 @@ fn re_encoding_reference_rings_reproduces_swift_bytes() {
             let (ring, _) = codec::decode_ring(&original).unwrap();
             let ours = codec::write_ring(&ring, format, "object.ring.gz", Vec::new()).unwrap();
             assert_eq!(ours[..22], original[..22], "gzip header of {what}");
-            let theirs = gunzip(&ring_path);
-            let mine = gunzip_bytes(&ours);
+            let theirs = gunzip_file(&ring_path);
+            let mine = gunzip(&ours);
             if ours == original {
                 exact_gz += 1;
             }
@@ -209,12 +200,6 @@ fn re_encoding_reference_rings_reproduces_swift_bytes() {
         }
     }
     eprintln!("{exact_gz} re-encoded rings are byte-identical to Swift's .gz files");
-}
-
-fn gunzip_bytes(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
-    out
 }
 
 mod roundtrip {

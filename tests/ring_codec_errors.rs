@@ -6,12 +6,12 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 
+use common::gunzip;
 use ferroswift::conf::ring_file::{load_ring, save_ring};
 use ferroswift::ring::codec::{self, RingFileError, RingFormat};
 use ferroswift::ring::RingData;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
 
@@ -56,12 +56,6 @@ static GLOBAL: Tracking = Tracking;
 
 fn reference_bytes(rel: &str) -> Vec<u8> {
     fs::read(common::reference(rel)).unwrap()
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
-    out
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

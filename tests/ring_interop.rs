@@ -5,13 +5,11 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
-use std::path::Path;
 
+use common::gunzip_file;
 use ferroswift::conf::ring_file::save_ring;
 use ferroswift::ring::codec::RingFormat;
 use ferroswift::ring::{Device, RingData};
-use flate2::read::GzDecoder;
 use serde_json::{json, Value};
 
 fn dev(id: u32, ip: &str, port: u16, weight: f64) -> Device {
@@ -239,14 +237,6 @@ fn part_nodes(ring: &RingData) -> Vec<Vec<u32>> {
         .collect()
 }
 
-fn gunzip(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(fs::File::open(path).unwrap())
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
-
 /// A decompressed v2 stream with the index's compressed offsets and the
 /// trailer's compressed offset blanked (they depend on the deflate library).
 fn mask_v2(mut data: Vec<u8>) -> Vec<u8> {
@@ -321,8 +311,8 @@ fn swift_loads_our_rings_as_we_meant_them() {
             "{name}: get_part_nodes differs"
         );
 
-        let ours = gunzip(&work.join(name).join("object.ring.gz"));
-        let theirs = gunzip(&resave.join(name).join("object.ring.gz"));
+        let ours = gunzip_file(&work.join(name).join("object.ring.gz"));
+        let theirs = gunzip_file(&resave.join(name).join("object.ring.gz"));
         match format {
             RingFormat::V1 => {
                 if let Some(i) = ours.iter().zip(&theirs).position(|(a, b)| a != b) {
@@ -392,7 +382,7 @@ fn unknown_device_keys_from_swift_survive_a_round_trip() {
         let dest = tmp.path().join("ours").join(sub);
         fs::create_dir_all(&dest).unwrap();
         save_ring(dest.join("object.ring.gz"), &ring, format).unwrap();
-        let (ours, swift) = (gunzip(&dest.join("object.ring.gz")), gunzip(&src));
+        let (ours, swift) = (gunzip_file(&dest.join("object.ring.gz")), gunzip_file(&src));
         match format {
             RingFormat::V1 => assert!(ours == swift, "{sub}: written back differently"),
             RingFormat::V2 => assert!(

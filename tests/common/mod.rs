@@ -212,3 +212,18 @@ pub fn parse_head(head: &[u8]) -> (Option<u16>, Vec<(String, String)>) {
         .collect();
     (status, headers)
 }
+
+/// The bytes of the first gzip member of `gz`.
+pub fn gunzip(gz: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// [`gunzip`] of the file at `path`.
+pub fn gunzip_file(path: &Path) -> Vec<u8> {
+    gunzip(&std::fs::read(path).unwrap())
+}
