@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use aio_util::{bin, files_under, http, run_swift_python, salt, Aio};
+use aio_util::{bin, files_under, http, run_swift_python, salt, succeed, Aio};
 use ferroswift::servers::http::quote;
 use ferroswift::storage::broker::{Broker, DbKind, ListParams};
 
@@ -207,14 +207,8 @@ fn run_daemon(aio: &Aio, bin_name: &str, section: &str) -> String {
     let mut logs = String::new();
     for node in 1..=4 {
         let conf = daemon_conf(aio, node, section);
-        let out = Command::new(bin(bin_name))
-            .arg(&conf)
-            .arg("--once")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{bin_name} node {node}: {err}");
-        logs.push_str(&err);
+        let out = succeed(Command::new(bin(bin_name)).arg(&conf).arg("--once"));
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
     }
     logs
 }

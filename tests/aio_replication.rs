@@ -37,16 +37,7 @@ fn conf(aio: &Aio, node: u16) -> PathBuf {
 }
 
 fn run_daemon(name: &str, aio: &Aio, node: u16) {
-    let out = Command::new(bin(name))
-        .arg(conf(aio, node))
-        .arg("-o")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name} on node {node}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    aio_util::run_once(bin(name), &conf(aio, node), &[]);
 }
 
 fn replicate_all(aio: &Aio) {

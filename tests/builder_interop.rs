@@ -323,15 +323,10 @@ fn unknown_device_keys_survive_our_rewrite() {
 
     // Our swift-ring-builder rewrites the builder, then writes a ring from it.
     for args in [&["set_weight", "d1", "150"][..], &["write_ring"][..]] {
-        let out = std::process::Command::new(common::bin("swift-ring-builder"))
-            .arg(&builder)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        common::check(
+            std::process::Command::new(common::bin("swift-ring-builder"))
+                .arg(&builder)
+                .args(args),
         );
     }
 

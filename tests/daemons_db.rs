@@ -75,15 +75,9 @@ fn daemon_conf(site: &Site, section: &str) -> PathBuf {
     conf
 }
 
+/// One verbose pass of a daemon; its log.
 fn run_once(bin: &str, conf: &Path) -> String {
-    let out = Command::new(bin)
-        .arg(conf)
-        .args(["-o", "-v"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{bin} failed: {log}");
-    log
+    common::run_once(bin, conf, &["-v"])
 }
 
 fn account_counts(port: u16, apart: &str, account: &str) -> (String, String) {

@@ -79,14 +79,7 @@ fn updater_conf(site: &Site) -> PathBuf {
 }
 
 fn run_updater(conf: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_swift-object-updater"))
-        .arg(conf)
-        .args(["-o", "-v"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "updater failed: {log}");
-    log
+    aio_util::run_once(env!("CARGO_BIN_EXE_swift-object-updater"), conf, &["-v"])
 }
 
 /// Every async pending file of the object device.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
 use aio_util::{
-    bin, healthy, raw_http, swift_python, token, use_memcached, wait_for, Aio, Memcached,
+    bin, check, healthy, raw_http, swift_python, token, use_memcached, wait_for, Aio, Memcached,
     SWIFT_DISPERSION_TOOL,
 };
 use serde_json::{json, Value};
@@ -144,15 +144,7 @@ fn our_dispersion_tools_on_a_cluster_of_swift_servers() {
     }
 
     // Populate at 100%: one container and one object per partition.
-    let pop = Command::new(bin("swift-dispersion-populate"))
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        pop.status.success(),
-        "populate: {}",
-        String::from_utf8_lossy(&pop.stderr)
-    );
+    check(Command::new(bin("swift-dispersion-populate")).arg(&conf));
     let parts = 1u64 << PART_POWER.parse::<u32>().unwrap();
 
     // Healthy: every copy of every partition found, exit 0.

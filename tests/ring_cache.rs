@@ -244,21 +244,15 @@ type Env<'a> = &'a [(&'a str, &'a Path)];
 /// `swift-get-nodes` on `ring` with only `env` set; returns its standard
 /// output.
 fn get_nodes(ring: &Path, env: Env) -> Vec<u8> {
-    let out = Command::new(common::bin("swift-get-nodes"))
+    let mut get_nodes = Command::new(common::bin("swift-get-nodes"));
+    get_nodes
         .env_clear()
         .envs(env.iter().copied())
         .arg("-d")
         .arg(common::reference_dir())
         .arg(ring)
-        .args(["AUTH_test", "c", "o"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+        .args(["AUTH_test", "c", "o"]);
+    common::succeed(&mut get_nodes).stdout
 }
 
 #[test]

@@ -140,8 +140,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Runs a command, panicking with its output if it fails; returns stdout.
-pub fn check(cmd: &mut Command) -> String {
+/// Runs a command, panicking with its output if it fails; returns the output.
+pub fn succeed(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run command");
     assert!(
         out.status.success(),
@@ -150,7 +150,19 @@ pub fn check(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn check(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&succeed(cmd).stdout).into_owned()
+}
+
+/// Runs a daemon binary for one pass (`bin CONF -o`, then `extra`),
+/// panicking with its output if it fails; returns its log (standard error).
+pub fn run_once(bin: impl AsRef<std::ffi::OsStr>, conf: &Path, extra: &[&str]) -> String {
+    let out = succeed(Command::new(bin).arg(conf).arg("-o").args(extra));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// One HTTP request through reqwest, blocking the calling thread: the

@@ -136,14 +136,8 @@ impl Cluster {
 
     /// Runs node `i`'s replicator once; panics on failure.
     pub fn replicate(&self, i: usize) -> String {
-        let out = Command::new(bin(&format!("swift-{}-replicator", self.kind)))
-            .arg(&self.nodes[i].conf)
-            .args(["-o", "-v"])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "replicator failed: {err}");
-        err
+        let replicator = bin(&format!("swift-{}-replicator", self.kind));
+        common::run_once(replicator, &self.nodes[i].conf, &["-v"])
     }
 
     /// Partition and primary node indexes of a name, per the ring.

@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use md5::{Digest, Md5};
 
@@ -221,14 +220,11 @@ pub fn put(node: &Node, part: u32, path: &str, ts: &str, body: &[u8], extra: &[(
 
 /// Runs `swift-object-replicator CONF -o` for a node; returns stderr.
 pub fn replicate_once(node: &Node) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_swift-object-replicator"))
-        .arg(&node.conf)
-        .arg("-o")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "replicator failed: {err}");
-    err
+    common::run_once(
+        env!("CARGO_BIN_EXE_swift-object-replicator"),
+        &node.conf,
+        &[],
+    )
 }
 
 /// The node's `object.recon` replication stats.
