@@ -217,22 +217,9 @@ fn data_nodes(
         .hash_path_hex("AUTH_test", Some(c), Some(o))
         .unwrap();
     let part = ring.part_for_digest(&digest_of(&hash));
-    let mut out = BTreeSet::new();
-    for node in 1..=6u16 {
-        let d = dir.join(format!(
-            "srv/{node}/sd{node}/objects/{part}/{}/{hash}",
-            &hash[29..]
-        ));
-        let has = std::fs::read_dir(&d)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".data"));
-        if has {
-            out.insert(node);
-        }
-    }
-    out
+    aio_util::nodes_with_data(dir, 6, part, &hash)
+        .into_iter()
+        .collect()
 }
 
 /// Storage node (1-based) of each ring device: node N holds `sdN`.

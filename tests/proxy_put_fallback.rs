@@ -24,22 +24,7 @@ fn copies(aio: &Aio, part: u32, name: &str) -> Vec<u16> {
         .salt
         .hash_path_hex("AUTH_test", Some("c"), Some(name))
         .unwrap();
-    let mut out = Vec::new();
-    for node in 1..=4u16 {
-        let dir = aio.dir.join(format!(
-            "srv/{node}/sd{node}/objects/{part}/{}/{hash}",
-            &hash[29..]
-        ));
-        let found = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".data"));
-        if found {
-            out.push(node);
-        }
-    }
-    out
+    aio_util::nodes_with_data(&aio.dir, 4, part, &hash)
 }
 
 /// One test's cluster (the tests take turns), started with `line` added

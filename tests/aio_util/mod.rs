@@ -331,6 +331,25 @@ pub fn raw_http(
     )
 }
 
+/// Storage nodes 1 to `nodes` of the all-in-one cluster in `dir` whose
+/// device holds a `.data` file of the object hashed `hash` in partition
+/// `part` (node N's device is `sdN`).
+pub fn nodes_with_data(dir: &Path, nodes: u16, part: u32, hash: &str) -> Vec<u16> {
+    (1..=nodes)
+        .filter(|node| {
+            let objdir = dir.join(format!(
+                "srv/{node}/sd{node}/objects/{part}/{}/{hash}",
+                &hash[29..]
+            ));
+            std::fs::read_dir(objdir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".data"))
+        })
+        .collect()
+}
+
 /// A header of an `http` answer by lower-case name.
 pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
