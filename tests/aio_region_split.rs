@@ -141,16 +141,7 @@ fn quiet_replicators(dir: &Path, nodes: &[u16]) {
 fn populate(aio: Aio, tmp: &Path) -> Cluster {
     let (acct, token) = aio.login_path("test:tester", "testing");
     let disp_conf = tmp.join("dispersion.conf");
-    std::fs::write(
-        &disp_conf,
-        format!(
-            "[dispersion]\nauth_url = {}\nauth_user = admin:admin\nauth_key = admin\n\
-             swift_dir = {}\ndispersion_coverage = 100\nretries = 1\nconcurrency = 16\n",
-            aio.auth_url(),
-            aio.dir.canonicalize().unwrap().join("etc").display()
-        ),
-    )
-    .unwrap();
+    aio.write_dispersion_conf(&disp_conf, "100", 16);
     let mut c = Cluster {
         aio,
         acct,

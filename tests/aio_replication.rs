@@ -187,16 +187,7 @@ fn lost_node_handoffs_move_home_and_dispersion_recovers() {
     let tmp = tempfile::tempdir().unwrap();
     let aio = quiet_cluster(&tmp.path().join("aio"));
     let disp = tmp.path().join("dispersion.conf");
-    std::fs::write(
-        &disp,
-        format!(
-            "[dispersion]\nauth_url = {}\nauth_user = admin:admin\nauth_key = admin\n\
-             swift_dir = {}\ndispersion_coverage = 1\nretries = 1\nconcurrency = 10\n",
-            aio.auth_url(),
-            aio.dir.canonicalize().unwrap().join("etc").display()
-        ),
-    )
-    .unwrap();
+    aio.write_dispersion_conf(&disp, "1", 10);
     let (acct, tok) = aio.login_path("test:tester", "testing");
     assert_eq!(proxy(&aio, &tok, "PUT", &format!("{acct}/c"), b"").0, 201);
 

@@ -135,7 +135,7 @@ fn setup() -> (tempfile::TempDir, Fixture) {
     let aio = Aio::setup(&tmp.path().join("aio")).start();
     let etc = aio.dir.canonicalize().unwrap().join("etc");
     let conf = tmp.path().join("dispersion.conf");
-    aio.write_dispersion_conf(&conf, COVERAGE);
+    aio.write_dispersion_conf(&conf, COVERAGE, 25);
     (tmp, Fixture { aio, etc, conf })
 }
 

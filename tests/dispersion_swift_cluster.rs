@@ -111,7 +111,7 @@ fn our_dispersion_tools_on_a_cluster_of_swift_servers() {
     }
 
     let conf = tmp.path().join("dispersion.conf");
-    aio.write_dispersion_conf(&conf, "100");
+    aio.write_dispersion_conf(&conf, "100", 25);
     let ours = |args: &[&str]| {
         let mut c = Command::new(bin("swift-dispersion-report"));
         c.args(args).arg(&conf);

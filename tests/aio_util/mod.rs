@@ -696,14 +696,16 @@ impl Aio {
     }
 
     /// Writes a dispersion.conf for this cluster at `path`: the admin
-    /// account, `coverage` percent of the partitions, one retry.
-    pub fn write_dispersion_conf(&self, path: &Path, coverage: &str) {
+    /// account, `coverage` percent of the partitions, one retry,
+    /// `concurrency` requests at a time.
+    pub fn write_dispersion_conf(&self, path: &Path, coverage: &str, concurrency: usize) {
         let etc = self.dir.canonicalize().unwrap().join("etc");
         std::fs::write(
             path,
             format!(
                 "[dispersion]\nauth_url = {}\nauth_user = admin:admin\nauth_key = admin\n\
-                 swift_dir = {}\ndispersion_coverage = {coverage}\nretries = 1\nconcurrency = 25\n",
+                 swift_dir = {}\ndispersion_coverage = {coverage}\nretries = 1\n\
+                 concurrency = {concurrency}\n",
                 self.auth_url(),
                 etc.display()
             ),
