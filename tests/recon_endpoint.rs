@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use server_util::{free_port, Running, Site};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Every path Swift's middleware answers, plus some it refuses.
 const PATHS: &[&str] = &[
@@ -197,20 +197,11 @@ impl Fixture {
 
     fn spawn(&self) -> Running {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_swift-object-server"))
-            .arg(self.conf(port))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let running = Running { child, port };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if get(port, "/healthcheck").0 == 200 {
-                return running;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("object server did not come up on {port}");
+        server_util::start(
+            env!("CARGO_BIN_EXE_swift-object-server"),
+            &self.conf(port),
+            port,
+        )
     }
 
     fn rings(&self, ports: &[u16]) {

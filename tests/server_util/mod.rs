@@ -93,8 +93,14 @@ pub fn spawn_on(site: &Site, kind: &str, extra: &str, port: u16) -> Running {
         "container" => env!("CARGO_BIN_EXE_swift-container-server"),
         _ => env!("CARGO_BIN_EXE_swift-account-server"),
     };
+    start(bin, &conf, port)
+}
+
+/// Starts our server binary `bin` with `conf`, which has it listen on
+/// `port`, and waits for its `/healthcheck` to answer 200.
+pub fn start(bin: &str, conf: &Path, port: u16) -> Running {
     let child = Command::new(bin)
-        .arg(&conf)
+        .arg(conf)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -112,7 +118,7 @@ pub fn spawn_on(site: &Site, kind: &str, extra: &str, port: u16) -> Running {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("{kind} server did not come up on port {port}");
+    panic!("{bin} did not come up on port {port}");
 }
 
 /// Swift's own `<kind>` server (`object`, `container`, `account`), run by
