@@ -13,42 +13,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ferroswift::conf::ring_file::save_ring;
-use ferroswift::ring::builder::edit::NewDevice;
-use ferroswift::ring::builder::RingBuilder;
-use ferroswift::ring::codec::RingFormat;
 use ferroswift::ring::hash::HashPathConf;
 use ferroswift::ring::Ring;
-use rand::SeedableRng;
 use serde_json::Value;
 use server_util::{free_port, http, spawn, spawn_on, Site, HASH_SUFFIX};
 
 /// Writes a one-device `<name>.ring.gz` and returns the ring.
 fn one_device_ring(site: &Site, name: &str, port: u16) -> Ring {
-    let mut b = RingBuilder::new(4, 1.0, 1).unwrap();
-    b.add_dev(NewDevice {
-        id: Some(0),
-        region: 1,
-        zone: 1,
-        ip: "127.0.0.1".into(),
-        port,
-        replication_ip: "127.0.0.1".into(),
-        replication_port: port,
-        device: "sda1".into(),
-        meta: String::new(),
-        weight: 1.0,
-    })
-    .unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    b.rebalance(0, &mut rng).unwrap();
-    let data = b.get_ring();
-    save_ring(
-        site.etc().join(format!("{name}.ring.gz")),
-        &data,
-        RingFormat::V1,
-    )
-    .unwrap();
-    Ring::new(data).unwrap()
+    server_util::loopback_ring(site, name, &[(port, "sda1")], 3)
 }
 
 fn part(ring: &Ring, a: &str, c: Option<&str>) -> String {

@@ -18,40 +18,14 @@ use std::time::{Duration, Instant};
 
 use aio_util::Aio;
 use ferroswift::aio::backlog::Cluster;
-use ferroswift::conf::ring_file::save_ring;
-use ferroswift::ring::builder::edit::NewDevice;
-use ferroswift::ring::builder::RingBuilder;
-use ferroswift::ring::codec::RingFormat;
 use ferroswift::ring::hash::HashPathConf;
-use ferroswift::ring::Ring;
-use rand::SeedableRng;
 use serde_json::Value;
 use server_util::{free_port, http, spawn, spawn_on, Running, Site, HASH_SUFFIX};
 
 /// Writes `etc/container.ring.gz`: one replica per `(port, device)`.
 /// Returns the partition of `AUTH_a/c`.
 fn container_ring(site: &Site, devs: &[(u16, &str)]) -> u32 {
-    let mut b = RingBuilder::new(4, devs.len() as f64, 1).unwrap();
-    for (i, (port, dev)) in devs.iter().enumerate() {
-        b.add_dev(NewDevice {
-            id: Some(i as u32),
-            region: 1,
-            zone: i as u32 + 1,
-            ip: "127.0.0.1".into(),
-            port: *port,
-            replication_ip: "127.0.0.1".into(),
-            replication_port: *port,
-            device: dev.to_string(),
-            meta: String::new(),
-            weight: 1.0,
-        })
-        .unwrap();
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    b.rebalance(0, &mut rng).unwrap();
-    let data = b.get_ring();
-    save_ring(site.etc().join("container.ring.gz"), &data, RingFormat::V1).unwrap();
-    let ring = Ring::new(data).unwrap();
+    let ring = server_util::loopback_ring(site, "container", devs, 7);
     ring.get_part(
         &HashPathConf::new("", HASH_SUFFIX),
         "AUTH_a",

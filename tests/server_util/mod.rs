@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferroswift::conf::ring_file::save_ring;
+use ferroswift::ring::builder::edit::NewDevice;
+use ferroswift::ring::builder::RingBuilder;
+use ferroswift::ring::codec::RingFormat;
+use ferroswift::ring::Ring;
+
 pub const HASH_SUFFIX: &str = "ferrotest";
 
 /// A temp tree: `<root>/node/sda1` devices and `<root>/etc/swift.conf`.
@@ -40,6 +46,35 @@ impl Site {
     pub fn etc(&self) -> PathBuf {
         self.root().join("etc")
     }
+}
+
+/// Writes the site's `etc/<name>.ring.gz` and returns the ring: partition
+/// power 4, a replica per `(port, device)` on 127.0.0.1, each device in a
+/// zone of its own, placed by a rebalance seeded with `seed`.
+pub fn loopback_ring(site: &Site, name: &str, devs: &[(u16, &str)], seed: u64) -> Ring {
+    use rand::SeedableRng;
+    let mut b = RingBuilder::new(4, devs.len() as f64, 1).unwrap();
+    for (i, (port, dev)) in devs.iter().enumerate() {
+        b.add_dev(NewDevice {
+            id: Some(i as u32),
+            region: 1,
+            zone: i as u32 + 1,
+            ip: "127.0.0.1".into(),
+            port: *port,
+            replication_ip: "127.0.0.1".into(),
+            replication_port: *port,
+            device: dev.to_string(),
+            meta: String::new(),
+            weight: 1.0,
+        })
+        .unwrap();
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    b.rebalance(0, &mut rng).unwrap();
+    let data = b.get_ring();
+    let path = site.etc().join(format!("{name}.ring.gz"));
+    save_ring(path, &data, RingFormat::V1).unwrap();
+    Ring::new(data).unwrap()
 }
 
 /// The user running the tests (Swift's servers and daemons switch to `user`).
