@@ -47,6 +47,16 @@ fn section(kind: Kind, found: u64, missing: &[(usize, usize)], elapsed: f64) -> 
     }
 }
 
+/// The report's text for the two sections, as Swift prints it for the
+/// policy `gold`.
+fn report_text(c: &SectionReport, o: &SectionReport) -> String {
+    format!(
+        "Using storage policy: gold \n{}{}",
+        section_text(c),
+        section_text(o)
+    )
+}
+
 fn swift_document(c: &SectionReport, o: &SectionReport) -> String {
     let mut m = Map::new();
     m.insert("container".into(), swift_json(c));
@@ -58,11 +68,7 @@ fn swift_document(c: &SectionReport, o: &SectionReport) -> String {
 fn healthy_report_matches_swift() {
     let c = section(Kind::Container, 306, &[(0, 102)], 1.0);
     let o = section(Kind::Object, 306, &[(0, 102)], 1.0);
-    let text = format!(
-        "Using storage policy: gold \n{}{}",
-        section_text(&c),
-        section_text(&o)
-    );
+    let text = report_text(&c, &o);
     assert_eq!(text, reference("dispersion-report-healthy.stdout"));
     assert_eq!(
         swift_document(&c, &o),
@@ -81,11 +87,7 @@ fn node_down_report_matches_swift() {
     // Swift's stdout also holds its timed "Querying ..." progress lines.
     let progress = regex::Regex::new(r"\r\x1b\[KQuerying [^\r\n]*").unwrap();
     let swift_text = reference("dispersion-report-node4-down.stdout");
-    let text = format!(
-        "Using storage policy: gold \n{}{}",
-        section_text(&c),
-        section_text(&o)
-    );
+    let text = report_text(&c, &o);
     assert_eq!(text, progress.replace_all(&swift_text, ""));
     let full = full_json(&o);
     assert_eq!(full["partitions_without_copies"], 0);
@@ -98,11 +100,7 @@ fn node_down_report_matches_swift() {
 fn deleted_replica_report_matches_swift() {
     let c = section(Kind::Container, 306, &[(0, 102)], 1.0);
     let o = section(Kind::Object, 305, &[(0, 101), (1, 1)], 1.0);
-    let text = format!(
-        "Using storage policy: gold \n{}{}",
-        section_text(&c),
-        section_text(&o)
-    );
+    let text = report_text(&c, &o);
     assert_eq!(text, reference("dispersion-report-replica-deleted.stdout"));
     assert_eq!(
         swift_document(&c, &o),
