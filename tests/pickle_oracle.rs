@@ -30,22 +30,12 @@ print(json.dumps(out))
 "#;
 
 fn run_python(script: &str, stdin: &str) -> serde_json::Value {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::swift_python())
-        .arg("-c")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the Swift oracle's python");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_input(
+        std::process::Command::new(common::swift_python())
+            .arg("-c")
+            .arg(script),
+        stdin.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -1,8 +1,9 @@
 //! Our Python float spelling (`repr`, which `json.dumps` and the ring headers
 //! share) against Python itself, over floats of every magnitude.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 use ferroswift::recon::pyfmt::float_repr;
 
@@ -43,26 +44,22 @@ fn float_spellings_match_python() {
         .iter()
         .map(|x| format!("{:016x}\n", x.to_bits()))
         .collect();
-    let mut child = Command::new("python3")
-        .args([
+    // python3 is needed to check Python's float spellings.
+    let out = common::output_with_input(
+        Command::new("python3").args([
             "-c",
             "import sys, struct, json\n\
              for line in sys.stdin:\n\
              \tx = struct.unpack('>d', bytes.fromhex(line.strip()))[0]\n\
              \tprint(repr(x), json.dumps(x))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 is needed to check Python's float spellings");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python3 failed");
+        ]),
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), xs.len());

@@ -153,6 +153,23 @@ pub fn succeed(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs a command with `input` on its standard input (a command that exits
+/// without reading all of it is no error here) and returns its output.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("wait")
+}
+
 /// Runs a command, panicking with its output if it fails; returns stdout.
 pub fn check(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&succeed(cmd).stdout).into_owned()

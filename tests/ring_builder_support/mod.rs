@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::common;
 
@@ -16,19 +16,10 @@ pub struct Run {
 }
 
 fn run_in(exe: &Path, dir: &Path, args: &[&str], stdin: &str) -> Run {
-    use std::io::Write;
-    let mut child = Command::new(exe)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-    let mut input = child.stdin.take().expect("stdin");
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    let out = child.wait_with_output().expect("wait");
+    let out = common::output_with_input(
+        Command::new(exe).args(args).current_dir(dir),
+        stdin.as_bytes(),
+    );
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
