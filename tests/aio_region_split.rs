@@ -195,19 +195,30 @@ fn digest_of(hex: &str) -> [u8; 16] {
     d
 }
 
-/// Nodes holding a `.data` of the object `AUTH_test/<path>`.
-fn data_nodes(
-    dir: &Path,
-    salt: &ferroswift::conf::server_conf::SwiftConf,
+/// The hash (hex) and the partition in `ring` of the object
+/// `AUTH_test/<path>`.
+fn object_place(
+    swift: &ferroswift::conf::server_conf::SwiftConf,
     ring: &Ring,
     path: &str,
-) -> BTreeSet<u16> {
+) -> (String, u32) {
     let (c, o) = path.split_once('/').unwrap();
-    let hash = salt
+    let hash = swift
         .salt
         .hash_path_hex("AUTH_test", Some(c), Some(o))
         .unwrap();
     let part = ring.part_for_digest(&digest_of(&hash));
+    (hash, part)
+}
+
+/// Nodes holding a `.data` of the object `AUTH_test/<path>`.
+fn data_nodes(
+    dir: &Path,
+    swift: &ferroswift::conf::server_conf::SwiftConf,
+    ring: &Ring,
+    path: &str,
+) -> BTreeSet<u16> {
+    let (hash, part) = object_place(swift, ring, path);
     aio_util::nodes_with_data(dir, 6, part, &hash)
         .into_iter()
         .collect()
@@ -388,12 +399,7 @@ fn region_split_in_steps_keeps_every_object_readable() {
         assert_eq!(report["container"]["pct_found"], 100.0, "{when}: {report}");
         // Every copy moved home: on its primaries, handoff copies gone.
         for (path, _) in &c.objects {
-            let (cont, obj) = path.split_once('/').unwrap();
-            let hash = swift
-                .salt
-                .hash_path_hex("AUTH_test", Some(cont), Some(obj))
-                .unwrap();
-            let part = new_object_ring.part_for_digest(&digest_of(&hash));
+            let (_, part) = object_place(&swift, &new_object_ring, path);
             assert_eq!(
                 data_nodes(&dir, &swift, &new_object_ring, path),
                 primaries(&new_object_ring, part),
