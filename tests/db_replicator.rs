@@ -17,7 +17,7 @@ fn put_container(c: &Cluster, i: usize, part: u32, path: &str, t: &str) {
     let n = &c.nodes[i];
     let (st, _, _) = http(
         "PUT",
-        &format!("{}/{}/{part}{path}", n.url(), n.device),
+        &n.part_url(part, path),
         &[("X-Timestamp", t)],
         Vec::new(),
     );
@@ -29,7 +29,7 @@ fn put_row(c: &Cluster, i: usize, part: u32, path: &str, size: usize) {
     let size = size.to_string();
     let (st, _, _) = http(
         "PUT",
-        &format!("{}/{}/{part}{path}", n.url(), n.device),
+        &n.part_url(part, path),
         &[
             ("X-Timestamp", &ts()),
             ("X-Size", &size),
@@ -68,7 +68,7 @@ fn diverged_container_replicas_converge() {
     let n = &c.nodes[prim[1]];
     let (st, _, _) = http(
         "DELETE",
-        &format!("{}/{}/{part}/AUTH_test/box/o02", n.url(), n.device),
+        &n.part_url(part, "/AUTH_test/box/o02"),
         &[("X-Timestamp", &ts())],
         Vec::new(),
     );
@@ -102,12 +102,7 @@ fn diverged_container_replicas_converge() {
         .iter()
         .map(|&i| {
             let n = &c.nodes[i];
-            let (_, h, _) = http(
-                "HEAD",
-                &format!("{}/{}/{part}/AUTH_test/box", n.url(), n.device),
-                &[],
-                Vec::new(),
-            );
+            let (_, h, _) = http("HEAD", &n.part_url(part, "/AUTH_test/box"), &[], Vec::new());
             let g = |k: &str| h.get(k).unwrap().to_str().unwrap().to_string();
             (g("x-container-object-count"), g("x-container-bytes-used"))
         })
@@ -206,7 +201,7 @@ fn account_replicas_converge_and_big_gaps_go_whole() {
     for k in 0..20 {
         let (st, _, _) = http(
             "PUT",
-            &format!("{}/{}/{part}/AUTH_acc/c{k:02}", n.url(), n.device),
+            &n.part_url(part, &format!("/AUTH_acc/c{k:02}")),
             &[
                 ("X-Put-Timestamp", &ts()),
                 ("X-Delete-Timestamp", "0"),
@@ -220,7 +215,7 @@ fn account_replicas_converge_and_big_gaps_go_whole() {
     let n = &c.nodes[prim[1]];
     let (st, _, _) = http(
         "PUT",
-        &format!("{}/{}/{part}/AUTH_acc/zz", n.url(), n.device),
+        &n.part_url(part, "/AUTH_acc/zz"),
         &[
             ("X-Put-Timestamp", &ts()),
             ("X-Delete-Timestamp", "0"),
@@ -246,12 +241,7 @@ fn account_replicas_converge_and_big_gaps_go_whole() {
     assert_eq!(cache["replication_stats"]["remote_merge"], 2, "{cache}");
     for &i in &prim {
         let n = &c.nodes[i];
-        let (_, h, _) = http(
-            "HEAD",
-            &format!("{}/{}/{part}/AUTH_acc", n.url(), n.device),
-            &[],
-            Vec::new(),
-        );
+        let (_, h, _) = http("HEAD", &n.part_url(part, "/AUTH_acc"), &[], Vec::new());
         assert_eq!(h["x-account-object-count"], "22");
         assert_eq!(h["x-account-bytes-used"], "205");
     }

@@ -82,7 +82,7 @@ fn swift_replicator_syncs_into_our_container_servers() {
         let n = &c.nodes[i];
         let (st, _, _) = http(
             "PUT",
-            &format!("{}/{}/{part}/AUTH_test/sw", n.url(), n.device),
+            &n.part_url(part, "/AUTH_test/sw"),
             &[("X-Timestamp", &t)],
             Vec::new(),
         );
@@ -92,7 +92,7 @@ fn swift_replicator_syncs_into_our_container_servers() {
     for k in [0, 1] {
         let (st, _, _) = http(
             "PUT",
-            &format!("{}/{}/{part}/AUTH_test/sw/s{k:02}", n.url(), n.device),
+            &n.part_url(part, &format!("/AUTH_test/sw/s{k:02}")),
             &[
                 ("X-Timestamp", &format!("1000000000.0000{k}")),
                 ("X-Size", "0"),
@@ -180,7 +180,7 @@ fn rpc_matches_swift(kind: &'static str) {
         None => format!("/{account}"),
     };
     let n = &c.nodes[0];
-    let base = format!("{}/{}/{part}", n.url(), n.device);
+    let base = n.part_url(part, "");
     let (st, _, _) = http(
         "PUT",
         &format!("{base}{path}"),

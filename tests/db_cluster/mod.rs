@@ -32,6 +32,12 @@ impl Node {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// The URL of `path` (empty, or starting with `/`) in partition `part`
+    /// of this node's device.
+    pub fn part_url(&self, part: u32, path: &str) -> String {
+        format!("{}/{}/{part}{path}", self.url(), self.device)
+    }
 }
 
 /// A temp directory with a ring, configs and (started) servers.
@@ -205,7 +211,7 @@ pub fn listing(c: &Cluster, i: usize, part: u32, path: &str) -> Vec<serde_json::
     let n = &c.nodes[i];
     let (st, _, body) = http(
         "GET",
-        &format!("{}/{}/{part}{path}?format=json", n.url(), n.device),
+        &n.part_url(part, &format!("{path}?format=json")),
         &[],
         Vec::new(),
     );
