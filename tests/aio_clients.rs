@@ -10,15 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use aio_util::{check, one_cluster_at_a_time, Aio};
-use md5::{Digest, Md5};
-
-fn md5_hex(data: &[u8]) -> String {
-    Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use aio_util::{check, md5_hex, one_cluster_at_a_time, Aio};
 
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
+use common::md5_hex;
 use server_util::{files_under, find_file, spawn, spawn_swift, Site, HASH_SUFFIX};
 
 const DIRECT: &str = r#"
@@ -50,11 +51,6 @@ fn swift_direct_client_talks_to_our_object_server() {
     assert_eq!(v["length"], "11");
     assert_eq!(v["big_ok"], true);
     assert_eq!(v["after_delete"], 404);
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    use md5::Digest;
-    ferroswift::storage::hashpath::hex(&md5::Md5::digest(b))
 }
 
 #[test]

@@ -6,8 +6,7 @@
 
 mod aio_util;
 
-use aio_util::{header, raw_http as http, token, Aio};
-use md5::{Digest, Md5};
+use aio_util::{header, md5_hex, raw_http as http, token, Aio};
 
 /// The cluster and the logged-in users the checks need.
 struct Api {
@@ -55,13 +54,6 @@ impl Api {
         let (s, _, b) = self.call("PUT", format!("/v1/AUTH_test/{path}"), headers, body);
         assert_eq!(s, 201, "PUT {path}: {}", String::from_utf8_lossy(&b));
     }
-}
-
-fn md5_hex(data: &[u8]) -> String {
-    Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A Content-Type outside ASCII is stored, served and listed as sent.

@@ -256,3 +256,12 @@ pub fn gunzip(gz: &[u8]) -> Vec<u8> {
 pub fn gunzip_file(path: &Path) -> Vec<u8> {
     gunzip(&std::fs::read(path).unwrap())
 }
+
+/// The MD5 of `data` in lower-case hex, as an ETag spells it.
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
