@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aio_util::{bin, Aio};
+use aio_util::{bin, signal, Aio};
 use ferroswift::ring::Ring;
 use repl_util::http_full;
 
@@ -164,13 +164,6 @@ fn corrupt_replica_is_quarantined_and_restored() {
             .count()
             >= 12
     );
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a pid this test started (directly or through the cluster).
-    unsafe {
-        libc::kill(pid, sig);
-    }
 }
 
 fn dispersion(conf: &Path, tool: &str, args: &[&str]) -> String {

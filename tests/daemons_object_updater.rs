@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aio_util::Aio;
+use aio_util::{signal, Aio};
 use ferroswift::aio::backlog::Cluster;
 use ferroswift::ring::hash::HashPathConf;
 use serde_json::Value;
@@ -287,13 +287,6 @@ fn junk_pendings_are_quarantined_and_bad_config_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("concurrency"), "{err}");
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a pid this test started (directly or through the cluster).
-    unsafe {
-        libc::kill(pid, sig);
-    }
 }
 
 #[test]

@@ -714,15 +714,20 @@ impl Aio {
     }
 }
 
+/// Sends `sig` to `pid`, a process of the test's cluster.
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a process of the test's cluster; no memory is involved.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
 /// Resumes a stopped process (SIGCONT) when dropped, so a failing test
 /// still lets the cluster shut down.
 pub struct Resume(pub i32);
 
 impl Drop for Resume {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on a process of the test's cluster; no memory is involved.
-        unsafe {
-            libc::kill(self.0, libc::SIGCONT);
-        }
+        signal(self.0, libc::SIGCONT);
     }
 }
