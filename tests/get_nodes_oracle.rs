@@ -39,10 +39,7 @@ b.get_ring().save(sys.argv[1])
 ";
 
 fn swift_tool() -> PathBuf {
-    common::swift_python()
-        .parent()
-        .unwrap()
-        .join("swift-get-nodes")
+    common::swift_script("swift-get-nodes")
 }
 
 fn setup() -> tempfile::TempDir {

@@ -146,7 +146,7 @@ fn run(program: &Path, args: &[&str], swift_dir: &Path) -> (String, i32) {
 }
 
 fn swift_recon() -> PathBuf {
-    common::swift_python().parent().unwrap().join("swift-recon")
+    common::swift_script("swift-recon")
 }
 
 /// Masks what depends on when the command ran.

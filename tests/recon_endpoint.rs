@@ -259,10 +259,7 @@ fn recon_cron_counts_async_pendings_as_swift() {
     run_recon_cron(&common::bin("swift-recon-cron"), &conf);
     let ours = ferroswift::recon::cache::load(&f.cache().join("object.recon")).unwrap();
     assert_eq!(ours["async_pending"], json!(5));
-    let swift_cron = common::swift_python()
-        .parent()
-        .unwrap()
-        .join("swift-recon-cron");
+    let swift_cron = common::swift_script("swift-recon-cron");
     run_recon_cron(&swift_cron, &conf);
     let swift = ferroswift::recon::cache::load(&f.cache().join("object.recon")).unwrap();
     assert_eq!(swift["async_pending"], json!(5));

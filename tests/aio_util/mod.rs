@@ -251,8 +251,7 @@ impl Aio {
 
     /// The `swift` client of the Swift virtualenv, logged in as `user`.
     pub fn swift(&self, user: &str, key: &str) -> Command {
-        let venv = swift_python();
-        let mut c = Command::new(venv.parent().expect("venv bin").join("swift"));
+        let mut c = Command::new(swift_script("swift"));
         c.args(["-A", &self.auth_url(), "-U", user, "-K", key]);
         c
     }
@@ -631,7 +630,7 @@ pub fn another_proxy(aio: &Aio, conf: &str, extra: &str, program: &Path, name: &
 /// port: one process (workers = 0), so that stopping it stops it all,
 /// running as this user (it would switch to `swift` when started as root).
 pub fn swift_proxy(aio: &Aio, conf: &str) -> Proxy {
-    let program = swift_python().with_file_name("swift-proxy-server");
+    let program = swift_script("swift-proxy-server");
     let user = check(Command::new("id").arg("-un"));
     let conf = conf.replace("\nworkers = 2\n", "\nworkers = 0\n");
     assert!(conf.contains("workers = 0"), "{conf}");

@@ -32,6 +32,12 @@ pub fn swift_python() -> PathBuf {
     python
 }
 
+/// One of the scripts the Swift oracle's virtualenv installs next to its
+/// Python (`swift-ring-builder`, `swift-recon`, ...).
+pub fn swift_script(name: &str) -> PathBuf {
+    swift_python().with_file_name(name)
+}
+
 /// Runs a Python snippet with Swift importable; panics (with stderr) if it fails.
 pub fn run_swift_python(script: &str, args: &[&str]) -> Output {
     let out = Command::new(swift_python())
@@ -78,7 +84,7 @@ pub fn bin_command(name: &str) -> Command {
 /// swift.conf; panics (with its output) unless it succeeds, else returns
 /// its standard output.
 pub fn swift_info(tool: &str, swift_dir: &Path, file: &Path) -> String {
-    let exe = swift_python().parent().expect("venv bin").join(tool);
+    let exe = swift_script(tool);
     let res = Command::new(exe)
         .arg("--swift-dir")
         .arg(swift_dir)

@@ -39,10 +39,7 @@ pub fn ours_with_input(dir: &Path, args: &[&str], stdin: &str) -> Run {
 
 /// Swift's own `swift-ring-builder` from the oracle virtualenv.
 pub fn swift_tool() -> PathBuf {
-    common::swift_python()
-        .parent()
-        .expect("venv bin")
-        .join("swift-ring-builder")
+    common::swift_script("swift-ring-builder")
 }
 
 /// Runs Swift's `swift-ring-builder` in `dir`.
