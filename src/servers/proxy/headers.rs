@@ -113,6 +113,22 @@ pub fn plain(status: StatusCode, body: &str) -> Response<Body> {
     r
 }
 
+/// `If-None-Match` as Swift's proxy reads it: `None` without the header,
+/// else whether one of its comma-separated tags is `*` (quoted or not).
+pub fn if_none_match_star(h: &HeaderMap) -> Option<bool> {
+    let v = h.get("if-none-match")?;
+    let star = v.as_bytes().split(|b| *b == b',').any(|tag| {
+        let start = tag.iter().position(|b| !python_space(b));
+        let end = tag.iter().rposition(|b| !python_space(b));
+        let tag = match (start, end) {
+            (Some(s), Some(e)) => &tag[s..=e],
+            _ => return false,
+        };
+        tag == b"*" || tag == b"\"*\""
+    });
+    Some(star)
+}
+
 /// A header name as Swift's WSGI layer spells it: each ASCII letter that
 /// follows a non-letter upper case, the others lower case.
 fn title_case(name: &str) -> String {
@@ -312,6 +328,22 @@ mod tests {
         );
         assert!(new_trans_id("").starts_with("tx"));
         assert_eq!(new_trans_id("").len(), 2 + 21 + 1 + 10);
+    }
+
+    #[test]
+    fn if_none_match_is_read_as_swifts_proxy_reads_it() {
+        let inm = |v: &str| {
+            let mut h = HeaderMap::new();
+            set(&mut h, "if-none-match", v);
+            if_none_match_star(&h)
+        };
+        assert_eq!(if_none_match_star(&HeaderMap::new()), None);
+        assert_eq!(inm("*"), Some(true));
+        assert_eq!(inm("\"*\""), Some(true));
+        assert_eq!(inm("\"a\", *"), Some(true));
+        assert_eq!(inm(""), Some(false));
+        assert_eq!(inm("W/*"), Some(false));
+        assert_eq!(inm("abc"), Some(false));
     }
 
     #[test]

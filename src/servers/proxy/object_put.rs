@@ -100,8 +100,8 @@ fn update_content_type(h: &mut HeaderMap, o: &str) {
 /// Swift's 400 for an `If-None-Match` other than `*`, which its proxy
 /// sends before it looks at the container or the user.
 pub fn check_if_none_match(h: &HeaderMap) -> Result<(), Response<Body>> {
-    match headers::get(h, "if-none-match") {
-        Some(v) if v.trim() != "*" => Err(headers::plain(
+    match headers::if_none_match_star(h) {
+        Some(false) => Err(headers::plain(
             StatusCode::BAD_REQUEST,
             "If-None-Match only supports *",
         )),
@@ -415,7 +415,7 @@ fn early_answer(putters: &[Putter], client: &HeaderMap, need: usize) -> Option<R
             .iter()
             .any(|p| matches!(p, Putter::Answered { status, .. } if *status == code))
     };
-    let none_match_any = headers::get(client, "if-none-match").is_some_and(|v| v.trim() == "*");
+    let none_match_any = headers::if_none_match_star(client) == Some(true);
     if none_match_any && early(StatusCode::PRECONDITION_FAILED) {
         return Some(headers::error(StatusCode::PRECONDITION_FAILED, None));
     }

@@ -249,6 +249,13 @@ async fn route(proxy: &Arc<Proxy>, mut req: Request<Body>, trans_id: &str) -> Re
             return super::copy::handle_put(proxy, &ctx, req, here, Some(r)).await;
         }
         Err(mut r) => {
+            // Swift's proxy refuses an If-None-Match other than `*` before
+            // it judges the user.
+            if kind == Kind::Object && method == Method::PUT {
+                if let Err(bad) = super::object_put::check_if_none_match(req.headers()) {
+                    r = bad;
+                }
+            }
             if let Some(o) = origin
                 .as_deref()
                 .filter(|_| cors::denial_decorated(kind, &method))
