@@ -411,6 +411,8 @@ fn answers_match_swifts_proxy() {
         assert!(l.contains(": 400 type=text/plain"), "{l}");
     }
     assert!(answer(&format!("{owner}/o18 inm quoted star")).contains(": 201"));
+    let conflict = answer("test:tester DELETE /v1/AUTH_test/parity-rules not empty");
+    assert!(conflict.ends_with(": 409 type=text/html; charset=UTF-8 length=0 \"\""));
     let lines = compare_runs(USERS, swift.port, aio.port, copy_scenario);
     // The comparison cannot pass with metadata missing from both.
     let copy = lines
@@ -775,8 +777,8 @@ fn labelled(
 /// container that exists and one that does not, by the owner, a user who
 /// may not write and nobody: Swift's proxy judges `If-None-Match` first,
 /// then the user, then the container, then the rest, and answers each
-/// rule's 400 in plain text, naming a metadata header as its WSGI layer
-/// spells it. Container and account metadata limits too.
+/// rule's 400 in plain text. Container and account metadata limits, and a
+/// container DELETE that finds objects.
 fn rules_scenario(r: &mut Run) {
     let c = "/v1/AUTH_test/parity-rules";
     let missing = "/v1/AUTH_test/parity-rules-missing";
@@ -863,6 +865,9 @@ fn rules_scenario(r: &mut Run) {
     let name = long_name.replace("Object", "Account");
     let h = [(name.as_str(), "v")];
     labelled(r, "meta long name", OWNER, "POST", "/v1/AUTH_test", &h, b"");
+    // A container that still holds objects is not deleted.
+    let status = labelled(r, "not empty", OWNER, "DELETE", c, &[], b"");
+    assert_eq!(status, 409);
     for i in 0..cases.len() {
         r.req(OWNER, "DELETE", format!("{c}/o{i}").as_bytes(), &[], b"");
     }

@@ -132,14 +132,9 @@ async fn write(
         .await;
     proxy.info.invalidate(&format!("/{a}/{c}"));
     proxy.info.invalidate(&format!("/{a}"));
-    let mut r = w.response();
-    if r.status() == StatusCode::CONFLICT && method == Method::DELETE {
-        r = headers::error(
-            StatusCode::CONFLICT,
-            Some("<html><h1>Conflict</h1><p>There was a conflict when trying to complete your request.</p></html>"),
-        );
-    }
-    r
+    // A 409 (the container still holds objects) is relayed as the
+    // container servers answered it, as Swift's proxy relays it.
+    w.response()
 }
 
 async fn get(
