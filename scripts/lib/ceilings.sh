@@ -60,7 +60,7 @@ small_put_ops() {
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # direct_put_mbps FILE SECONDS CLIENTS BASE_PORT: what the all-in-one
-# cluster's object servers sustain with no proxy in front: CLIENTS clients,
+# cluster's object servers take with no proxy in front: CLIENTS clients,
 # each sending FILE to three object servers at once (as a proxy fans out a
 # 3-replica PUT) and waiting for all three before its next object, for
 # SECONDS. Node N serves device sdN on port BASE_PORT + 10 N; object K goes
