@@ -129,24 +129,6 @@ pub fn if_none_match_star(h: &HeaderMap) -> Option<bool> {
     Some(star)
 }
 
-/// A header name as Swift's WSGI layer spells it: each ASCII letter that
-/// follows a non-letter upper case, the others lower case.
-fn title_case(name: &str) -> String {
-    let mut prev_letter = false;
-    name.chars()
-        .map(|c| {
-            let letter = c.is_ascii_alphabetic();
-            let out = match (letter, prev_letter) {
-                (true, false) => c.to_ascii_uppercase(),
-                (true, true) => c.to_ascii_lowercase(),
-                _ => c,
-            };
-            prev_letter = letter;
-            out
-        })
-        .collect()
-}
-
 /// A header as UTF-8 text. Clients send non-ASCII values (metadata, DLO
 /// manifests, copy sources) as raw UTF-8 bytes, so those count as text too.
 pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -173,7 +155,7 @@ pub fn check_metadata(h: &HeaderMap, kind: &str) -> Result<(), String> {
             continue;
         }
         // Swift names the header as its WSGI layer spells it.
-        let name = &title_case(k.as_str())[prefix.len()..];
+        let name = &crate::servers::http::title_case(k.as_str())[prefix.len()..];
         let value = v.as_bytes();
         if name.is_empty() {
             return Err("Metadata name cannot be empty".into());
